@@ -1,0 +1,1 @@
+"""The `islands` command line. Entry point: `islands.cli.app:main`."""

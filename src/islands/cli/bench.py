@@ -1,0 +1,63 @@
+"""`islands bench ...`: speed measured against baselines in the same process, as JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from islands.cli.common import ModelOption, die, err
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Benchmarks: islands against baselines on the same workload.", no_args_is_help=True)
+
+
+@app.command("tree")
+def tree(
+    prompt_tokens: Annotated[int, typer.Option("--prompt-tokens", help="Length of the shared prompt.")] = 1024,
+    branches: Annotated[int, typer.Option("--branches", "-b", help="Continuations of the prompt.")] = 16,
+    tokens: Annotated[int, typer.Option("--tokens", "-n", help="Tokens sampled per continuation.")] = 64,
+    skip: Annotated[list[str] | None, typer.Option("--skip", help="Leave out a baseline: sequential, server or bare (repeatable).", show_default=False)] = None,
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """One prompt, N continuations: islands vs llama-cpp-python, llama-server and a bare decode loop."""
+    if not 16 <= prompt_tokens <= 16384:
+        die(f"invalid --prompt-tokens {prompt_tokens}: must be between 16 and 16384")
+    if not 1 <= branches <= 128:
+        die(f"invalid --branches {branches}: must be between 1 and 128")
+    if not 2 <= tokens <= 1024:
+        die(f"invalid --tokens {tokens}: must be between 2 and 1024")
+    left_out = set(skip or ())
+    unknown = left_out - {"sequential", "server", "bare"}
+    if unknown:
+        die(f"invalid --skip {sorted(unknown)[0]!r}: choose sequential, server or bare")
+    from islands.engine.bench import bench_tree
+    from islands.engine.embedded import resolve_model_path
+
+    path = resolve_model_path(model, progress=True)
+    ways = tuple(w for w in ("islands", "bare", "sequential", "server") if w not in left_out)
+    with err.status("benchmarking") as status:
+        result = bench_tree(
+            path, prompt_tokens=prompt_tokens, branches=branches, tokens=tokens, ways=ways,
+            say=lambda msg: status.update(msg),
+        )
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    t = Table(title=f"{branches} branches x {tokens} tokens, {prompt_tokens}-token shared prompt")
+    t.add_column("way")
+    t.add_column("seconds", justify="right")
+    t.add_column("tokens/s", justify="right")
+    for way in ("islands", "bare", "sequential", "server"):
+        s = result.get(f"{way}_s")
+        t.add_row(way, "-" if s is None else f"{s:.2f}", "-" if not s else f"{branches * tokens / s:.1f}")
+    Console().print(t)
+    for key in ("efficiency_vs_bare", "ratio_vs_sequential", "ratio_vs_server"):
+        Console().print(f"{key}: {result.get(key)}")
+    for note in result["notes"]:
+        err.print(f"[yellow]note:[/] {note}")

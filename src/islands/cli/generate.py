@@ -1,0 +1,137 @@
+"""`islands generate` and `islands models`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from islands.cli.common import CtxOption, ModelOption, die, err, load_engine
+from islands.engine import Generation
+from islands.params import SamplingParams
+
+__all__ = ["generate", "models"]
+
+MAX_BRANCHES = 255  # llama.cpp's 256 sequences, one kept for the shared prompt
+
+
+def generate(
+    prompt: Annotated[str, typer.Argument(help="The text to continue.", show_default=False)],
+    model: ModelOption = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", "-n", help="Tokens to sample per branch.")] = 64,
+    temperature: Annotated[float, typer.Option("--temperature", "-t", help="0 is greedy.")] = 0.8,
+    top_k: Annotated[int, typer.Option("--top-k", help="0 disables.")] = 40,
+    top_p: Annotated[float, typer.Option("--top-p", help="1.0 disables.")] = 0.95,
+    min_p: Annotated[float, typer.Option("--min-p", help="0 disables.")] = 0.05,
+    repeat_penalty: Annotated[float, typer.Option("--repeat-penalty", help="1.0 disables.")] = 1.0,
+    seed: Annotated[int | None, typer.Option("--seed", "-s", help="Seed of branch 0; branch i uses seed+i.", show_default="random")] = None,
+    stop: Annotated[list[str] | None, typer.Option("--stop", help="Stop at this string (repeatable).", show_default=False)] = None,
+    branches: Annotated[int, typer.Option("--branches", "-b", help=f"Variants decoded together in one batch (1..{MAX_BRANCHES}).")] = 1,
+    logprobs: Annotated[int | None, typer.Option("--logprobs", help="With --json: log-probabilities of sampled tokens and the top K.", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: outputs and stats.")] = False,
+    ctx: CtxOption = 4096,
+) -> None:
+    """Continue PROMPT, streaming the text; --branches N samples N variants in one batch."""
+    if not prompt:
+        die("prompt is empty")
+    if not 1 <= branches <= MAX_BRANCHES:
+        die(f"invalid --branches {branches}: must be between 1 and {MAX_BRANCHES}")
+    params = SamplingParams(
+        max_tokens=max_tokens,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        min_p=min_p,
+        repeat_penalty=repeat_penalty,
+        seed=seed,
+        stop=tuple(stop or ()),
+        logprobs=logprobs,
+    ).seeded()
+    engine = load_engine(model, ctx)
+    if as_json:
+        result = engine.generate(prompt, n=branches, params=params)
+        doc = result.to_dict()
+        doc["seeds"] = [o.seed for o in result.outputs]
+        doc["finish_reasons"] = [o.finish_reason for o in result.outputs]
+        if logprobs is not None:
+            doc["logprobs"] = [[lp.__dict__ for lp in o.logprobs or []] for o in result.outputs]
+        typer.echo(json.dumps(doc, ensure_ascii=False, default=list))
+        return
+    if branches == 1:
+        result = engine.generate(prompt, params=params, on_text=_write_stdout)
+        sys.stdout.write("\n")
+    else:
+        result = _generate_live(engine, prompt, branches, params)
+    _print_stats(result)
+
+
+def _write_stdout(_index: int, text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _generate_live(engine, prompt: str, n: int, params: SamplingParams) -> Generation:  # type: ignore[no-untyped-def]
+    """Branches side by side, updated as they grow (plain blocks when not a terminal)."""
+    out = Console()
+    texts = [""] * n
+    stream = engine.stream(prompt, n=n, params=params)
+
+    def table() -> Table:
+        t = Table(show_header=True, header_style="bold", expand=True, show_lines=True)
+        t.add_column("#", justify="right", width=3)
+        t.add_column(prompt if len(prompt) < 60 else prompt[:57] + "...", overflow="fold")
+        for i, text in enumerate(texts):
+            t.add_row(str(i), text)
+        return t
+
+    if out.is_terminal:
+        with Live(table(), console=out, refresh_per_second=8) as live:
+            for delta in stream:
+                texts[delta.index] += delta.text
+                live.update(table())
+    else:
+        for delta in stream:
+            texts[delta.index] += delta.text
+        for i, text in enumerate(texts):
+            out.print(f"--- branch {i} ---", markup=False)
+            out.print(text, markup=False, highlight=False)
+    assert stream.result is not None
+    return stream.result
+
+
+def _print_stats(result: Generation) -> None:
+    s = result.stats
+    rate = s.sampled_tokens / s.seconds if s.seconds else 0.0
+    err.print(
+        f"[dim]{s.sampled_tokens} tokens in {s.seconds:.2f} s ({rate:.1f} tok/s) · "
+        f"prompt {s.prompt_tokens} · prefilled {s.prefill_tokens} · reused {s.reused_tokens} · "
+        f"{s.decode_steps} decode steps[/]"
+    )
+
+
+def models(
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ctx: CtxOption = 4096,
+) -> None:
+    """Show the model: path, size, vocabulary, context length."""
+    engine = load_engine(model, ctx)
+    info = engine.info()
+    if as_json:
+        typer.echo(json.dumps(info.__dict__))
+        return
+    t = Table(show_header=False, box=None)
+    t.add_row("name", info.name)
+    t.add_row("path", info.path)
+    t.add_row("size", f"{info.size_bytes / 1e6:.1f} MB")
+    t.add_row("parameters", f"{info.n_params / 1e6:.0f} M")
+    t.add_row("vocabulary", f"{info.n_vocab:,} tokens")
+    t.add_row("context (trained)", f"{info.n_ctx_train:,} tokens")
+    t.add_row("context (this run)", f"{info.n_ctx:,} tokens")
+    t.add_row("description", info.description)
+    Console().print(t)

