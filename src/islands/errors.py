@@ -56,8 +56,8 @@ class ContextFull(EngineError):
 
     def __init__(self, needed: int, free: int, n_ctx: int) -> None:
         super().__init__(
-            f"context full: needed {needed} more KV cells but only {free} of {n_ctx} are free "
-            f"(live branches hold the rest); use a larger context (--ctx) or fewer branches/tokens"
+            f"context full: needed {needed} more KV cells but only {free} of {n_ctx} are free; "
+            f"use a larger context (--ctx) or fewer branches or tokens"
         )
         self.needed = needed
         self.free = free

@@ -76,7 +76,8 @@ class LlamaModel(Model):
             L.llama_model_free(self._model)
             raise InvalidInput(f"invalid n_ctx={n_ctx}: must be in [16, {self._n_ctx_train}] for this model")
         threads = threads or os.cpu_count() or 1
-        self.n_seq_max = L.llama_max_parallel_sequences()
+        n_batch = min(n_batch, n_ctx)  # llama.cpp clamps it so; outputs per step <= n_batch
+        self.n_seq_max = min(L.llama_max_parallel_sequences(), n_batch)
         self.n_batch = n_batch
         cparams = L.llama_context_default_params()
         cparams.n_ctx = n_ctx

@@ -1,0 +1,89 @@
+"""The `islands` command as a user runs it: a real process, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import islands
+
+ISLANDS = str(Path(sys.executable).parent / "islands")
+
+
+def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ISLANDS, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def one_line_error(p: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert p.returncode == 2, p.stderr
+    lines = [line for line in p.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, p.stderr
+    assert "Traceback" not in p.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_version() -> None:
+    p = run("--version")
+    assert p.returncode == 0 and p.stdout.strip() == f"islands {islands.__version__}"
+
+
+def test_help_lists_commands() -> None:
+    p = run("--help")
+    assert p.returncode == 0
+    for command in ("generate", "models", "bench"):
+        assert command in p.stdout
+
+
+def test_bad_input_is_one_line(tmp_path: Path, islands_home: Path) -> None:
+    one_line_error(run("generate", ""), "prompt is empty")
+    one_line_error(run("generate", "hi", "--branches", "0"), "--branches 0")
+    one_line_error(run("generate", "hi", "--branches", "999"), "--branches 999")
+    one_line_error(run("generate", "hi", "--temperature", "-1"), "temperature")
+    missing = tmp_path / "nope.gguf"
+    one_line_error(run("generate", "hi", "--model", str(missing)), str(missing))
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"this is not a model" * 100)
+    one_line_error(run("generate", "hi", "--model", str(junk)), str(junk))
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\xff" * 64)
+    one_line_error(run("generate", "hi", "--model", str(corrupt)), str(corrupt))
+    one_line_error(run("bench", "tree", "--branches", "0"), "--branches 0")
+
+
+@pytest.mark.model
+def test_prompt_longer_than_context(model_path: Path) -> None:
+    p = run("generate", "word " * 400, "--ctx", "64", "--model", str(model_path))
+    one_line_error(p, "tokens but the context holds only 256")
+
+
+@pytest.mark.model
+def test_generate_json(model_path: Path) -> None:
+    p = run("generate", "The sea is", "--branches", "3", "--max-tokens", "6", "--seed", "1", "--json", "--model", str(model_path))
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert len(doc["outputs"]) == 3 and all(isinstance(o, str) for o in doc["outputs"])
+    assert set(doc["stats"]) == {"prompt_tokens", "prefill_tokens", "reused_tokens", "decode_steps", "sampled_tokens", "seconds"}
+    assert doc["stats"]["sampled_tokens"] <= 18 and doc["seeds"] == [1, 2, 3]
+
+
+@pytest.mark.model
+def test_generate_streams_text(model_path: Path) -> None:
+    p = run("generate", "The capital of France is", "-t", "0", "-n", "8", "--model", str(model_path))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip()
+    assert "tokens in" in p.stderr
+
+
+@pytest.mark.model
+def test_models_json(islands_home: Path, model_path: Path) -> None:
+    p = run("models", "--json")  # the embedded model, from the test ISLANDS_HOME
+    assert p.returncode == 0, p.stderr
+    info = json.loads(p.stdout)
+    assert info["n_vocab"] == 262144 and info["n_ctx_train"] == 32768
+    assert Path(info["path"]) == model_path
+    assert info["size_bytes"] == model_path.stat().st_size
