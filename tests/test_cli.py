@@ -87,3 +87,16 @@ def test_models_json(islands_home: Path, model_path: Path) -> None:
     assert info["n_vocab"] == 262144 and info["n_ctx_train"] == 32768
     assert Path(info["path"]) == model_path
     assert info["size_bytes"] == model_path.stat().st_size
+
+
+@pytest.mark.model
+def test_bench_tree_runs_a_tiny_workload(model_path: Path) -> None:
+    p = run("bench", "tree", "--prompt-tokens", "32", "--branches", "2", "--tokens", "4", "--repeat", "1",
+            "--skip", "sequential", "--skip", "server", "--json", "--model", str(model_path))
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["islands_stats"]["prefill_tokens"] == 32  # the prompt, once, for both branches
+    assert doc["islands_stats"]["sampled_tokens"] == 8
+    assert doc["islands_s"] > 0 and doc["bare_s"] > 0
+    assert doc["efficiency_vs_bare"] == pytest.approx(doc["bare_s"] / doc["islands_s"], rel=0.01)
+    assert doc["sequential_s"] is None and doc["ratio_vs_sequential"] is None

@@ -195,6 +195,7 @@ def bench_tree(
     n_ctx = max(256, prompt_tokens + branches * tokens + 64)
     model = LlamaModel(path, n_ctx=min(n_ctx, 32768))
     result: dict[str, Any] = {"prompt_tokens": prompt_tokens, "branches": branches, "tokens": tokens, "notes": []}
+    result.update(dict.fromkeys(("islands_s", "sequential_s", "server_s", "bare_s")))
     engine = Engine(model, cache_tokens=0)
     prompt = _prompt_tokens(engine, prompt_tokens)
     say("warming up")
