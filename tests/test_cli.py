@@ -100,3 +100,24 @@ def test_bench_tree_runs_a_tiny_workload(model_path: Path) -> None:
     assert doc["islands_s"] > 0 and doc["bare_s"] > 0
     assert doc["efficiency_vs_bare"] == pytest.approx(doc["bare_s"] / doc["islands_s"], rel=0.01)
     assert doc["sequential_s"] is None and doc["ratio_vs_sequential"] is None
+
+
+def test_tools_list_and_run() -> None:
+    p = run("tools", "list", "--json")
+    assert p.returncode == 0 and any(t["name"] == "CALC" for t in json.loads(p.stdout))
+    p = run("tools", "run", "CALC", "2^100")
+    assert p.returncode == 0 and p.stdout.strip() == str(2**100)
+    one_line_error(run("tools", "run", "CALC", "1/0"), "division by zero")
+    one_line_error(run("tools", "run", "NOPE", "1"), "unknown tool")
+    one_line_error(run("generate", "hi", "--tools", "nope"), "unknown tool")
+
+
+@pytest.mark.model
+def test_generate_with_tools_json(model_path: Path) -> None:
+    prompt = "Q: What is 12 * 34?\nA: CALC(12*34) => 408\nQ: What is 7^21?\nA: CALC(7^21)"
+    p = run("generate", prompt, "--tools", "calc", "-n", "4", "-t", "0", "--json", "--model", str(model_path))
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["outputs"][0].startswith(f" => {7**21}")
+    assert doc["spans"][0][0]["kind"] == "hard" and doc["spans"][0][0]["result"] == str(7**21)
+    assert doc["stats"]["injected_tokens"] > 0

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from islands import __version__
-from islands.cli import bench, generate
+from islands.cli import bench, generate, tools
 from rich.markup import escape
 
 from islands.cli.common import err
@@ -29,6 +29,7 @@ app = typer.Typer(
 )
 app.command()(generate.generate)
 app.command()(generate.models)
+app.add_typer(tools.app, name="tools")
 app.add_typer(bench.app, name="bench")
 
 

@@ -12,6 +12,7 @@ from rich.live import Live
 from rich.table import Table
 
 from islands.cli.common import CtxOption, ModelOption, die, err, load_engine
+from islands.cli.tools import generate_with_tools, pick_tools
 from islands.engine import Generation
 from islands.params import SamplingParams
 
@@ -34,6 +35,7 @@ def generate(
     branches: Annotated[int, typer.Option("--branches", "-b", help=f"Variants decoded together in one batch (1..{MAX_BRANCHES}).")] = 1,
     logprobs: Annotated[int | None, typer.Option("--logprobs", help="With --json: log-probabilities of sampled tokens and the top K.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: outputs and stats.")] = False,
+    tools: Annotated[str | None, typer.Option("--tools", help="Hard-island tools the model may call, e.g. calc.", show_default=False)] = None,
     ctx: CtxOption = 4096,
 ) -> None:
     """Continue PROMPT, streaming the text; --branches N samples N variants in one batch."""
@@ -52,7 +54,22 @@ def generate(
         stop=tuple(stop or ()),
         logprobs=logprobs,
     ).seeded()
+    registry = pick_tools(tools) if tools is not None else None
     engine = load_engine(model, ctx)
+    if registry is not None:
+        with_tools = generate_with_tools(engine, registry, prompt, branches, params, as_json)
+        if as_json:
+            doc = {
+                "outputs": with_tools.texts,
+                "stats": with_tools.stats.to_dict() | {"injected_tokens": with_tools.injected_tokens},
+                "spans": [[s.__dict__ for s in o.spans] for o in with_tools.outputs],
+                "finish_reasons": [o.finish_reason for o in with_tools.outputs],
+                "seeds": [o.seed for o in with_tools.outputs],
+            }
+            typer.echo(json.dumps(doc, ensure_ascii=False))
+        else:
+            _print_stats(Generation([], with_tools.stats))
+        return
     if as_json:
         result = engine.generate(prompt, n=branches, params=params)
         doc = result.to_dict()

@@ -18,8 +18,10 @@ What it leaves out: scheduling and KV bookkeeping (the engine's), tools and gram
 from __future__ import annotations
 
 import codecs
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from islands.engine.model import Sampler
 from islands.engine.results import Output, Stats, TokenLogprob
@@ -63,6 +65,11 @@ class Branch:
         self.text = ""  # text generated in the current segment (stop string cut off)
         self.logprobs: list[TokenLogprob] = []
         self.emitted = 0  # how much of `text` a stream has handed out
+        # hooks for the layers above (hard islands, grammars):
+        # watch(branch) -> True pauses the segment with finish_reason "island"
+        # allow(branch) -> bool mask over the vocabulary for the next token, or None
+        self.watch: Callable[[Branch], bool] | None = None
+        self.allow: Callable[[Branch], np.ndarray | None] | None = None
 
     def __repr__(self) -> str:
         state = "generating" if self.generating else ("idle" if self.alive else "released")
@@ -121,7 +128,7 @@ class Branch:
         return Output(
             text=self.text,
             tokens=list(self.generated),
-            finish_reason=self.finish_reason or "length",
+            finish_reason=self.finish_reason or "length",  # "stop", "eos", "length", "island"
             seed=self.params.seed,
             logprobs=list(self.logprobs) if self.params.logprobs is not None else None,
         )
@@ -153,6 +160,8 @@ class Branch:
         self.text += self._bytes_decoder.decode(piece)
         if self.params.stop and self._cut_at_stop(before):
             self._finish("stop")
+        elif self.watch is not None and self.watch(self):
+            self._finish("island")
         elif len(self.tokens) - self._start >= self.params.max_tokens:
             self._finish("length")
 

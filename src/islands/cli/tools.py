@@ -1,0 +1,81 @@
+"""`islands tools list|run`, and generation with hard islands for `islands generate --tools`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from islands.cli.common import die
+from islands.engine import Engine
+from islands.params import SamplingParams
+from islands.tools import IslandGeneration, IslandRunner, Registry
+
+__all__ = ["app", "generate_with_tools", "pick_tools"]
+
+app = typer.Typer(help="Hard-island tools: list them, run one directly.", no_args_is_help=True)
+
+
+def pick_tools(spec: str) -> Registry:
+    """`calc,py` -> a registry with those tools (one-line error for unknown names)."""
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if not names:
+        die("--tools needs at least one tool name")
+    return Registry.default().subset(names)
+
+
+@app.command("list")
+def list_tools(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """The tools a model can call, with their signatures."""
+    tools = list(Registry.default())
+    if as_json:
+        typer.echo(json.dumps([{"name": t.name, "signature": t.signature(), "description": t.description} for t in tools]))
+        return
+    table = Table("tool", "call", "what it does")
+    for t in tools:
+        table.add_row(t.name, t.signature(), t.description)
+    Console().print(table)
+
+
+@app.command("run")
+def run_tool(
+    name: Annotated[str, typer.Argument(help="Tool name, e.g. CALC.")],
+    args: Annotated[str, typer.Argument(help="The text between the parentheses, e.g. '2^100'.")],
+) -> None:
+    """Run one tool directly: islands tools run CALC '2^100'."""
+    registry = Registry.default()
+    tool = registry.get(name)
+    try:
+        value = tool.fn(*tool.parse_args(args))
+    except Exception as e:  # the tool's own message, as one line
+        die(f"{tool.name}: {e}")
+    typer.echo(str(value))
+
+
+def generate_with_tools(
+    engine: Engine, registry: Registry, prompt: str, n: int, params: SamplingParams, as_json: bool
+) -> IslandGeneration:
+    """Generate with hard islands; stream one branch, print n side by side at the end."""
+    runner = IslandRunner(engine, registry)
+    out = Console(highlight=False)
+    try:
+        if as_json:
+            return runner.generate(prompt, n=n, params=params)
+        if n == 1:
+            result = runner.generate(prompt, params=params, on_text=lambda _i, t: (sys.stdout.write(t), sys.stdout.flush()))
+            sys.stdout.write("\n")
+            return result
+        result = runner.generate(prompt, n=n, params=params)
+        for i, o in enumerate(result.outputs):
+            out.print(f"--- branch {i} ---", markup=False)
+            for span in o.spans:
+                piece = o.text[span.start : span.end]
+                out.print(piece, style="bold cyan" if span.kind == "hard" else None, end="", markup=False)
+            out.print()
+        return result
+    finally:
+        runner.close()

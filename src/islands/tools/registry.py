@@ -1,0 +1,166 @@
+"""Tools: typed Python functions the model can call as hard islands, `NAME(args)`.
+
+    tools = Registry.default()            # CALC and the installed plugins' tools
+
+    @tools.register(name="SQUARE")
+    def square(x: int) -> int:
+        "x times x"
+        return x * x
+
+A tool with one `str` parameter receives the raw text between the parentheses (CALC does).
+Otherwise the text is read as comma-separated Python literals (numbers, 'strings', lists;
+`ast.literal_eval`, never `eval`) and checked against the type hints. The hints also give
+the tool its argument alphabet: while a call is open, the model may only write tokens made
+of characters the arguments can contain (digits for an `int`, …).
+
+Plugins: an installed package exposes `register(registry)` under the entry-point group
+`islands.tools`; built-in tools are registered through the same hook.
+
+What it leaves out: full argument grammars (a later layer compiles them for llguidance).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import string
+import typing
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+from islands.errors import InvalidInput
+
+__all__ = ["Registry", "Tool", "ToolError"]
+
+_NUMERIC = string.digits + "+-.eE_ "
+_ALPHABETS: dict[Any, str] = {
+    int: string.digits + "+- _",
+    float: _NUMERIC,
+    bool: "TrueFalse ",
+}
+_PRINTABLE = "".join(c for c in string.printable if c not in "\n\r\x0b\x0c")
+CALC_ALPHABET = string.digits + string.ascii_letters + " .,+-*/%^()!_"
+
+
+class ToolError(InvalidInput):
+    """A call whose arguments do not fit its tool."""
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A named function with typed arguments."""
+
+    name: str
+    fn: Callable[..., Any]
+    description: str = ""
+    alphabet: str = _PRINTABLE  # characters the argument text may contain
+    timeout: float = 10.0
+    raw: bool = False  # one str parameter: pass the argument text unparsed
+    params: tuple[tuple[str, Any], ...] = field(default=())
+
+    def parse_args(self, text: str) -> list[Any]:
+        """The argument text `2, 'x'` as checked Python values."""
+        if self.raw:
+            return [text]
+        if not text.strip():
+            args: list[Any] = []
+        else:
+            try:
+                node = ast.literal_eval(f"({text},)")
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                raise ToolError(f"{self.name}: cannot read arguments {text!r}") from None
+            args = list(node)
+        required = [p for p in inspect.signature(self.fn).parameters.values() if p.default is inspect.Parameter.empty]
+        if not len(required) <= len(args) <= len(self.params):
+            raise ToolError(f"{self.name}: takes {len(self.params)} argument(s), got {len(args)}")
+        for (name, hint), value in zip(self.params, args):
+            if hint in (int, float, str, bool) and not _fits(value, hint):
+                raise ToolError(f"{self.name}: argument {name} must be {hint.__name__}, got {value!r}")
+        return [float(v) if hint is float else v for (_, hint), v in zip(self.params, args)]
+
+    def signature(self) -> str:
+        inner = ", ".join(f"{n}: {getattr(h, '__name__', str(h))}" for n, h in self.params)
+        return f"{self.name}({inner})"
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+class Registry:
+    """Tools by name (names are upper case, as the model writes them)."""
+
+    def __init__(self) -> None:
+        self._tools: dict[str, Tool] = {}
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(sorted(self._tools.values(), key=lambda t: t.name))
+
+    def __contains__(self, name: str) -> bool:
+        return name.upper() in self._tools
+
+    def __len__(self) -> int:
+        return len(self._tools)
+
+    def get(self, name: str) -> Tool:
+        try:
+            return self._tools[name.upper()]
+        except KeyError:
+            known = ", ".join(t.name for t in self) or "none"
+            raise InvalidInput(f"unknown tool {name!r} (known: {known})") from None
+
+    def add(self, tool: Tool) -> Tool:
+        self._tools[tool.name] = tool
+        return tool
+
+    def register(
+        self,
+        fn: Callable[..., Any] | None = None,
+        *,
+        name: str | None = None,
+        alphabet: str | None = None,
+        timeout: float = 10.0,
+    ) -> Any:
+        """Decorator (bare or with options) that adds a typed function as a tool."""
+
+        def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
+            hints = typing.get_type_hints(f)
+            params = tuple((p, hints.get(p, str)) for p in inspect.signature(f).parameters)
+            raw = len(params) == 1 and params[0][1] is str
+            if alphabet is not None:
+                chars = alphabet
+            elif raw or any(h not in _ALPHABETS for _, h in params):
+                chars = _PRINTABLE
+            else:
+                chars = "".join(sorted(set(",".join(_ALPHABETS[h] for _, h in params))))
+            tool_name = (name or f.__name__).upper()
+            if not tool_name.isidentifier():
+                raise InvalidInput(f"invalid tool name {tool_name!r}")
+            self.add(Tool(tool_name, f, inspect.getdoc(f) or "", chars + ")", timeout, raw, params))
+            return f
+
+        return wrap(fn) if fn is not None else wrap
+
+    def subset(self, names: list[str]) -> Registry:
+        """A registry with only these tools (unknown names raise InvalidInput)."""
+        out = Registry()
+        for n in names:
+            out.add(self.get(n))
+        return out
+
+    @classmethod
+    def default(cls) -> Registry:
+        """The built-in tools plus every installed plugin's."""
+        reg = cls()
+        from islands.tools import builtin
+
+        builtin.register(reg)
+        for ep in entry_points(group="islands.tools"):
+            ep.load()(reg)
+        return reg

@@ -1,0 +1,350 @@
+"""Hard islands during decoding: `NAME(args)` runs when it closes, and ` => result` is
+spliced into that branch only; the model continues from the same KV state.
+
+While a call is open, the branch may only sample tokens made of the tool's argument
+alphabet (after `CALC(` only arithmetic can follow). When the closing parenthesis is
+sampled, the branch pauses, the tool runs on a worker thread while the other branches keep
+decoding, and the result's tokens are the only ones prefilled before sampling resumes.
+
+    runner = IslandRunner(engine, Registry.default())
+    out = runner.generate("Q: 17 * 23 = ?\\nA: CALC(17*23)", params=SamplingParams(max_tokens=32))
+    out.outputs[0].text    # " => 391\\n..."  with out.outputs[0].spans marking sea and hard text
+
+What it leaves out: grammars beyond an argument alphabet, soft islands, traces to files.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from islands.engine import Branch, Engine, Stats
+from islands.errors import IslandsError
+from islands.params import SamplingParams
+from islands.tools.registry import Registry, Tool
+
+__all__ = ["Call", "IslandGeneration", "IslandOutput", "IslandRunner", "Span", "find_call"]
+
+MAX_ARGS_CHARS = 2000
+MAX_RESULT_CHARS = 2000
+MAX_CALLS = 16  # per branch: a model stuck calling in a loop stops calling
+
+
+@dataclass(frozen=True)
+class Call:
+    """A tool call found in text: text[start:end] == f"{name}({args})"."""
+
+    name: str
+    args: str
+    start: int
+    end: int  # index after ')' ; -1 while the call is still open
+
+
+@dataclass
+class Span:
+    """A run of output text: "sea" (sampled by the model) or "hard" (spliced in)."""
+
+    start: int
+    end: int
+    kind: str
+    tool: str | None = None
+    args: str | None = None
+    result: str | None = None
+    seconds: float | None = None
+    error: bool = False
+
+
+@dataclass
+class IslandOutput:
+    text: str
+    spans: list[Span]
+    finish_reason: str
+    seed: int
+    calls: int
+
+
+@dataclass
+class IslandGeneration:
+    outputs: list[IslandOutput]
+    stats: Stats
+    injected_tokens: int = 0
+
+    @property
+    def texts(self) -> list[str]:
+        return [o.text for o in self.outputs]
+
+
+_NAME = re.compile(r"(?<![A-Za-z0-9_])([A-Z][A-Z0-9_]*)\(")
+
+
+def find_call(text: str, names: Sequence[str] | Registry, start: int = 0) -> Call | None:
+    """The first call of a known tool in text[start:], closed (end > 0) or still open.
+
+    find_call("x CALC(2*(3+4)) y", ["CALC"]) -> Call("CALC", "2*(3+4)", 2, 15)
+    """
+    for m in _NAME.finditer(text, start):
+        if m.group(1) not in names:
+            continue
+        depth, quote, i = 1, "", m.end()
+        while i < len(text):
+            c = text[i]
+            if quote:
+                if c == "\\":
+                    i += 1
+                elif c == quote:
+                    quote = ""
+            elif c in "'\"":
+                quote = c
+            elif c == "(":
+                depth += 1
+            elif c == ")":
+                depth -= 1
+                if depth == 0:
+                    return Call(m.group(1), text[m.end() : i], m.start(), i + 1)
+            i += 1
+        return Call(m.group(1), text[m.end() :], m.start(), -1)
+    return None
+
+
+def _last_call(text: str, names: Registry) -> Call | None:
+    """The last call in text: _last_call("A(1) A(2", ...) -> the open A(2."""
+    call, at = None, 0
+    while (found := find_call(text, names, at)) is not None:
+        call = found
+        if found.end < 0:
+            break
+        at = found.end
+    return call
+
+
+class _Track:
+    """One branch's hard-island state across its segments."""
+
+    def __init__(self, runner: IslandRunner, branch: Branch, params: SamplingParams) -> None:
+        self.runner = runner
+        self.branch = branch
+        self.params = params
+        self.text = ""  # everything output so far, before the current segment
+        self.spans: list[Span] = []
+        self.sampled = 0
+        self.calls = 0
+        self.call: Call | None = None  # the call that paused the branch
+        self.future: Future[str] | None = None
+        self.started = 0.0
+        self.done = False
+        self.finish_reason = "length"
+        self.carry = ""  # an open call the prompt ends with, e.g. "CALC(": the model finishes it
+        branch.watch = self.watch
+        branch.allow = self.allow
+
+    def open_call(self) -> Call | None:
+        if self.calls >= MAX_CALLS:
+            return None
+        call = find_call(self.carry + self.branch.text, self.runner.registry)
+        if call is None or not self.carry:
+            return call
+        shift = len(self.carry)  # positions relative to the segment text
+        return Call(call.name, call.args, call.start - shift, call.end - shift if call.end > 0 else -1)
+
+    def watch(self, b: Branch) -> bool:
+        call = self.open_call()
+        if call is None:
+            return False
+        if call.end > 0 or len(call.args) > MAX_ARGS_CHARS:
+            self.call = call
+            return True
+        return False
+
+    def allow(self, b: Branch) -> np.ndarray | None:
+        call = self.open_call()
+        if call is None or call.end > 0:
+            return None
+        return self.runner.alphabet_mask(self.runner.registry.get(call.name))
+
+    def emit(self, text: str, span: Span) -> None:
+        self.spans.append(span)
+        self.text += text
+
+
+class IslandRunner:
+    """Generation with tools spliced in as hard islands."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        registry: Registry,
+        *,
+        template: str = " => {result}",
+        workers: int = 4,
+    ) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.template = template
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="island")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def alphabet_mask(self, tool: Tool) -> np.ndarray:
+        allowed = set(tool.alphabet)
+
+        def keep(piece: bytes) -> bool:
+            try:
+                text = piece.decode("utf-8")
+            except UnicodeDecodeError:
+                return False
+            return bool(text) and all(c in allowed for c in text)
+
+        return self.engine.token_mask(keep, key=f"alphabet:{tool.alphabet}")
+
+    def run_tool(self, name: str, args: str) -> str:
+        """Run one tool directly (errors become `error: ...` text, as in generation)."""
+        future = self._pool.submit(self._call, name, args)
+        return self._result(future, self.registry.get(name).timeout if name in self.registry else 1.0)
+
+    def _call(self, name: str, args: str) -> str:
+        tool = self.registry.get(name)
+        value = tool.fn(*tool.parse_args(args))
+        return str(value)
+
+    def _result(self, future: Future[str], timeout: float) -> str:
+        try:
+            text = future.result(timeout=timeout)
+        except FutureTimeout:
+            return f"error: timed out after {timeout:g} s"
+        except IslandsError as e:
+            return f"error: {e}"
+        except Exception as e:  # a tool's own bug must not stop generation
+            return f"error: {type(e).__name__}: {e}"
+        if len(text) > MAX_RESULT_CHARS:
+            text = text[:MAX_RESULT_CHARS] + "…"
+        return text
+
+    def generate(
+        self,
+        prompt: str,
+        n: int = 1,
+        params: SamplingParams | None = None,
+        on_text: Callable[[int, str], None] | None = None,
+    ) -> IslandGeneration:
+        """n continuations of `prompt`, each running the tools it calls."""
+        params = (params or SamplingParams()).seeded()
+        engine, t0 = self.engine, time.perf_counter()
+        stats = Stats()
+        injected = 0
+        root = engine.branch(prompt, stats=stats)
+        head: list[tuple[str, Span]] = []
+        tracks: list[_Track] = []
+        try:
+            last = _last_call(prompt, self.registry)
+            carry = prompt[last.start :] if last is not None and last.end < 0 else ""
+            if last is not None and last.end == len(prompt.rstrip()):  # the prompt ends in a call
+                started = time.perf_counter()
+                result = self.run_tool(last.name, last.args)
+                text = self.template.format(result=result)
+                root.extend(text)
+                injected += len(engine.tokenize(text, add_bos=False))
+                seconds = time.perf_counter() - started
+                head.append((text, Span(0, len(text), "hard", last.name, last.args, result, seconds, result.startswith("error:"))))
+            kids = [root]
+            if n > 1:
+                engine.prefill(root)
+                kids = root.fork(n)
+                root.release(cache=False)
+            for i, kid in enumerate(kids):
+                track = _Track(self, kid, params.for_branch(i))
+                track.carry = carry
+                for text, span in head:
+                    track.emit(text, span)
+                    if on_text:
+                        on_text(i, text)
+                tracks.append(track)
+                kid.start(track.params)
+            while not all(t.done for t in tracks):
+                if any(t.branch.generating or t.branch.wants_decode for t in tracks):
+                    engine.step()
+                else:
+                    waiting = [t.future for t in tracks if t.future is not None]
+                    wait(waiting, timeout=0.05, return_when="FIRST_COMPLETED")
+                for i, t in enumerate(tracks):
+                    injected += self._advance(t, i, on_text)
+        finally:
+            for t in tracks:
+                t.branch.watch = t.branch.allow = None
+                t.branch.release()
+            root.release(cache=False)
+        stats.seconds = time.perf_counter() - t0
+        outputs = [IslandOutput(t.text, t.spans, t.finish_reason, t.params.seed or 0, t.calls) for t in tracks]
+        return IslandGeneration(outputs, stats, injected)
+
+    def _advance(self, t: _Track, index: int, on_text: Callable[[int, str], None] | None) -> int:
+        """Move one branch along: close a paused segment, splice a finished tool result."""
+        b, injected = t.branch, 0
+        if t.done:
+            return 0
+        if not b.generating and t.future is None:
+            if b.finish_reason == "island" and t.call is not None:
+                self._cut_after_call(t)
+            segment = b.text
+            t.sampled += len(b.generated)
+            if segment:
+                t.emit(segment, Span(len(t.text), len(t.text) + len(segment), "sea"))
+            delta = b._take_delta()
+            if on_text and delta:
+                on_text(index, delta)
+            t.carry = ""
+            if b.finish_reason == "island" and t.call is not None:
+                t.calls += 1
+                t.started = time.perf_counter()
+                if t.call.end < 0:
+                    t.future = self._pool.submit(lambda: "error: arguments too long")
+                else:
+                    t.future = self._pool.submit(self._call, t.call.name, t.call.args)
+            else:
+                t.done = True
+                t.finish_reason = b.finish_reason or "length"
+            return 0
+        if b.generating and on_text:
+            delta = b._take_delta()
+            if delta:
+                on_text(index, delta)
+        if t.future is not None and t.call is not None:
+            timeout = self.registry.get(t.call.name).timeout
+            seconds = time.perf_counter() - t.started
+            if not t.future.done() and seconds <= timeout:
+                return 0
+            # a hung tool is abandoned on its thread; the branch goes on with an error
+            result = self._result(t.future, 0) if t.future.done() else f"error: timed out after {timeout:g} s"
+            text = self.template.format(result=result)
+            t.emit(text, Span(len(t.text), len(t.text) + len(text), "hard", t.call.name, t.call.args, result, seconds, result.startswith("error:")))
+            if on_text:
+                on_text(index, text)
+            tokens = self.engine.tokenize(text, add_bos=False)
+            b.extend(tokens)
+            injected = len(tokens)
+            t.future, t.call = None, None
+            left = t.params.max_tokens - t.sampled
+            if left <= 0:
+                t.done, t.finish_reason = True, "length"
+            else:
+                b.start(t.params.replace(max_tokens=left))
+        return injected
+
+    def _cut_after_call(self, t: _Track) -> None:
+        """The closing ')' came inside a token with text after it: re-split that token."""
+        b, call = t.branch, t.call
+        assert call is not None
+        if call.end < 0 or call.end >= len(b.text):
+            return
+        piece = self.engine.detokenize([b.tokens[-1]])
+        keep = b.text[len(b.text) - len(piece) : call.end]
+        b.truncate(len(b.tokens) - 1)  # rebuilds b.text without the last token
+        b.extend(keep)
+        b.text += keep
+        b.emitted = min(b.emitted, len(b.text))

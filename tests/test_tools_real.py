@@ -1,0 +1,30 @@
+"""Hard islands on the embedded model: a few-shot prompt makes it call CALC; the exact
+result is spliced in and only the result's tokens are prefilled."""
+
+from __future__ import annotations
+
+import pytest
+
+from islands import Engine, SamplingParams
+from islands.tools import IslandRunner, Registry, calc
+
+pytestmark = pytest.mark.model
+
+FEW_SHOT = "Q: What is 12 * 34?\nA: CALC(12*34) => 408\nQ: What is 2^64?\nA: CALC("
+
+
+def test_model_calls_calc_and_the_exact_result_is_injected(real: Engine) -> None:
+    runner = IslandRunner(real, Registry.default())
+    try:
+        g = runner.generate(FEW_SHOT, n=3, params=SamplingParams(max_tokens=16, temperature=0.7, seed=1, stop=("\n",)))
+    finally:
+        runner.close()
+    n_prompt = len(real.tokenize(FEW_SHOT))
+    assert g.stats.prefill_tokens - n_prompt <= g.injected_tokens + 3  # + at most one re-split token per branch
+    for out in g.outputs:
+        hard = [s for s in out.spans if s.kind == "hard"]
+        assert hard, out.text
+        assert hard[0].tool == "CALC"
+        assert hard[0].result == calc(hard[0].args or "")
+        assert out.text[hard[0].start : hard[0].end] == f" => {hard[0].result}"
+        assert set(out.text[: out.text.index(")")]) <= set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,+-*/%^()!_")
