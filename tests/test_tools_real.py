@@ -28,3 +28,13 @@ def test_model_calls_calc_and_the_exact_result_is_injected(real: Engine) -> None
         assert hard[0].result == calc(hard[0].args or "")
         assert out.text[hard[0].start : hard[0].end] == f" => {hard[0].result}"
         assert set(out.text[: out.text.index(")")]) <= set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,+-*/%^()!_")
+
+
+def test_bench_islands_prefills_only_the_injections(real: Engine) -> None:
+    from islands.tools.bench import bench_islands
+
+    result = bench_islands(real, calls=2, tokens=4, prompt_repeat=1)
+    assert result["injected_tokens"] > 0
+    assert result["prefilled_tokens"] == result["injected_tokens"]
+    assert result["resend_prefilled_tokens"] > 3 * result["prompt_tokens"]  # the text, sent again each time
+    assert result["ratio"] == pytest.approx(result["resend_s"] / result["islands_s"], rel=0.01)

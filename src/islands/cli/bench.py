@@ -64,3 +64,28 @@ def tree(
         Console().print(f"{key}: {result.get(key)}")
     for note in result["notes"]:
         err.print(f"[yellow]note:[/] {note}")
+
+
+@app.command("islands")
+def islands_bench(
+    calls: Annotated[int, typer.Option("--calls", "-k", help="Tool calls in the response.")] = 8,
+    tokens: Annotated[int, typer.Option("--tokens", "-n", help="Tokens sampled between calls.")] = 32,
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """A response with K CALC calls: splice into the same KV vs resend the whole text."""
+    if not 1 <= calls <= 64:
+        die(f"invalid --calls {calls}: must be between 1 and 64")
+    if not 1 <= tokens <= 256:
+        die(f"invalid --tokens {tokens}: must be between 1 and 256")
+    from islands.cli.common import load_engine
+    from islands.tools.bench import bench_islands
+
+    engine = load_engine(model, 8192)
+    with err.status("benchmarking"):
+        result = bench_islands(engine, calls=calls, tokens=tokens)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        Console().print(f"{key}: {value}")
