@@ -121,3 +121,18 @@ def test_generate_with_tools_json(model_path: Path) -> None:
     assert doc["outputs"][0].startswith(f" => {7**21}")
     assert doc["spans"][0][0]["kind"] == "hard" and doc["spans"][0][0]["result"] == str(7**21)
     assert doc["stats"]["injected_tokens"] > 0
+
+
+@pytest.mark.model
+def test_generate_with_a_json_schema(tmp_path: Path, model_path: Path) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": False}))
+    p = run("generate", "Answer as JSON:", "--json-schema", str(schema), "--branches", "2", "--seed", "1", "--json", "--model", str(model_path))
+    assert p.returncode == 0, p.stderr
+    assert all(isinstance(json.loads(o)["ok"], bool) for o in json.loads(p.stdout)["outputs"])
+
+
+def test_bad_grammar_options() -> None:
+    one_line_error(run("generate", "x", "--regex", "a("), "invalid regex", "position 1")
+    one_line_error(run("generate", "x", "--json-schema", "/no/such.json"), "cannot read /no/such.json")
+    one_line_error(run("generate", "x", "--regex", "a", "--choice", "b"), "at most one")

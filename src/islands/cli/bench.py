@@ -89,3 +89,25 @@ def islands_bench(
         return
     for key, value in result.items():
         Console().print(f"{key}: {value}")
+
+
+@app.command("grammar")
+def grammar_bench(
+    tokens: Annotated[int, typer.Option("--tokens", "-n", help="Tokens sampled each way.")] = 64,
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Cost of constrained decoding: ms/token with a JSON-schema grammar vs free sampling."""
+    if not 8 <= tokens <= 1024:
+        die(f"invalid --tokens {tokens}: must be between 8 and 1024")
+    from islands.cli.common import load_engine
+    from islands.engine.bench import bench_grammar
+
+    engine = load_engine(model, 4096)
+    with err.status("benchmarking"):
+        result = bench_grammar(engine, tokens=tokens)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        Console().print(f"{key}: {value}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,6 +15,7 @@ from rich.table import Table
 from islands.cli.common import CtxOption, ModelOption, die, err, load_engine
 from islands.cli.tools import generate_with_tools, pick_tools
 from islands.engine import Generation
+from islands.engine.grammar import Grammar
 from islands.params import SamplingParams
 
 __all__ = ["generate", "models"]
@@ -36,6 +38,10 @@ def generate(
     logprobs: Annotated[int | None, typer.Option("--logprobs", help="With --json: log-probabilities of sampled tokens and the top K.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: outputs and stats.")] = False,
     tools: Annotated[str | None, typer.Option("--tools", help="Hard-island tools the model may call, e.g. calc.", show_default=False)] = None,
+    grammar_file: Annotated[Path | None, typer.Option("--grammar", help="Constrain the output: a GBNF (or Lark) grammar file.", show_default=False)] = None,
+    json_schema: Annotated[Path | None, typer.Option("--json-schema", help="Constrain the output: a JSON Schema file.", show_default=False)] = None,
+    regex: Annotated[str | None, typer.Option("--regex", help="Constrain the output: a regular expression.", show_default=False)] = None,
+    choice: Annotated[str | None, typer.Option("--choice", help="Constrain the output: one of these comma-separated options.", show_default=False)] = None,
     ctx: CtxOption = 4096,
 ) -> None:
     """Continue PROMPT, streaming the text; --branches N samples N variants in one batch."""
@@ -55,6 +61,11 @@ def generate(
         logprobs=logprobs,
     ).seeded()
     registry = pick_tools(tools) if tools is not None else None
+    grammar = _pick_grammar(grammar_file, json_schema, regex, choice)
+    if grammar is not None and registry is not None:
+        die("--tools cannot be combined with a grammar yet")
+    if grammar is not None:
+        grammar.to_llguidance()  # syntax errors before the model loads
     engine = load_engine(model, ctx)
     if registry is not None:
         with_tools = generate_with_tools(engine, registry, prompt, branches, params, as_json)
@@ -71,7 +82,7 @@ def generate(
             _print_stats(Generation([], with_tools.stats))
         return
     if as_json:
-        result = engine.generate(prompt, n=branches, params=params)
+        result = engine.generate(prompt, n=branches, params=params, grammar=grammar)
         doc = result.to_dict()
         doc["seeds"] = [o.seed for o in result.outputs]
         doc["finish_reasons"] = [o.finish_reason for o in result.outputs]
@@ -80,10 +91,10 @@ def generate(
         typer.echo(json.dumps(doc, ensure_ascii=False, default=list))
         return
     if branches == 1:
-        result = engine.generate(prompt, params=params, on_text=_write_stdout)
+        result = engine.generate(prompt, params=params, on_text=_write_stdout, grammar=grammar)
         sys.stdout.write("\n")
     else:
-        result = _generate_live(engine, prompt, branches, params)
+        result = _generate_live(engine, prompt, branches, params, grammar)
     _print_stats(result)
 
 
@@ -92,11 +103,30 @@ def _write_stdout(_index: int, text: str) -> None:
     sys.stdout.flush()
 
 
-def _generate_live(engine, prompt: str, n: int, params: SamplingParams) -> Generation:  # type: ignore[no-untyped-def]
+def _pick_grammar(grammar_file: Path | None, json_schema: Path | None, regex: str | None, choice: str | None) -> Grammar | None:
+    given = [g for g in (grammar_file, json_schema, regex, choice) if g is not None]
+    if len(given) > 1:
+        die("give at most one of --grammar, --json-schema, --regex, --choice")
+    if grammar_file is not None or json_schema is not None:
+        path = grammar_file or json_schema
+        assert path is not None
+        try:
+            text = path.read_text()
+        except OSError as e:
+            die(f"cannot read {path}: {e.strerror}")
+        return Grammar.gbnf(text) if grammar_file is not None else Grammar.json_schema(text)
+    if regex is not None:
+        return Grammar.regex(regex)
+    if choice is not None:
+        return Grammar.choice([c for c in choice.split(",")])
+    return None
+
+
+def _generate_live(engine, prompt: str, n: int, params: SamplingParams, grammar: Grammar | None = None) -> Generation:  # type: ignore[no-untyped-def]
     """Branches side by side, updated as they grow (plain blocks when not a terminal)."""
     out = Console()
     texts = [""] * n
-    stream = engine.stream(prompt, n=n, params=params)
+    stream = engine.stream(prompt, n=n, params=params, grammar=grammar)
 
     def table() -> Table:
         t = Table(show_header=True, header_style="bold", expand=True, show_lines=True)

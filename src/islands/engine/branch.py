@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from islands.engine.model import Sampler
+from islands.engine.model import Constraint, Sampler
 from islands.engine.results import Output, Stats, TokenLogprob
 from islands.params import SamplingParams
 
 if TYPE_CHECKING:
     from islands.engine.core import Engine
+    from islands.engine.grammar import Grammar
 
 __all__ = ["Branch"]
 
@@ -70,6 +71,8 @@ class Branch:
         # allow(branch) -> bool mask over the vocabulary for the next token, or None
         self.watch: Callable[[Branch], bool] | None = None
         self.allow: Callable[[Branch], np.ndarray | None] | None = None
+        self.constraint: Constraint | None = None  # a grammar for the whole segment
+        self.constraint_from = 0  # tokens from here on were accepted by the constraint
 
     def __repr__(self) -> str:
         state = "generating" if self.generating else ("idle" if self.alive else "released")
@@ -110,9 +113,9 @@ class Branch:
         """Append text (or token ids) to be prefilled; only new tokens are decoded."""
         self.engine.extend(self, text_or_tokens)
 
-    def start(self, params: SamplingParams | None = None) -> None:
-        """Begin sampling a new segment with these params."""
-        self.engine.start(self, params)
+    def start(self, params: SamplingParams | None = None, grammar: Grammar | Constraint | None = None) -> None:
+        """Begin sampling a new segment with these params (inside `grammar`, if given)."""
+        self.engine.start(self, params, grammar)
 
     def truncate(self, position: int) -> None:
         """Backtrack: keep tokens[:position], drop their KV after it, restore the sampler."""
@@ -160,6 +163,8 @@ class Branch:
         self.text += self._bytes_decoder.decode(piece)
         if self.params.stop and self._cut_at_stop(before):
             self._finish("stop")
+        elif self.constraint is not None and self.constraint.done:
+            self._finish("stop")  # the grammar is complete
         elif self.watch is not None and self.watch(self):
             self._finish("island")
         elif len(self.tokens) - self._start >= self.params.max_tokens:

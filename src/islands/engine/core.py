@@ -19,20 +19,25 @@ from __future__ import annotations
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from islands.engine.branch import Branch
 from islands.engine.kv import KVLedger
-from islands.engine.model import KVFull, Model, ModelInfo
+from islands.engine.model import Constraint, KVFull, Model, ModelInfo
 from islands.engine.radix import RadixTree
-from islands.engine.results import Delta, Generation, Score, Stats, TokenLogprob
+from islands.engine.results import Generation, Score, Stats, TokenLogprob
+from islands.engine.stream import GenerationStream
 from islands.errors import ContextFull, EngineError, InvalidInput, PromptTooLong, TooManyBranches
 from islands.params import SamplingParams
 
-__all__ = ["Engine", "GenerationStream"]
+if TYPE_CHECKING:
+    from islands.engine.grammar import Grammar
+
+__all__ = ["Engine", "GenerationStream"]  # GenerationStream lives in stream.py
 
 MAX_LOGIT_ROWS = 64  # scoring rows per step: each row of logits is n_vocab floats (1 MB here)
 
@@ -135,6 +140,8 @@ class Engine:
             kid.sampled_pos = parent.sampled_pos
             kid.params = parent.params
             kid.sampler = parent.sampler.clone() if parent.sampler is not None else None
+            kid.constraint = parent.constraint.clone() if parent.constraint is not None else None
+            kid.constraint_from = parent.constraint_from
             kid._start = parent._start
             if parent.seq in self.tree:  # concurrent prompts may start from the kids too
                 self.tree.insert(seq, self.tree.tokens_of(parent.seq))
@@ -156,10 +163,19 @@ class Engine:
         b.tokens.extend(new)
         b.row = None
 
-    def start(self, b: Branch, params: SamplingParams | None = None) -> None:
-        """Begin a new generation segment on `b`."""
+    def constraint(self, grammar: Grammar) -> Constraint:
+        """A compiled grammar for one branch (InvalidInput says what is wrong with it)."""
+        from islands.engine.grammar import compile_grammar
+
+        return compile_grammar(grammar, self.model.grammar_tokenizer())  # type: ignore[arg-type]
+
+    def start(self, b: Branch, params: SamplingParams | None = None, grammar: Grammar | Constraint | None = None) -> None:
+        """Begin a new generation segment on `b`, optionally inside a grammar."""
         self._check_alive(b)
         params = (params or SamplingParams()).seeded()
+        if grammar is not None:
+            b.constraint = grammar if isinstance(grammar, Constraint) else self.constraint(grammar)
+            b.constraint_from = len(b.tokens)
         sampler = self.model.sampler(params)
         if params.repeat_penalty != 1.0 and params.repeat_last_n:
             for t in b.tokens[-params.repeat_last_n :]:
@@ -175,6 +191,10 @@ class Engine:
             raise InvalidInput(f"invalid position {position}: branch has {len(b.tokens)} tokens")
         if position < b.n_past:
             self._rewind(b, position)
+        if b.constraint is not None:
+            accepted = len(b.tokens) - b.constraint_from
+            b.constraint.rollback(max(0, min(accepted, len(b.tokens) - max(position, b.constraint_from))))
+            b.constraint_from = min(b.constraint_from, position)
         del b.tokens[position:]
         if b.sampled_pos is not None and b.sampled_pos >= position:
             b.sampled_pos = None
@@ -294,9 +314,10 @@ class Engine:
         n: int = 1,
         params: SamplingParams | None = None,
         on_text: Callable[[int, str], None] | None = None,
+        grammar: Grammar | None = None,
     ) -> Generation:
         """n continuations of `prompt` in one batch. `on_text(i, delta)` streams text."""
-        stream = self.stream(prompt, n=n, params=params)
+        stream = self.stream(prompt, n=n, params=params, grammar=grammar)
         for delta in stream:
             if on_text is not None:
                 on_text(delta.index, delta.text)
@@ -304,10 +325,15 @@ class Engine:
         return stream.result
 
     def stream(
-        self, prompt: str | Sequence[int], n: int = 1, params: SamplingParams | None = None
+        self,
+        prompt: str | Sequence[int],
+        n: int = 1,
+        params: SamplingParams | None = None,
+        grammar: Grammar | None = None,
     ) -> GenerationStream:
         """Like `generate`, as an iterator of `Delta`s; `.result` is set at the end."""
-        return GenerationStream(self, prompt, n, (params or SamplingParams()).seeded())
+        constraint = self.constraint(grammar) if grammar is not None else None
+        return GenerationStream(self, prompt, n, (params or SamplingParams()).seeded(), constraint)
 
     def score(self, prefix: str, continuation: str) -> Score:
         """Log-probability of each token of `continuation` after `prefix` (nats)."""
@@ -429,14 +455,19 @@ class Engine:
             logits = self.model.logits() if logits is None else logits
             self._mask(logits, out, b.params)
             allowed = b.allow(b) if b.allow is not None else None
-            if allowed is None:
+            if allowed is None and b.constraint is None:
                 token = b.sampler.sample(batch_index, len(b.tokens))
-            else:  # siblings may share this row: constrain a copy's worth, then restore
+            else:  # siblings may share this row: constrain it, sample, restore it
                 row = logits[out]
                 saved = row.copy()
-                row[~allowed] = -np.inf
+                if allowed is not None:
+                    row[~allowed] = -np.inf
+                if b.constraint is not None:
+                    b.constraint.mask(row)
                 token = b.sampler.sample(batch_index, len(b.tokens))
                 row[:] = saved
+                if b.constraint is not None:
+                    b.constraint.accept(token)
             b.row = None
             b.stats.sampled_tokens += 1
             if b.params.logprobs is not None:
@@ -515,50 +546,6 @@ class Engine:
         self.tree.remove(seq)
         self._free_seqs.append(seq)
         self._free_seqs.sort(reverse=True)
-
-
-class GenerationStream:
-    """Iterate for `Delta`s; afterwards `.result` holds the `Generation`."""
-
-    def __init__(self, engine: Engine, prompt: str | Sequence[int], n: int, params: SamplingParams) -> None:
-        if n < 1:
-            raise InvalidInput(f"invalid n={n}: need at least 1 branch")
-        if n > engine.model.n_seq_max - 1:
-            raise InvalidInput(f"invalid n={n}: at most {engine.model.n_seq_max - 1} branches")
-        self.engine = engine
-        self.prompt = prompt
-        self.n = n
-        self.params = params
-        self.result: Generation | None = None
-
-    def __iter__(self) -> Iterator[Delta]:
-        engine, t0 = self.engine, time.perf_counter()
-        stats = Stats()
-        root = engine.branch(self.prompt, stats=stats)
-        kids: list[Branch] = [root]
-        try:
-            if self.n > 1:
-                engine.prefill(root)
-                kids = root.fork(self.n)
-                root.release(cache=False)
-            for i, kid in enumerate(kids):
-                kid.start(self.params.for_branch(i))
-            while True:
-                progressed = engine.step()
-                for i, kid in enumerate(kids):
-                    delta = kid._take_delta()
-                    if delta:
-                        yield Delta(i, delta)
-                if not any(k.generating for k in kids):
-                    break
-                if not progressed:
-                    raise EngineError("engine made no progress")  # a bug, not a user error
-            stats.seconds = time.perf_counter() - t0
-            self.result = Generation([k.output() for k in kids], stats)
-        finally:
-            for kid in kids:
-                kid.release()
-            root.release(cache=False)  # no-op when root generated itself (n == 1)
 
 
 def _logsumexp(row: np.ndarray) -> float:

@@ -103,6 +103,7 @@ class LlamaModel(Model):
         self._seq_slots = [self._batch.seq_id[i] for i in range(n_batch)]
         self._n_out = 0
         self._pieces: dict[int, bytes] = {}
+        self._ll_tokenizer: object | None = None
         bos = L.llama_vocab_bos(self._vocab)
         self.bos = bos if bos >= 0 and L.llama_vocab_get_add_bos(self._vocab) else None
         self.eog_tokens = frozenset(t for t in range(self.n_vocab) if L.llama_vocab_is_eog(self._vocab, t))
@@ -198,6 +199,18 @@ class LlamaModel(Model):
 
     def sampler(self, params: SamplingParams) -> LlamaSampler:
         return LlamaSampler(self, params)
+
+    def grammar_tokenizer(self) -> object:
+        """llguidance's tokenizer for this vocabulary, built once (about 2 s)."""
+        if self._ll_tokenizer is None:
+            import warnings
+
+            from llguidance.llamacpp import lltokenizer_from_vocab
+
+            with warnings.catch_warnings():  # it calls a llama.cpp function now deprecated
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._ll_tokenizer = lltokenizer_from_vocab(self._vocab)
+        return self._ll_tokenizer
 
     def close(self) -> None:
         if getattr(self, "_ctx", None):

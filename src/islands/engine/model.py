@@ -19,7 +19,7 @@ import numpy as np
 
 from islands.params import SamplingParams
 
-__all__ = ["KVFull", "Model", "ModelInfo", "Sampler", "position_seed"]
+__all__ = ["Constraint", "KVFull", "Model", "ModelInfo", "Sampler", "position_seed"]
 
 
 class KVFull(Exception):
@@ -62,6 +62,29 @@ class Sampler(ABC):
 
     def close(self) -> None:
         """Free native resources. Optional."""
+
+
+class Constraint(ABC):
+    """Which tokens may come next (a grammar): masks a logits row in place, follows tokens."""
+
+    @abstractmethod
+    def mask(self, row: np.ndarray) -> None:
+        """Set the logits of forbidden tokens to -inf."""
+
+    @abstractmethod
+    def accept(self, token: int) -> None: ...
+
+    @abstractmethod
+    def rollback(self, n: int) -> None:
+        """Forget the last n accepted tokens (backtracking)."""
+
+    @abstractmethod
+    def clone(self) -> Constraint: ...
+
+    @property
+    @abstractmethod
+    def done(self) -> bool:
+        """The output is complete: nothing but the end may follow."""
 
 
 class Model(ABC):
@@ -112,6 +135,12 @@ class Model(ABC):
 
     @abstractmethod
     def sampler(self, params: SamplingParams) -> Sampler: ...
+
+    def grammar_tokenizer(self) -> object:
+        """llguidance's tokenizer for this vocabulary (backends that support grammars)."""
+        from islands.errors import InvalidInput
+
+        raise InvalidInput("grammars need a llama.cpp model (the mock model has none)")
 
     def close(self) -> None:
         """Free the context and the model. Optional."""
