@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 DEMO_PROMPT ?= The three largest islands in the world are
 
-.PHONY: run test bench install clean
+.PHONY: run test bench install clean sandbox
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,12 +28,19 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
 
 install: $(VENV)/.installed
 
+## sandbox: bubblewrap for the PY tool (Debian's package; installed when we are root)
+sandbox:
+	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null)); } || \
+	  echo "warning: bubblewrap (bwrap) is not installed; the PY tool and its tests need it"
+
 ## run: the main job — four variants of one prompt, decoded together in one batch
 run: $(VENV)/.installed
 	$(BIN)/islands generate "$(DEMO_PROMPT)" --branches 4 --max-tokens 32 --seed 7
 
 ## test: the whole test suite (mock-engine tests and short real-model tests)
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test sandbox
 	$(BIN)/python -m pytest
 
 ## bench: islands vs llama-cpp-python, llama-server and a bare decode loop
