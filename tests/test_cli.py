@@ -136,3 +136,19 @@ def test_bad_grammar_options() -> None:
     one_line_error(run("generate", "x", "--regex", "a("), "invalid regex", "position 1")
     one_line_error(run("generate", "x", "--json-schema", "/no/such.json"), "cannot read /no/such.json")
     one_line_error(run("generate", "x", "--regex", "a", "--choice", "b"), "at most one")
+
+
+def test_corpus_commands(tmp_path: Path, islands_home: Path) -> None:
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "a.md").write_text("# Harbour\nThe harbour bell rings at noon.\n")
+    p = run("corpus", "index", str(folder), "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["documents"] == 1
+    p = run("tools", "run", "SEARCH", "bell", "--corpus", str(folder))
+    assert p.returncode == 0 and "[1] Harbour" in p.stdout
+    p = run("tools", "run", "COPY", "1, 2, 7", "--corpus", str(folder))
+    assert p.returncode == 0 and p.stdout == "Harbour\n"
+    one_line_error(run("tools", "run", "SEARCH", "bell"), "SEARCH needs --corpus DIR")
+    one_line_error(run("corpus", "index", str(tmp_path / "missing")), "corpus folder not found")
+    one_line_error(run("tools", "run", "LOAD", "99", "--corpus", str(folder)), "no document with id 99")

@@ -38,3 +38,12 @@ def test_bench_islands_prefills_only_the_injections(real: Engine) -> None:
     assert result["prefilled_tokens"] == result["injected_tokens"]
     assert result["resend_prefilled_tokens"] > 3 * result["prompt_tokens"]  # the text, sent again each time
     assert result["ratio"] == pytest.approx(result["resend_s"] / result["islands_s"], rel=0.01)
+
+
+def test_bench_copy_reports_rates(real: Engine) -> None:
+    from islands.tools.bench import bench_copy
+
+    result = bench_copy(real, megabytes=1, tokens=4)
+    assert result["copy_bytes"] > 999_000
+    assert result["context_tokens_added"] < 60  # a marker, not a megabyte
+    assert result["ratio"] == pytest.approx(result["copy_bytes_per_s"] / result["generated_bytes_per_s"], rel=0.01)

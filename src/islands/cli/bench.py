@@ -111,3 +111,25 @@ def grammar_bench(
         return
     for key, value in result.items():
         Console().print(f"{key}: {value}")
+
+
+@app.command("copy")
+def copy_bench(
+    megabytes: Annotated[int, typer.Option("--megabytes", help="Size of the copied span.")] = 8,
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Output bytes/s of a response made mostly of a COPY island vs generated text."""
+    if not 1 <= megabytes <= 16:
+        die(f"invalid --megabytes {megabytes}: must be between 1 and 16")
+    from islands.cli.common import load_engine
+    from islands.tools.bench import bench_copy
+
+    engine = load_engine(model, 4096)
+    with err.status("benchmarking"):
+        result = bench_copy(engine, megabytes=megabytes)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        Console().print(f"{key}: {value}")

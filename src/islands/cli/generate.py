@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from islands.cli.common import CtxOption, ModelOption, die, err, load_engine
-from islands.cli.tools import generate_with_tools, pick_tools
+from islands.cli.tools import CorpusOption, generate_with_tools, pick_tools
 from islands.engine import Generation
 from islands.engine.grammar import Grammar
 from islands.params import SamplingParams
@@ -37,7 +37,8 @@ def generate(
     branches: Annotated[int, typer.Option("--branches", "-b", help=f"Variants decoded together in one batch (1..{MAX_BRANCHES}).")] = 1,
     logprobs: Annotated[int | None, typer.Option("--logprobs", help="With --json: log-probabilities of sampled tokens and the top K.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: outputs and stats.")] = False,
-    tools: Annotated[str | None, typer.Option("--tools", help="Hard-island tools the model may call, e.g. calc.", show_default=False)] = None,
+    tools: Annotated[str | None, typer.Option("--tools", help="Hard-island tools the model may call: calc, py, search, load, copy.", show_default=False)] = None,
+    corpus: CorpusOption = None,
     grammar_file: Annotated[Path | None, typer.Option("--grammar", help="Constrain the output: a GBNF (or Lark) grammar file.", show_default=False)] = None,
     json_schema: Annotated[Path | None, typer.Option("--json-schema", help="Constrain the output: a JSON Schema file.", show_default=False)] = None,
     regex: Annotated[str | None, typer.Option("--regex", help="Constrain the output: a regular expression.", show_default=False)] = None,
@@ -60,7 +61,7 @@ def generate(
         stop=tuple(stop or ()),
         logprobs=logprobs,
     ).seeded()
-    registry = pick_tools(tools) if tools is not None else None
+    registry = pick_tools(tools, corpus) if tools is not None else None
     grammar = _pick_grammar(grammar_file, json_schema, regex, choice)
     if grammar is not None and registry is not None:
         die("--tools cannot be combined with a grammar yet")

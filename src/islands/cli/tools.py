@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,25 +14,43 @@ from rich.table import Table
 from islands.cli.common import die
 from islands.engine import Engine
 from islands.params import SamplingParams
+from islands.cli.corpus import open_corpus
 from islands.tools import IslandGeneration, IslandRunner, Registry
+from islands.tools.runner import Island
 
 __all__ = ["app", "generate_with_tools", "pick_tools"]
 
 app = typer.Typer(help="Hard-island tools: list them, run one directly.", no_args_is_help=True)
 
 
-def pick_tools(spec: str) -> Registry:
+CORPUS_TOOLS = {"SEARCH", "LOAD", "COPY"}
+CorpusOption = Annotated[Path | None, typer.Option("--corpus", help="Folder for SEARCH, LOAD and COPY (indexed on use).", show_default=False)]
+
+
+def pick_tools(spec: str, corpus: Path | None = None) -> Registry:
     """`calc,py` -> a registry with those tools (one-line error for unknown names)."""
-    names = [n.strip() for n in spec.split(",") if n.strip()]
+    names = [n.strip().upper() for n in spec.split(",") if n.strip()]
     if not names:
         die("--tools needs at least one tool name")
-    return Registry.default().subset(names)
+    if CORPUS_TOOLS & set(names) and corpus is None:
+        wanted = sorted(CORPUS_TOOLS & set(names))
+        die(f"{', '.join(wanted)} need{'s' if len(wanted) == 1 else ''} --corpus DIR")
+    return Registry.default(open_corpus(corpus, quiet=True) if corpus is not None else None).subset(names)
 
 
 @app.command("list")
 def list_tools(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """The tools a model can call, with their signatures."""
-    tools = list(Registry.default())
+    """The tools a model can call, with their signatures (SEARCH, LOAD, COPY need --corpus)."""
+    from islands.tools import builtin
+
+    registry = Registry.default()
+
+    class _Shown:  # the corpus tools' signatures, without opening a corpus
+        def search(self, *a: object) -> list[object]:
+            return []
+
+    builtin.register_corpus(registry, _Shown())  # type: ignore[arg-type]
+    tools = list(registry)
     if as_json:
         typer.echo(json.dumps([{"name": t.name, "signature": t.signature(), "description": t.description} for t in tools]))
         return
@@ -45,15 +64,16 @@ def list_tools(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
 def run_tool(
     name: Annotated[str, typer.Argument(help="Tool name, e.g. CALC.")],
     args: Annotated[str, typer.Argument(help="The text between the parentheses, e.g. '2^100'.")],
+    corpus: CorpusOption = None,
 ) -> None:
     """Run one tool directly: islands tools run CALC '2^100'."""
-    registry = Registry.default()
+    registry = pick_tools(name, corpus)
     tool = registry.get(name)
     try:
         value = tool.fn(*tool.parse_args(args))
     except Exception as e:  # the tool's own message, as one line
         die(f"{tool.name}: {e}")
-    typer.echo(str(value))
+    typer.echo(value.output if isinstance(value, Island) else str(value))
 
 
 def generate_with_tools(

@@ -103,6 +103,7 @@ class LlamaModel(Model):
         self._seq_slots = [self._batch.seq_id[i] for i in range(n_batch)]
         self._n_out = 0
         self._pieces: dict[int, bytes] = {}
+        self._piece_buf = ctypes.create_string_buffer(256)
         self._ll_tokenizer: object | None = None
         bos = L.llama_vocab_bos(self._vocab)
         self.bos = bos if bos >= 0 and L.llama_vocab_get_add_bos(self._vocab) else None
@@ -150,7 +151,7 @@ class LlamaModel(Model):
         return list(buf[:n])
 
     def _piece(self, token: int, *, special: bool) -> bytes:
-        buf = ctypes.create_string_buffer(64)
+        buf = self._piece_buf
         n = L.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, special)
         if n < 0:
             buf = ctypes.create_string_buffer(-n)

@@ -21,7 +21,7 @@ from islands.engine import Engine
 from islands.params import SamplingParams
 from islands.tools.calc import calc
 
-__all__ = ["bench_islands"]
+__all__ = ["bench_copy", "bench_islands"]
 
 _PROMPT = (
     "The harbour master kept a ledger of every ship, its cargo and its weight, and worked out "
@@ -82,4 +82,51 @@ def bench_islands(engine: Engine, *, calls: int = 8, tokens: int = 32, prompt_re
         "islands_s": round(islands_s, 3),
         "resend_s": round(resend_s, 3),
         "ratio": round(resend_s / islands_s, 3),
+    }
+
+
+def bench_copy(engine: Engine, *, megabytes: int = 8, tokens: int = 16) -> dict[str, Any]:
+    """Output bytes per second of a response that is mostly one COPY island, against the
+    bytes per second of text the model generates itself."""
+    import tempfile
+    from pathlib import Path
+
+    from islands.tools.corpus import Corpus
+    from islands.tools.registry import Registry
+    from islands.tools.runner import IslandRunner
+
+    params = SamplingParams(temperature=0, max_tokens=tokens, ignore_eos=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "corpus"
+        folder.mkdir()
+        line = "Each island in the chain had its own harbour, its own bell and its own record of storms.\n"
+        (folder / "ledger.txt").write_text(line * (megabytes * 1_000_000 // len(line)))
+        corpus = Corpus(folder, Path(tmp) / "index.sqlite")
+        corpus.index()
+        tools = Registry.default(corpus).subset(["COPY"])
+        runner = IslandRunner(engine, tools)
+        runner.alphabet_mask(tools.get("COPY"))  # a one-time vocabulary scan, not timed
+        try:
+            size = megabytes * 1_000_000 - 100
+            prompt = f"The ledger, copied in full:\nCOPY(1, 0, {size})"
+            engine.clear_cache()
+            t0 = time.perf_counter()
+            copied = runner.generate(prompt, params=params)
+            copy_s = time.perf_counter() - t0
+        finally:
+            runner.close()
+            corpus.close()
+    engine.clear_cache()
+    free = engine.generate(_PROMPT, params=params.replace(max_tokens=64))
+    copy_bytes = len(copied.outputs[0].text.encode())
+    free_bytes = len(free.text.encode())
+    copy_rate = copy_bytes / copy_s
+    free_rate = free_bytes / free.stats.seconds
+    return {
+        "copy_bytes": copy_bytes,
+        "copy_s": round(copy_s, 3),
+        "context_tokens_added": copied.injected_tokens,
+        "copy_bytes_per_s": round(copy_rate),
+        "generated_bytes_per_s": round(free_rate),
+        "ratio": round(copy_rate / free_rate, 1),
     }

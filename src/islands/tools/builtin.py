@@ -6,12 +6,17 @@ import string
 
 from islands.tools.calc import calc
 from islands.tools.registry import CALC_ALPHABET, Registry, ToolError
+from islands.tools.corpus import Corpus
+from islands.tools.runner import Island
 from islands.tools.sandbox import repl_script, run_python
+
+MAX_COPY = 16_000_000
+LOAD_BUDGET = 1500
 
 __all__ = ["register"]
 
 
-def register(registry: Registry) -> None:
+def register(registry: Registry, corpus: Corpus | None = None) -> None:
     """Add CALC (exact arithmetic) and PY (Python in a bubblewrap sandbox)."""
 
     def CALC(expression: str) -> str:  # noqa: N802 - the model writes tool names in capitals
@@ -28,3 +33,39 @@ def register(registry: Registry) -> None:
         return result.as_text()
 
     registry.register(PY, alphabet=string.printable.replace("\x0b", "").replace("\x0c", ""), timeout=15.0)
+
+    if corpus is not None:
+        register_corpus(registry, corpus)
+
+
+def register_corpus(registry: Registry, corpus: Corpus) -> None:
+    """Add SEARCH, LOAD and COPY over `corpus`."""
+
+    def SEARCH(query: str) -> str:  # noqa: N802
+        """Search the corpus: ids, titles and snippets of the best matches."""
+        hits = corpus.search(query.strip().strip("'\""))
+        if not hits:
+            return "no matches"
+        return "; ".join(f"[{h.id}] {h.title}: {h.snippet}" for h in hits)
+
+    def LOAD(doc: int, offset: int = 0) -> str:  # noqa: N802
+        """Read a document from the corpus, 1500 characters at a time."""
+        text, more = corpus.load(doc, offset, LOAD_BUDGET)
+        return text + (f" [continue: LOAD({doc}, {more})]" if more is not None else "")
+
+    def COPY(doc: int, offset: int, length: int, read: bool = False) -> Island:  # noqa: N802
+        """Copy a span of a document straight into the output; the model reads only a marker."""
+        if not 0 < length <= MAX_COPY:
+            raise ToolError(f"COPY length must be between 1 and {MAX_COPY}")
+        path, text = corpus.text(doc)
+        if not 0 <= offset < len(text):
+            raise ToolError(f"offset {offset} is outside document {doc} ({len(text)} characters)")
+        span = text[offset : offset + length]
+        if read:
+            return Island(span, span)
+        words = " ".join(span[:300].split()[:6])
+        return Island(span, f"[copied {len(span)} characters of {path} at {offset}: {words}…]")
+
+    registry.register(SEARCH, timeout=10.0)
+    registry.register(LOAD, timeout=10.0)
+    registry.register(COPY, alphabet=string.digits + " ,TrueFalse", timeout=10.0)

@@ -155,12 +155,12 @@ class Registry:
         return out
 
     @classmethod
-    def default(cls) -> Registry:
-        """The built-in tools plus every installed plugin's."""
+    def default(cls, corpus: Any = None) -> Registry:
+        """The built-in tools (SEARCH/LOAD/COPY with a corpus) plus every installed plugin's."""
         reg = cls()
         from islands.tools import builtin
 
-        builtin.register(reg)
+        builtin.register(reg, corpus)
         for ep in entry_points(group="islands.tools"):
             ep.load()(reg)
         return reg

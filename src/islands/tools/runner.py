@@ -29,7 +29,7 @@ from islands.errors import IslandsError
 from islands.params import SamplingParams
 from islands.tools.registry import Registry, Tool
 
-__all__ = ["Call", "IslandGeneration", "IslandOutput", "IslandRunner", "Span", "find_call"]
+__all__ = ["Call", "Island", "IslandGeneration", "IslandOutput", "IslandRunner", "Span", "find_call"]
 
 MAX_ARGS_CHARS = 2000
 MAX_RESULT_CHARS = 2000
@@ -44,6 +44,15 @@ class Call:
     args: str
     start: int
     end: int  # index after ')' ; -1 while the call is still open
+
+
+@dataclass(frozen=True)
+class Island:
+    """A tool result whose output differs from what the model reads (COPY): `output` goes
+    into the response, only `context` (a short marker) into the branch's KV."""
+
+    output: str
+    context: str
 
 
 @dataclass
@@ -112,6 +121,10 @@ def find_call(text: str, names: Sequence[str] | Registry, start: int = 0) -> Cal
     return None
 
 
+def _both(text: str) -> Island:
+    return Island(text, text)
+
+
 def _last_call(text: str, names: Registry) -> Call | None:
     """The last call in text: _last_call("A(1) A(2", ...) -> the open A(2."""
     call, at = None, 0
@@ -135,7 +148,7 @@ class _Track:
         self.sampled = 0
         self.calls = 0
         self.call: Call | None = None  # the call that paused the branch
-        self.future: Future[str] | None = None
+        self.future: Future[object] | None = None
         self.started = 0.0
         self.done = False
         self.finish_reason = "length"
@@ -203,28 +216,31 @@ class IslandRunner:
 
         return self.engine.token_mask(keep, key=f"alphabet:{tool.alphabet}")
 
-    def run_tool(self, name: str, args: str) -> str:
+    def run_tool(self, name: str, args: str) -> Island:
         """Run one tool directly (errors become `error: ...` text, as in generation)."""
         future = self._pool.submit(self._call, name, args)
         return self._result(future, self.registry.get(name).timeout if name in self.registry else 1.0)
 
-    def _call(self, name: str, args: str) -> str:
+    def _call(self, name: str, args: str) -> object:
         tool = self.registry.get(name)
-        value = tool.fn(*tool.parse_args(args))
-        return str(value)
+        return tool.fn(*tool.parse_args(args))
 
-    def _result(self, future: Future[str], timeout: float) -> str:
+    def _result(self, future: Future[object], timeout: float) -> Island:
+        """The tool's result as (output, context); errors as text for both."""
         try:
-            text = future.result(timeout=timeout)
+            value = future.result(timeout=timeout)
         except FutureTimeout:
-            return f"error: timed out after {timeout:g} s"
+            return _both(f"error: timed out after {timeout:g} s")
         except IslandsError as e:
-            return f"error: {e}"
+            return _both(f"error: {e}")
         except Exception as e:  # a tool's own bug must not stop generation
-            return f"error: {type(e).__name__}: {e}"
+            return _both(f"error: {type(e).__name__}: {e}")
+        if isinstance(value, Island):
+            return value
+        text = str(value)
         if len(text) > MAX_RESULT_CHARS:
             text = text[:MAX_RESULT_CHARS] + "…"
-        return text
+        return _both(text)
 
     def generate(
         self,
@@ -246,12 +262,14 @@ class IslandRunner:
             carry = prompt[last.start :] if last is not None and last.end < 0 else ""
             if last is not None and last.end == len(prompt.rstrip()):  # the prompt ends in a call
                 started = time.perf_counter()
-                result = self.run_tool(last.name, last.args)
-                text = self.template.format(result=result)
-                root.extend(text)
-                injected += len(engine.tokenize(text, add_bos=False))
+                island = self.run_tool(last.name, last.args)
+                text = self.template.format(result=island.output)
+                context = self.template.format(result=island.context)
+                root.extend(context)
+                injected += len(engine.tokenize(context, add_bos=False))
                 seconds = time.perf_counter() - started
-                head.append((text, Span(0, len(text), "hard", last.name, last.args, result, seconds, result.startswith("error:"))))
+                error = island.context.startswith("error:")
+                head.append((text, Span(0, len(text), "hard", last.name, last.args, island.context, seconds, error)))
             kids = [root]
             if n > 1:
                 engine.prefill(root)
@@ -303,7 +321,7 @@ class IslandRunner:
                 t.calls += 1
                 t.started = time.perf_counter()
                 if t.call.end < 0:
-                    t.future = self._pool.submit(lambda: "error: arguments too long")
+                    t.future = self._pool.submit(lambda: _both("error: arguments too long"))
                 else:
                     t.future = self._pool.submit(self._call, t.call.name, t.call.args)
             else:
@@ -320,12 +338,13 @@ class IslandRunner:
             if not t.future.done() and seconds <= timeout:
                 return 0
             # a hung tool is abandoned on its thread; the branch goes on with an error
-            result = self._result(t.future, 0) if t.future.done() else f"error: timed out after {timeout:g} s"
-            text = self.template.format(result=result)
-            t.emit(text, Span(len(t.text), len(t.text) + len(text), "hard", t.call.name, t.call.args, result, seconds, result.startswith("error:")))
+            island = self._result(t.future, 0) if t.future.done() else _both(f"error: timed out after {timeout:g} s")
+            text = self.template.format(result=island.output)
+            error = island.context.startswith("error:")
+            t.emit(text, Span(len(t.text), len(t.text) + len(text), "hard", t.call.name, t.call.args, island.context, seconds, error))
             if on_text:
                 on_text(index, text)
-            tokens = self.engine.tokenize(text, add_bos=False)
+            tokens = self.engine.tokenize(self.template.format(result=island.context), add_bos=False)
             b.extend(tokens)
             injected = len(tokens)
             t.future, t.call = None, None
