@@ -100,3 +100,21 @@ def test_choice_regex_and_gbnf(real: Engine) -> None:
         assert re.fullmatch(r" \d{4}-\d{2}-\d{2}", out.text)
     out = real.generate("Score from 0 to 99:", params=params, grammar=Grammar.gbnf('root ::= " " [0-9] [0-9]?')).outputs[0]
     assert re.fullmatch(r" \d\d?", out.text)
+
+
+def test_the_gbnf_meta_grammar_compiles() -> None:
+    from islands.tools.grammar_writer import GBNF_SYNTAX
+
+    assert Grammar.lark(GBNF_SYNTAX).to_llguidance()
+
+
+@pytest.mark.model
+def test_model_written_grammar_compiles_and_constrains(real: Engine) -> None:
+    from islands.tools.grammar_writer import write_grammar
+
+    g = write_grammar(real, "the answer yes or no")
+    assert g.kind == "gbnf" and g.source.startswith("root ::= ")
+    out = real.generate("Is the sea salty?", params=SamplingParams(max_tokens=20, seed=1), grammar=g).outputs[0]
+    assert out.finish_reason == "stop"  # the output completed the model's own grammar
+    with pytest.raises(InvalidInput, match="empty"):
+        write_grammar(real, "  ")

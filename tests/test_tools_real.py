@@ -26,6 +26,7 @@ def test_model_calls_calc_and_the_exact_result_is_injected(real: Engine) -> None
         assert hard, out.text
         assert hard[0].tool == "CALC"
         assert hard[0].result == calc(hard[0].args or "")
+        assert not hard[0].error  # the argument grammar admits only well-formed arithmetic
         assert out.text[hard[0].start : hard[0].end] == f" => {hard[0].result}"
         assert set(out.text[: out.text.index(")")]) <= set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,+-*/%^()!_")
 

@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from rich.markup import escape
+
 from islands.cli.common import CtxOption, ModelOption, die, err, load_engine
 from islands.cli.tools import CorpusOption, generate_with_tools, pick_tools
 from islands.engine import Generation
@@ -43,6 +45,7 @@ def generate(
     json_schema: Annotated[Path | None, typer.Option("--json-schema", help="Constrain the output: a JSON Schema file.", show_default=False)] = None,
     regex: Annotated[str | None, typer.Option("--regex", help="Constrain the output: a regular expression.", show_default=False)] = None,
     choice: Annotated[str | None, typer.Option("--choice", help="Constrain the output: one of these comma-separated options.", show_default=False)] = None,
+    grammar_from: Annotated[str | None, typer.Option("--grammar-from", help="Let the model write a GBNF grammar for this description first, then use it.", show_default=False)] = None,
     ctx: CtxOption = 4096,
 ) -> None:
     """Continue PROMPT, streaming the text; --branches N samples N variants in one batch."""
@@ -63,11 +66,18 @@ def generate(
     ).seeded()
     registry = pick_tools(tools, corpus) if tools is not None else None
     grammar = _pick_grammar(grammar_file, json_schema, regex, choice)
-    if grammar is not None and registry is not None:
+    if grammar_from is not None and grammar is not None:
+        die("give at most one of --grammar, --json-schema, --regex, --choice, --grammar-from")
+    if (grammar is not None or grammar_from is not None) and registry is not None:
         die("--tools cannot be combined with a grammar yet")
     if grammar is not None:
         grammar.to_llguidance()  # syntax errors before the model loads
     engine = load_engine(model, ctx)
+    if grammar_from is not None:
+        from islands.tools.grammar_writer import write_grammar
+
+        grammar = write_grammar(engine, grammar_from)
+        err.print(f"[dim]grammar the model wrote:[/] {escape(grammar.source)}", soft_wrap=True)
     if registry is not None:
         with_tools = generate_with_tools(engine, registry, prompt, branches, params, as_json)
         if as_json:

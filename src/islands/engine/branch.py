@@ -163,10 +163,10 @@ class Branch:
         self.text += self._bytes_decoder.decode(piece)
         if self.params.stop and self._cut_at_stop(before):
             self._finish("stop")
-        elif self.constraint is not None and self.constraint.done:
-            self._finish("stop")  # the grammar is complete
         elif self.watch is not None and self.watch(self):
             self._finish("island")
+        elif self.constraint is not None and self.constraint.done:
+            self._finish("stop")  # the grammar is complete
         elif len(self.tokens) - self._start >= self.params.max_tokens:
             self._finish("length")
 

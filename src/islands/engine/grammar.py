@@ -88,14 +88,15 @@ def compile_grammar(grammar: Grammar, tokenizer: llguidance.LLTokenizer) -> Gram
     problem = llguidance.LLMatcher.validate_grammar(source, tokenizer)
     if problem:
         raise InvalidInput(f"invalid {grammar.kind} grammar: {_one_line(problem)}")
-    return GrammarConstraint(llguidance.LLMatcher(tokenizer, source, log_level=0), tokenizer.vocab_size)
+    return GrammarConstraint(llguidance.LLMatcher(tokenizer, source, log_level=0), tokenizer.vocab_size, tokenizer)
 
 
 class GrammarConstraint(Constraint):
     """An llguidance matcher behind the engine's Constraint hook."""
 
-    def __init__(self, matcher: llguidance.LLMatcher, n_vocab: int) -> None:
+    def __init__(self, matcher: llguidance.LLMatcher, n_vocab: int, tokenizer: llguidance.LLTokenizer | None = None) -> None:
         self._matcher = matcher
+        self._tokenizer = tokenizer
         self._n_vocab = n_vocab
         self._bits = llnp.allocate_token_bitmask(1, n_vocab)  # (1, ceil(V/32)) int32
 
@@ -111,8 +112,13 @@ class GrammarConstraint(Constraint):
         if n:
             self._matcher.rollback(n)
 
+    def feed(self, text: str) -> bool:
+        """Advance past text that is already written (not sampled under this grammar)."""
+        assert self._tokenizer is not None
+        return bool(self._matcher.consume_tokens(self._tokenizer.tokenize_str(text)))
+
     def clone(self) -> GrammarConstraint:
-        return GrammarConstraint(self._matcher.deep_copy(), self._n_vocab)
+        return GrammarConstraint(self._matcher.deep_copy(), self._n_vocab, self._tokenizer)
 
     @property
     def done(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 
 from islands.tools.calc import calc
-from islands.tools.registry import CALC_ALPHABET, Registry, ToolError
+from islands.tools.registry import CALC_ALPHABET, CALC_GRAMMAR, Registry, ToolError
 from islands.tools.corpus import Corpus
 from islands.tools.runner import Island
 from islands.tools.sandbox import repl_script, run_python
@@ -23,7 +23,7 @@ def register(registry: Registry, corpus: Corpus | None = None) -> None:
         """Exact arithmetic: big integers, fractions, decimals, powers, roots, functions."""
         return calc(expression)
 
-    registry.register(CALC, alphabet=CALC_ALPHABET, timeout=5.0)
+    registry.register(CALC, alphabet=CALC_ALPHABET, timeout=5.0, grammar=CALC_GRAMMAR)
 
     def PY(code: str) -> str:  # noqa: N802
         """Python in a sandbox (no network, no host files, limits); the last expression is printed."""

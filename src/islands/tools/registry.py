@@ -32,7 +32,7 @@ from typing import Any
 
 from islands.errors import InvalidInput
 
-__all__ = ["Registry", "Tool", "ToolError"]
+__all__ = ["CALC_GRAMMAR", "Registry", "Tool", "ToolError", "args_grammar"]
 
 _NUMERIC = string.digits + "+-.eE_ "
 _ALPHABETS: dict[Any, str] = {
@@ -42,6 +42,49 @@ _ALPHABETS: dict[Any, str] = {
 }
 _PRINTABLE = "".join(c for c in string.printable if c not in "\n\r\x0b\x0c")
 CALC_ALPHABET = string.digits + string.ascii_letters + " .,+-*/%^()!_"
+
+# Lark grammars for what may follow `NAME(`: the arguments, then ")".
+CALC_GRAMMAR = r"""
+start: sum ")"
+sum: product (ADD product)*
+product: power (MUL power)*
+power: unary (POW unary)?
+unary: SIGN* postfix
+postfix: atom BANG*
+atom: NUMBER | NAME | NAME "(" sum ("," sum)* ")" | "(" sum ")"
+NUMBER: /[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?/
+NAME: /[a-z][a-z0-9_]*/
+ADD: /[+-]/
+SIGN: /[+-]/
+MUL: /\*|\/\/|\/|%/
+POW: /\^|\*\*/
+BANG: "!"
+%ignore / +/
+"""
+_LARK_VALUES: dict[Any, str] = {
+    int: r"/-?[0-9]+/",
+    float: r"/-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?/",
+    bool: '("True" | "False")',
+    str: "(/\"[^\"\\\\\\n]*\"/ | /'[^'\\\\\\n]*'/)",
+}
+
+
+def args_grammar(params: tuple[tuple[str, Any], ...], required: int) -> str | None:
+    """A Lark grammar for `a, b)` from the hints; None when a hint has no grammar.
+
+    args_grammar((("x", int), ("y", int)), 1) -> 'start: /-?[0-9]+/ ("," " "? /-?[0-9]+/)? ")"'
+    """
+    if any(h not in _LARK_VALUES for _, h in params):
+        return None
+    values = [_LARK_VALUES[h] for _, h in params]
+    tail = ""
+    for i in range(len(values) - 1, 0, -1):
+        part = f'"," " "? {values[i]}{(" " + tail) if tail else ""}'
+        tail = part if i < required else f"({part})?"
+    body = (values[0] + (" " + tail if tail else "")) if values else ""
+    if values and required == 0:
+        body = f"({body})?"
+    return f'start: {body} ")"'.replace("start:  ", "start: ")
 
 
 class ToolError(InvalidInput):
@@ -59,6 +102,7 @@ class Tool:
     timeout: float = 10.0
     raw: bool = False  # one str parameter: pass the argument text unparsed
     params: tuple[tuple[str, Any], ...] = field(default=())
+    grammar: str | None = None  # Lark: the arguments and ")" (None: the alphabet only)
 
     def parse_args(self, text: str) -> list[Any]:
         """The argument text `2, 'x'` as checked Python values."""
@@ -126,6 +170,7 @@ class Registry:
         name: str | None = None,
         alphabet: str | None = None,
         timeout: float = 10.0,
+        grammar: str | None = None,
     ) -> Any:
         """Decorator (bare or with options) that adds a typed function as a tool."""
 
@@ -142,7 +187,9 @@ class Registry:
             tool_name = (name or f.__name__).upper()
             if not tool_name.isidentifier():
                 raise InvalidInput(f"invalid tool name {tool_name!r}")
-            self.add(Tool(tool_name, f, inspect.getdoc(f) or "", chars + ")", timeout, raw, params))
+            required = sum(1 for p in inspect.signature(f).parameters.values() if p.default is inspect.Parameter.empty)
+            lark = grammar if grammar is not None else (None if raw else args_grammar(params, required))
+            self.add(Tool(tool_name, f, inspect.getdoc(f) or "", chars + ")", timeout, raw, params, lark))
             return f
 
         return wrap(fn) if fn is not None else wrap

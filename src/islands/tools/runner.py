@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from islands.engine import Branch, Engine, Stats
+from islands.engine.model import Constraint
 from islands.errors import IslandsError
 from islands.params import SamplingParams
 from islands.tools.registry import Registry, Tool
@@ -178,7 +179,11 @@ class _Track:
         call = self.open_call()
         if call is None or call.end > 0:
             return None
-        return self.runner.alphabet_mask(self.runner.registry.get(call.name))
+        tool = self.runner.registry.get(call.name)
+        if b.constraint is None and tool.grammar is not None:  # the call just opened
+            b.constraint = self.runner.args_constraint(tool, call.args)
+            b.constraint_from = len(b.tokens)
+        return self.runner.alphabet_mask(tool)
 
     def emit(self, text: str, span: Span) -> None:
         self.spans.append(span)
@@ -200,9 +205,26 @@ class IslandRunner:
         self.registry = registry
         self.template = template
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="island")
+        self._grammars = True  # argument grammars, until the model says it has none
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def args_constraint(self, tool: Tool, written: str) -> Constraint | None:
+        """The tool's argument grammar, past what the model already wrote after `NAME(`;
+        None where grammars are not available (the mock model) or the text does not fit."""
+        if not self._grammars or tool.grammar is None:
+            return None
+        from islands.engine.grammar import Grammar
+
+        try:
+            constraint = self.engine.constraint(Grammar.lark(tool.grammar))
+        except IslandsError:
+            self._grammars = False  # this model has no grammar support: the alphabet will do
+            return None
+        if written and not constraint.feed(written):  # type: ignore[attr-defined]
+            return None
+        return constraint
 
     def alphabet_mask(self, tool: Tool) -> np.ndarray:
         allowed = set(tool.alphabet)
@@ -307,6 +329,7 @@ class IslandRunner:
         if t.done:
             return 0
         if not b.generating and t.future is None:
+            b.constraint = None  # an argument grammar ends with its call
             if b.finish_reason == "island" and t.call is not None:
                 self._cut_after_call(t)
             segment = b.text
