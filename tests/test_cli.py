@@ -152,3 +152,19 @@ def test_corpus_commands(tmp_path: Path, islands_home: Path) -> None:
     one_line_error(run("tools", "run", "SEARCH", "bell"), "SEARCH needs --corpus DIR")
     one_line_error(run("corpus", "index", str(tmp_path / "missing")), "corpus folder not found")
     one_line_error(run("tools", "run", "LOAD", "99", "--corpus", str(folder)), "no document with id 99")
+
+
+@pytest.mark.model
+def test_retrieve_and_trace(tmp_path: Path, model_path: Path) -> None:
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "tides.md").write_text("# Tide tables\nThe tide at Kirkwall rises 3.2 metres at spring tides.\n")
+    trace = tmp_path / "run.jsonl"
+    p = run("generate", "Q: How high does the tide rise at Kirkwall?\nA:", "--corpus", str(folder), "--retrieve", "1",
+            "-t", "0", "-n", "12", "--trace", str(trace), "--json", "--model", str(model_path))
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["soft"][0]["ref"] == "tides.md"
+    first = json.loads(trace.read_text().splitlines()[0])
+    assert "3.2 metres" in first["text"][first["soft"][0]["start"] : first["soft"][0]["end"]]
+    one_line_error(run("generate", "x", "--retrieve", "2"), "--retrieve needs --corpus")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -15,8 +16,13 @@ from rich.table import Table
 from rich.markup import escape
 
 from islands.cli.common import CtxOption, ModelOption, die, err, load_engine
+from islands.cli.corpus import open_corpus
 from islands.cli.tools import CorpusOption, generate_with_tools, pick_tools
-from islands.engine import Generation
+from islands.engine import Generation, Stats
+from islands.tools import IslandGeneration
+from islands.tools.soft import SoftSpan, with_sources
+from islands.tools.soft import retrieve as retrieve_sources
+from islands.tools.trace import write_trace
 from islands.engine.grammar import Grammar
 from islands.params import SamplingParams
 
@@ -46,6 +52,8 @@ def generate(
     regex: Annotated[str | None, typer.Option("--regex", help="Constrain the output: a regular expression.", show_default=False)] = None,
     choice: Annotated[str | None, typer.Option("--choice", help="Constrain the output: one of these comma-separated options.", show_default=False)] = None,
     grammar_from: Annotated[str | None, typer.Option("--grammar-from", help="Let the model write a GBNF grammar for this description first, then use it.", show_default=False)] = None,
+    retrieve: Annotated[int, typer.Option("--retrieve", help="With --corpus: put the top K documents for the prompt in the input (soft islands).")] = 0,
+    trace: Annotated[Path | None, typer.Option("--trace", help="Write the run as JSONL: prompt, soft and hard spans, timings, logprobs.", show_default=False)] = None,
     ctx: CtxOption = 4096,
 ) -> None:
     """Continue PROMPT, streaming the text; --branches N samples N variants in one batch."""
@@ -53,6 +61,8 @@ def generate(
         die("prompt is empty")
     if not 1 <= branches <= MAX_BRANCHES:
         die(f"invalid --branches {branches}: must be between 1 and {MAX_BRANCHES}")
+    if not 0 <= retrieve <= 20:
+        die(f"invalid --retrieve {retrieve}: must be between 0 and 20")
     params = SamplingParams(
         max_tokens=max_tokens,
         temperature=temperature,
@@ -72,41 +82,52 @@ def generate(
         die("--tools cannot be combined with a grammar yet")
     if grammar is not None:
         grammar.to_llguidance()  # syntax errors before the model loads
+    if retrieve and corpus is None:
+        die("--retrieve needs --corpus DIR")
+    if trace is not None and not trace.parent.is_dir():
+        die(f"cannot write trace {trace}: folder {trace.parent} does not exist")
     engine = load_engine(model, ctx)
     if grammar_from is not None:
         from islands.tools.grammar_writer import write_grammar
 
         grammar = write_grammar(engine, grammar_from)
         err.print(f"[dim]grammar the model wrote:[/] {escape(grammar.source)}", soft_wrap=True)
+    soft = []
+    if retrieve:
+        assert corpus is not None
+        sources = retrieve_sources(open_corpus(corpus, quiet=True), prompt, k=retrieve)
+        prompt, soft = with_sources(prompt, sources)
+        err.print(f"[dim]sources: {', '.join(f'[{s.n}] {s.ref}' for s in soft) or 'none found'}[/]")
+    result: Generation | IslandGeneration
     if registry is not None:
-        with_tools = generate_with_tools(engine, registry, prompt, branches, params, as_json)
-        if as_json:
-            doc = {
-                "outputs": with_tools.texts,
-                "stats": with_tools.stats.to_dict() | {"injected_tokens": with_tools.injected_tokens},
-                "spans": [[s.__dict__ for s in o.spans] for o in with_tools.outputs],
-                "finish_reasons": [o.finish_reason for o in with_tools.outputs],
-                "seeds": [o.seed for o in with_tools.outputs],
-            }
-            typer.echo(json.dumps(doc, ensure_ascii=False))
-        else:
-            _print_stats(Generation([], with_tools.stats))
-        return
-    if as_json:
+        result = generate_with_tools(engine, registry, prompt, branches, params, as_json)
+    elif as_json:
         result = engine.generate(prompt, n=branches, params=params, grammar=grammar)
-        doc = result.to_dict()
-        doc["seeds"] = [o.seed for o in result.outputs]
-        doc["finish_reasons"] = [o.finish_reason for o in result.outputs]
-        if logprobs is not None:
-            doc["logprobs"] = [[lp.__dict__ for lp in o.logprobs or []] for o in result.outputs]
-        typer.echo(json.dumps(doc, ensure_ascii=False, default=list))
-        return
-    if branches == 1:
+    elif branches == 1:
         result = engine.generate(prompt, params=params, on_text=_write_stdout, grammar=grammar)
         sys.stdout.write("\n")
     else:
         result = _generate_live(engine, prompt, branches, params, grammar)
-    _print_stats(result)
+    if trace is not None:
+        write_trace(trace, prompt, result, soft)
+    if as_json:
+        typer.echo(json.dumps(_json_doc(result, soft), ensure_ascii=False))
+    else:
+        _print_stats(result.stats)
+
+
+def _json_doc(result: Generation | IslandGeneration, soft: list[SoftSpan]) -> dict[str, object]:
+    doc: dict[str, object] = {"outputs": result.texts, "stats": result.stats.to_dict()}
+    doc["seeds"] = [o.seed for o in result.outputs]
+    doc["finish_reasons"] = [o.finish_reason for o in result.outputs]
+    if isinstance(result, IslandGeneration):
+        doc["stats"] = result.stats.to_dict() | {"injected_tokens": result.injected_tokens}
+        doc["spans"] = [[asdict(s) for s in o.spans] for o in result.outputs]
+    elif any(o.logprobs is not None for o in result.outputs):
+        doc["logprobs"] = [[asdict(lp) for lp in o.logprobs or []] for o in result.outputs]
+    if soft:
+        doc["soft"] = [asdict(s) for s in soft]
+    return doc
 
 
 def _write_stdout(_index: int, text: str) -> None:
@@ -162,8 +183,7 @@ def _generate_live(engine, prompt: str, n: int, params: SamplingParams, grammar:
     return stream.result
 
 
-def _print_stats(result: Generation) -> None:
-    s = result.stats
+def _print_stats(s: Stats) -> None:
     rate = s.sampled_tokens / s.seconds if s.seconds else 0.0
     err.print(
         f"[dim]{s.sampled_tokens} tokens in {s.seconds:.2f} s ({rate:.1f} tok/s) · "

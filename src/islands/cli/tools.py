@@ -82,9 +82,12 @@ def generate_with_tools(
     """Generate with hard islands; stream one branch, print n side by side at the end."""
     runner = IslandRunner(engine, registry)
     out = Console(highlight=False)
-    try:
-        if as_json:
+    if as_json:
+        try:
             return runner.generate(prompt, n=n, params=params)
+        finally:
+            runner.close()
+    try:
         if n == 1:
             result = runner.generate(prompt, params=params, on_text=lambda _i, t: (sys.stdout.write(t), sys.stdout.flush()))
             sys.stdout.write("\n")
