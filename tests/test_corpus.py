@@ -97,3 +97,56 @@ def test_copy_goes_to_the_output_not_the_context(corpus: Corpus, engine: Engine)
 def test_corpus_folder_must_exist(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="not found"):
         Corpus.open(tmp_path / "nope")
+
+
+def _one_page_pdf(text: str) -> bytes:
+    """A minimal valid PDF with one line of Helvetica text."""
+    content = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(content)).encode() + b" >>\nstream\n" + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{off:010d} 00000 n \n".encode() for off in offsets)
+    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def test_pdfs_are_indexed(tmp_path: Path) -> None:
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    (folder / "skara.pdf").write_bytes(_one_page_pdf("Skara Brae is a Neolithic village on Orkney."))
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    corpus = Corpus(folder, tmp_path / "i.sqlite")
+    counts = corpus.index()
+    assert counts["added"] == 1 and counts["skipped"] == 1
+    assert len(corpus.problems) == 1 and "cannot read PDF" in corpus.problems[0] and "broken.pdf" in corpus.problems[0]
+    hit = corpus.search("neolithic village")[0]
+    assert "Skara Brae" in corpus.text(hit.id)[1]
+
+
+def test_plugins_register_through_the_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    import islands.tools.registry as registry_module
+
+    class EntryPoint:
+        def load(self):  # type: ignore[no-untyped-def]
+            def register(reg: Registry) -> None:
+                @reg.register(name="TWICE")
+                def twice(x: int) -> int:
+                    return 2 * x
+
+            return register
+
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: [EntryPoint()] if group == "islands.tools" else [])
+    tools = Registry.default()
+    assert tools.get("TWICE").fn(*tools.get("TWICE").parse_args("21")) == 42
+    assert "CALC" in tools

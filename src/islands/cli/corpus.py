@@ -31,6 +31,8 @@ def open_corpus(folder: Path, *, quiet: bool = False) -> Corpus:
         task = bar.add_task(str(folder), total=None)
         counts = corpus.index(lambda done, total: bar.update(task, completed=done, total=total))
     err.print(f"[dim]{len(corpus)} documents · " + " · ".join(f"{k} {v}" for k, v in counts.items() if v) + "[/]")
+    for problem in corpus.problems:
+        err.print(f"[yellow]skipped:[/] {problem}", markup=True, highlight=False)
     return corpus
 
 
@@ -40,7 +42,7 @@ def index(folder: DirArg, as_json: Annotated[bool, typer.Option("--json", help="
     corpus = Corpus.open(folder)
     if as_json:
         counts = corpus.index()
-        typer.echo(json.dumps(counts | {"documents": len(corpus), "index": str(corpus.db_path)}))
+        typer.echo(json.dumps(counts | {"documents": len(corpus), "index": str(corpus.db_path), "problems": corpus.problems}))
         return
     open_corpus(folder)
     Console().print(f"index: {corpus.db_path}")

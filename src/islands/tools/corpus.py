@@ -88,6 +88,7 @@ class Corpus:
     def __init__(self, root: Path, db_path: Path) -> None:
         self.root = root
         self.db_path = db_path
+        self.problems: list[str] = []
         self.db = sqlite3.connect(db_path, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         migrate(self.db)
@@ -110,8 +111,10 @@ class Corpus:
                 yield path
 
     def index(self, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
-        """Add new files, refresh changed ones, drop deleted ones — in one transaction."""
+        """Add new files, refresh changed ones, drop deleted ones — in one transaction.
+        Files that cannot be read are skipped and described in `self.problems`."""
         files = list(self.files())
+        self.problems: list[str] = []
         known = {row[0]: (row[1], row[2]) for row in self.db.execute("SELECT path, mtime, size FROM docs")}
         counts = {"added": 0, "updated": 0, "removed": 0, "unchanged": 0, "skipped": 0}
         with self.db:
@@ -123,7 +126,12 @@ class Corpus:
                 elif stat.st_size > MAX_FILE_BYTES:
                     counts["skipped"] += 1
                 else:
-                    text = _read(path)
+                    try:
+                        text = _read(path)
+                    except InvalidInput as e:  # one bad file does not stop the others
+                        self.problems.append(str(e))
+                        counts["skipped"] += 1
+                        continue
                     self._put(rel, _title(path, text), stat.st_mtime, stat.st_size, text, rel in known)
                     counts["updated" if rel in known else "added"] += 1
                 if progress:
