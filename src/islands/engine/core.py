@@ -30,7 +30,7 @@ from islands.engine.kv import KVLedger
 from islands.engine.model import Constraint, KVFull, Model, ModelInfo
 from islands.engine.radix import RadixTree
 from islands.engine.results import Generation, Score, Stats, TokenLogprob
-from islands.engine.stream import GenerationStream
+from islands.engine.stream import GenerationJob, GenerationStream
 from islands.errors import ContextFull, EngineError, InvalidInput, PromptTooLong, TooManyBranches
 from islands.params import SamplingParams
 
@@ -333,7 +333,7 @@ class Engine:
     ) -> GenerationStream:
         """Like `generate`, as an iterator of `Delta`s; `.result` is set at the end."""
         constraint = self.constraint(grammar) if grammar is not None else None
-        return GenerationStream(self, prompt, n, (params or SamplingParams()).seeded(), constraint)
+        return GenerationStream(GenerationJob(self, prompt, n, (params or SamplingParams()).seeded(), constraint))
 
     def score(self, prefix: str, continuation: str) -> Score:
         """Log-probability of each token of `continuation` after `prefix` (nats)."""

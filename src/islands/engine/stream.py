@@ -8,6 +8,7 @@ engine then advances all of them (and any other live branches) in one batch.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -20,11 +21,40 @@ from islands.params import SamplingParams
 if TYPE_CHECKING:
     from islands.engine.core import Engine
 
-__all__ = ["GenerationStream"]
+__all__ = ["GenerationJob", "GenerationStream", "Job", "run_job"]
 
 
-class GenerationStream:
-    """Iterate for `Delta`s; afterwards `.result` holds the `Generation`."""
+class Job(ABC):
+    """One request advanced by whoever drives the engine: `begin`, then after every
+    `engine.step()` an `advance` that returns new text; `done` at the end, `close` always.
+
+    Jobs let one loop serve many requests at once (continuous batching): every step
+    decodes the branches of all jobs together.
+    """
+
+    done: bool = False
+    error: Exception | None = None
+
+    @abstractmethod
+    def begin(self) -> None: ...
+
+    @abstractmethod
+    def advance(self) -> list[Delta]: ...
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the job's branches (also when it failed or was cancelled)."""
+
+    def busy(self) -> bool:
+        """Does the job wait for the engine (rather than for a tool)?"""
+        return not self.done
+
+    def idle_wait(self) -> None:
+        """Block briefly for whatever the job waits on when it is not busy (a tool)."""
+
+
+class GenerationJob(Job):
+    """n continuations of one prompt: prefill once, fork, decode together."""
 
     def __init__(
         self,
@@ -43,34 +73,79 @@ class GenerationStream:
         self.n = n
         self.params = params
         self.constraint = constraint
+        self.stats = Stats()
+        self.result: Generation | None = None
+        self.root: Branch | None = None
+        self.kids: list[Branch] = []
+        self._t0 = 0.0
+
+    def begin(self) -> None:
+        self._t0 = time.perf_counter()
+        self.root = self.engine.branch(self.prompt, stats=self.stats)
+        if self.n == 1:
+            self._start([self.root])
+        else:
+            self.root.keep_logits = True  # prefill once, then fork from its last logits
+
+    def _start(self, kids: list[Branch]) -> None:
+        self.kids = kids
+        for i, kid in enumerate(kids):
+            grammar = self.constraint.clone() if self.constraint is not None else None
+            kid.start(self.params.for_branch(i), grammar)
+
+    def advance(self) -> list[Delta]:
+        root = self.root
+        assert root is not None
+        if not self.kids:
+            if root.pending or not self.engine._fresh(root):
+                return []
+            root.keep_logits = False
+            kids = root.fork(self.n)
+            root.release(cache=False)
+            self._start(kids)
+            return []
+        deltas = [Delta(i, d) for i, kid in enumerate(self.kids) if (d := kid._take_delta())]
+        if not any(k.generating for k in self.kids):
+            self.stats.seconds = time.perf_counter() - self._t0
+            self.result = Generation([k.output() for k in self.kids], self.stats)
+            self.done = True
+        return deltas
+
+    def close(self) -> None:
+        for kid in self.kids:
+            kid.release()
+        if self.root is not None:
+            self.root.release(cache=False)  # no-op when root generated itself (n == 1)
+
+
+class GenerationStream:
+    """Iterate for `Delta`s; afterwards `.result` holds the `Generation`."""
+
+    def __init__(self, job: GenerationJob) -> None:
+        self.job = job
         self.result: Generation | None = None
 
     def __iter__(self) -> Iterator[Delta]:
-        engine, t0 = self.engine, time.perf_counter()
-        stats = Stats()
-        root = engine.branch(self.prompt, stats=stats)
-        kids: list[Branch] = [root]
-        try:
-            if self.n > 1:
-                engine.prefill(root)
-                kids = root.fork(self.n)
-                root.release(cache=False)
-            for i, kid in enumerate(kids):
-                grammar = self.constraint.clone() if self.constraint is not None else None
-                kid.start(self.params.for_branch(i), grammar)
-            while True:
-                progressed = engine.step()
-                for i, kid in enumerate(kids):
-                    delta = kid._take_delta()
-                    if delta:
-                        yield Delta(i, delta)
-                if not any(k.generating for k in kids):
-                    break
-                if not progressed:
-                    raise EngineError("engine made no progress")  # a bug, not a user error
-            stats.seconds = time.perf_counter() - t0
-            self.result = Generation([k.output() for k in kids], stats)
-        finally:
-            for kid in kids:
-                kid.release()
-            root.release(cache=False)  # no-op when root generated itself (n == 1)
+        yield from run_job(self.job.engine, self.job)
+        self.result = self.job.result
+
+
+def run_job(engine: Engine, job: Job) -> Iterator[Delta]:
+    """Drive one job to its end on this thread (other live branches advance too)."""
+    try:
+        job.begin()
+        yield from job.advance()
+        stalled = 0
+        while not job.done:
+            progressed = engine.step()
+            yield from job.advance()
+            if progressed or job.done:
+                stalled = 0
+            elif not job.busy():
+                job.idle_wait()  # a tool is running
+            else:
+                stalled += 1  # advance may just have made work; twice in a row is a bug
+                if stalled > 2:
+                    raise EngineError("engine made no progress")
+    finally:
+        job.close()

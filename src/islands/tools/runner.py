@@ -24,13 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from islands.engine import Branch, Engine, Stats
+from islands.engine import Branch, Delta, Engine, Stats
+from islands.engine.stream import Job, run_job
 from islands.engine.model import Constraint
-from islands.errors import IslandsError
+from islands.errors import InvalidInput, IslandsError
 from islands.params import SamplingParams
 from islands.tools.registry import Registry, Tool
 
-__all__ = ["Call", "Island", "IslandGeneration", "IslandOutput", "IslandRunner", "Span", "find_call"]
+__all__ = ["Call", "Island", "IslandGeneration", "IslandJob", "IslandOutput", "IslandRunner", "Span", "find_call"]
 
 MAX_ARGS_CHARS = 2000
 MAX_RESULT_CHARS = 2000
@@ -264,6 +265,10 @@ class IslandRunner:
             text = text[:MAX_RESULT_CHARS] + "…"
         return _both(text)
 
+    def job(self, prompt: str, n: int = 1, params: SamplingParams | None = None) -> IslandJob:
+        """A request that a loop can advance together with others (see `Job`)."""
+        return IslandJob(self, prompt, n, (params or SamplingParams()).seeded())
+
     def generate(
         self,
         prompt: str,
@@ -272,58 +277,14 @@ class IslandRunner:
         on_text: Callable[[int, str], None] | None = None,
     ) -> IslandGeneration:
         """n continuations of `prompt`, each running the tools it calls."""
-        params = (params or SamplingParams()).seeded()
-        engine, t0 = self.engine, time.perf_counter()
-        stats = Stats()
-        injected = 0
-        root = engine.branch(prompt, stats=stats)
-        head: list[tuple[str, Span]] = []
-        tracks: list[_Track] = []
-        try:
-            last = _last_call(prompt, self.registry)
-            carry = prompt[last.start :] if last is not None and last.end < 0 else ""
-            if last is not None and last.end == len(prompt.rstrip()):  # the prompt ends in a call
-                started = time.perf_counter()
-                island = self.run_tool(last.name, last.args)
-                text = self.template.format(result=island.output)
-                context = self.template.format(result=island.context)
-                root.extend(context)
-                injected += len(engine.tokenize(context, add_bos=False))
-                seconds = time.perf_counter() - started
-                error = island.context.startswith("error:")
-                head.append((text, Span(0, len(text), "hard", last.name, last.args, island.context, seconds, error)))
-            kids = [root]
-            if n > 1:
-                engine.prefill(root)
-                kids = root.fork(n)
-                root.release(cache=False)
-            for i, kid in enumerate(kids):
-                track = _Track(self, kid, params.for_branch(i))
-                track.carry = carry
-                for text, span in head:
-                    track.emit(text, span)
-                    if on_text:
-                        on_text(i, text)
-                tracks.append(track)
-                kid.start(track.params)
-            while not all(t.done for t in tracks):
-                if any(t.branch.generating or t.branch.wants_decode for t in tracks):
-                    engine.step()
-                else:
-                    waiting = [t.future for t in tracks if t.future is not None]
-                    wait(waiting, timeout=0.05, return_when="FIRST_COMPLETED")
-                for i, t in enumerate(tracks):
-                    injected += self._advance(t, i, on_text)
-        finally:
-            for t in tracks:
-                t.branch.watch = t.branch.allow = None
-                t.branch.release()
-            root.release(cache=False)
-        stats.seconds = time.perf_counter() - t0
-        outputs = [IslandOutput(t.text, t.spans, t.finish_reason, t.params.seed or 0, t.calls) for t in tracks]
-        return IslandGeneration(outputs, stats, injected)
+        job = self.job(prompt, n, params)
+        for delta in run_job(self.engine, job):
+            if on_text is not None:
+                on_text(delta.index, delta.text)
+        assert job.result is not None
+        return job.result
 
-    def _advance(self, t: _Track, index: int, on_text: Callable[[int, str], None] | None) -> int:
+    def _advance(self, t: _Track, index: int, out: list[Delta]) -> int:
         """Move one branch along: close a paused segment, splice a finished tool result."""
         b, injected = t.branch, 0
         if t.done:
@@ -337,8 +298,8 @@ class IslandRunner:
             if segment:
                 t.emit(segment, Span(len(t.text), len(t.text) + len(segment), "sea"))
             delta = b._take_delta()
-            if on_text and delta:
-                on_text(index, delta)
+            if delta:
+                out.append(Delta(index, delta))
             t.carry = ""
             if b.finish_reason == "island" and t.call is not None:
                 t.calls += 1
@@ -351,10 +312,10 @@ class IslandRunner:
                 t.done = True
                 t.finish_reason = b.finish_reason or "length"
             return 0
-        if b.generating and on_text:
+        if b.generating:
             delta = b._take_delta()
             if delta:
-                on_text(index, delta)
+                out.append(Delta(index, delta))
         if t.future is not None and t.call is not None:
             timeout = self.registry.get(t.call.name).timeout
             seconds = time.perf_counter() - t.started
@@ -365,8 +326,7 @@ class IslandRunner:
             text = self.template.format(result=island.output)
             error = island.context.startswith("error:")
             t.emit(text, Span(len(t.text), len(t.text) + len(text), "hard", t.call.name, t.call.args, island.context, seconds, error))
-            if on_text:
-                on_text(index, text)
+            out.append(Delta(index, text))
             tokens = self.engine.tokenize(self.template.format(result=island.context), add_bos=False)
             b.extend(tokens)
             injected = len(tokens)
@@ -390,3 +350,106 @@ class IslandRunner:
         b.extend(keep)
         b.text += keep
         b.emitted = min(b.emitted, len(b.text))
+
+
+class IslandJob(Job):
+    """One hard-island request: the prompt's own call first, then n branches that pause
+    at their calls while the others (and other jobs) keep decoding."""
+
+    def __init__(self, runner: IslandRunner, prompt: str, n: int, params: SamplingParams) -> None:
+        if n < 1:
+            raise InvalidInput(f"invalid n={n}: need at least 1 branch")
+        self.runner = runner
+        self.engine = runner.engine
+        self.prompt = prompt
+        self.n = n
+        self.params = params
+        self.stats = Stats()
+        self.injected = 0
+        self.result: IslandGeneration | None = None
+        self.root: Branch | None = None
+        self.tracks: list[_Track] = []
+        self._head: list[tuple[str, Span]] = []
+        self._head_call: Call | None = None
+        self._head_future: Future[object] | None = None
+        self._carry = ""
+        self._t0 = 0.0
+
+    def begin(self) -> None:
+        self._t0 = time.perf_counter()
+        self.root = self.engine.branch(self.prompt, stats=self.stats)
+        last = _last_call(self.prompt, self.runner.registry)
+        self._carry = self.prompt[last.start :] if last is not None and last.end < 0 else ""
+        if last is not None and last.end == len(self.prompt.rstrip()):  # the prompt ends in a call
+            self._head_call = last
+            self._head_future = self.runner._pool.submit(self.runner._call, last.name, last.args)
+        self._t0_head = time.perf_counter()
+
+    def busy(self) -> bool:
+        if self.done:
+            return False
+        if self._head_future is not None:
+            return False
+        return any(t.branch.generating or t.branch.wants_decode for t in self.tracks) or not self.tracks
+
+    def idle_wait(self) -> None:
+        futures = [t.future for t in self.tracks if t.future is not None]
+        if self._head_future is not None:
+            futures.append(self._head_future)
+        wait(futures, timeout=0.05, return_when="FIRST_COMPLETED")
+
+    def advance(self) -> list[Delta]:
+        root = self.root
+        assert root is not None
+        out: list[Delta] = []
+        if self._head_future is not None:
+            call = self._head_call
+            assert call is not None
+            timeout = self.runner.registry.get(call.name).timeout
+            if not self._head_future.done() and time.perf_counter() - self._t0_head <= timeout:
+                return out
+            island = self.runner._result(self._head_future, 0) if self._head_future.done() else _both(f"error: timed out after {timeout:g} s")
+            self._head_future = None
+            text = self.runner.template.format(result=island.output)
+            context = self.runner.template.format(result=island.context)
+            root.extend(context)
+            self.injected += len(self.engine.tokenize(context, add_bos=False))
+            seconds = time.perf_counter() - self._t0_head
+            self._head.append((text, Span(0, len(text), "hard", call.name, call.args, island.context, seconds, island.context.startswith("error:"))))
+            if self.n > 1:
+                root.keep_logits = True
+        if not self.tracks:
+            if self.n == 1:
+                kids = [root]
+            else:
+                root.keep_logits = True
+                if root.pending or not self.engine._fresh(root):
+                    return out
+                root.keep_logits = False
+                kids = root.fork(self.n)
+                root.release(cache=False)
+            for i, kid in enumerate(kids):
+                track = _Track(self.runner, kid, self.params.for_branch(i))
+                track.carry = self._carry
+                for text, span in self._head:
+                    track.emit(text, span)
+                    out.append(Delta(i, text))
+                self.tracks.append(track)
+                kid.start(track.params)
+            return out
+        for i, t in enumerate(self.tracks):
+            self.injected += self.runner._advance(t, i, out)
+        if all(t.done for t in self.tracks):
+            self.stats.seconds = time.perf_counter() - self._t0
+            outputs = [IslandOutput(t.text, t.spans, t.finish_reason, t.params.seed or 0, t.calls) for t in self.tracks]
+            self.result = IslandGeneration(outputs, self.stats, self.injected)
+            self.done = True
+        return out
+
+    def close(self) -> None:
+        for t in self.tracks:
+            t.branch.watch = t.branch.allow = None
+            t.branch.constraint = None
+            t.branch.release()
+        if self.root is not None:
+            self.root.release(cache=False)
