@@ -201,6 +201,34 @@ class LlamaModel(Model):
     def sampler(self, params: SamplingParams) -> LlamaSampler:
         return LlamaSampler(self, params)
 
+    def chat_prompt(self, messages: Sequence[tuple[str, str]]) -> str:
+        """The GGUF's own chat template; without one (base models), llama.cpp's built-in
+        template for the model's architecture (gemma), else ChatML."""
+        template = L.llama_model_chat_template(self._model, None)
+        if not template:
+            arch = self._meta("general.architecture")
+            template = b"gemma" if arch.startswith("gemma") else b"chatml"
+        chat = (L.llama_chat_message * len(messages))()
+        keep = []  # the byte strings must outlive the call
+        for i, (role, content) in enumerate(messages):
+            keep.append((role.encode(), content.encode()))
+            chat[i].role, chat[i].content = keep[-1]
+        size = 2 * sum(len(c) for _, c in keep) + 256
+        for _ in range(2):
+            buf = ctypes.create_string_buffer(size)
+            n = L.llama_chat_apply_template(template, chat, len(messages), True, buf, size)
+            if n < 0:
+                raise InvalidInput("the model's chat template could not format these messages")
+            if n <= size:
+                return buf.raw[:n].decode("utf-8", errors="replace")
+            size = n
+        raise InvalidInput("chat template output too large")
+
+    def _meta(self, key: str) -> str:
+        buf = ctypes.create_string_buffer(256)
+        n = L.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", errors="replace") if n >= 0 else ""
+
     def grammar_tokenizer(self) -> object:
         """llguidance's tokenizer for this vocabulary, built once (about 2 s)."""
         if self._ll_tokenizer is None:

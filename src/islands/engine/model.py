@@ -136,6 +136,17 @@ class Model(ABC):
     @abstractmethod
     def sampler(self, params: SamplingParams) -> Sampler: ...
 
+    def chat_prompt(self, messages: Sequence[tuple[str, str]]) -> str:
+        """Messages (role, content) as a prompt in the model's chat format, ending where the
+        assistant's answer begins. This default is Gemma's format."""
+        parts = []
+        for role, content in messages:
+            turn = "model" if role == "assistant" else "user"
+            if role == "system":
+                content = content + "\n"
+            parts.append(f"<start_of_turn>{turn}\n{content}<end_of_turn>\n")
+        return "".join(parts) + "<start_of_turn>model\n"
+
     def grammar_tokenizer(self) -> object:
         """llguidance's tokenizer for this vocabulary (backends that support grammars)."""
         from islands.errors import InvalidInput

@@ -1,0 +1,145 @@
+"""EngineLoop: the one thread that drives the engine for every request (continuous batching).
+
+HTTP handlers never touch the engine. They submit a job factory and get a `Ticket`; the loop
+thread builds the job, and from then on every `engine.step()` decodes the branches of all
+live jobs in one batch. Text deltas and the final result travel back to the handler's
+asyncio queue. A cancelled ticket (client gone) has its job closed and branches released
+at the next step.
+
+What it leaves out: priorities and fairness between requests (FIFO admission only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from islands.engine import Delta, Engine
+from islands.engine.stream import Job
+from islands.errors import IslandsError
+
+__all__ = ["EngineLoop", "Ticket"]
+
+
+@dataclass
+class Ticket:
+    """A request's handle: events arrive on `events` as ("delta", Delta), ("done", result)
+    or ("error", exception)."""
+
+    make_job: Callable[[], Job]
+    loop: asyncio.AbstractEventLoop
+    events: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
+    cancelled: bool = False
+    job: Job | None = None
+
+    def send(self, kind: str, value: Any) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.events.put_nowait, (kind, value))
+        except RuntimeError:  # the event loop has closed: nobody is listening any more
+            self.cancelled = True
+
+
+class EngineLoop:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._inbox: queue.Queue[Ticket] = queue.Queue()
+        self._tickets: list[Ticket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="islands-engine", daemon=True)
+        self.requests = 0
+        self.sampled = 0
+        self.prompt_tokens = 0
+        self.reused_tokens = 0
+        self.started = time.monotonic()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._inbox.put_nowait(None)  # type: ignore[arg-type]
+        self._thread.join(timeout=10)
+
+    def submit(self, make_job: Callable[[], Job]) -> Ticket:
+        ticket = Ticket(make_job, asyncio.get_running_loop())
+        self._inbox.put_nowait(ticket)
+        return ticket
+
+    @property
+    def live_jobs(self) -> int:
+        return len(self._tickets)
+
+    def _admit(self, ticket: Ticket) -> None:
+        self.requests += 1
+        try:
+            ticket.job = ticket.make_job()
+            ticket.job.begin()
+        except Exception as e:  # bad input found while building the job
+            if ticket.job is not None:
+                ticket.job.close()
+            ticket.send("error", e)
+            return
+        self._tickets.append(ticket)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            block = not self._tickets
+            try:
+                while True:
+                    ticket = self._inbox.get(block=block, timeout=0.5 if block else None)
+                    block = False
+                    if ticket is None:
+                        break
+                    self._admit(ticket)
+            except queue.Empty:
+                pass
+            if not self._tickets:
+                continue
+            self._drop_cancelled()
+            try:
+                progressed = self.engine.step()
+            except IslandsError as e:  # e.g. the context is full: fail the live requests
+                for ticket in self._tickets:
+                    self._finish(ticket, "error", e)
+                self._tickets = []
+                continue
+            busy = False
+            for ticket in list(self._tickets):
+                job = ticket.job
+                assert job is not None
+                try:
+                    deltas: list[Delta] = job.advance()
+                except Exception as e:
+                    self._finish(ticket, "error", e)
+                    continue
+                for delta in deltas:
+                    ticket.send("delta", delta)
+                if job.done:
+                    self._finish(ticket, "done", getattr(job, "result", None))
+                elif job.busy():
+                    busy = True
+            if not progressed and not busy and self._tickets:
+                self._tickets[0].job.idle_wait()  # type: ignore[union-attr]  # tools are running
+
+    def _drop_cancelled(self) -> None:
+        for ticket in [t for t in self._tickets if t.cancelled]:
+            self._tickets.remove(ticket)
+            assert ticket.job is not None
+            ticket.job.close()
+
+    def _finish(self, ticket: Ticket, kind: str, value: Any) -> None:
+        if ticket in self._tickets:
+            self._tickets.remove(ticket)
+        if ticket.job is not None:
+            ticket.job.close()
+        stats = getattr(value, "stats", None)
+        if stats is not None:
+            self.sampled += stats.sampled_tokens
+            self.prompt_tokens += stats.prompt_tokens
+            self.reused_tokens += stats.reused_tokens
+        ticket.send(kind, value)
