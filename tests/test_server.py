@@ -1,0 +1,162 @@
+"""`islands serve` on 127.0.0.1 with the embedded model, driven by the official `openai`
+client: completion, chat, streaming, n>1, JSON-schema response_format, a hard-island
+call, a wrong API key, bad requests, and 64 concurrent streaming clients (bounded)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+pytestmark = pytest.mark.model
+
+KEY = "test-key-123"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    islands = str(Path(sys.executable).parent / "islands")
+    log_path = tmp_path_factory.mktemp("serve") / "serve.log"
+    log = log_path.open("w")
+    proc = subprocess.Popen([islands, "serve", "--port", str(port), "--api-key", KEY, "--model", str(model_path), "--ctx", "8192"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, log_path.read_text()
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def client(server: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server}/v1", api_key=KEY, max_retries=0, timeout=120)
+
+
+def test_models_and_completion(client: openai.OpenAI) -> None:
+    name = client.models.list().data[0].id
+    assert name.startswith("gemma-3-270m")
+    done = client.completions.create(model=name, prompt="The capital of France is", max_tokens=8, temperature=0)
+    assert done.choices[0].text.strip()
+    assert done.usage is not None and done.usage.completion_tokens <= 8 and done.usage.prompt_tokens == 6
+
+
+def test_chat(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(model="islands", messages=[{"role": "user", "content": "Say hello."}], max_tokens=10, seed=1)
+    assert reply.choices[0].message.role == "assistant"
+    assert isinstance(reply.choices[0].message.content, str)
+    assert reply.choices[0].finish_reason in ("stop", "length")
+
+
+def test_streaming(client: openai.OpenAI) -> None:
+    pieces, finishes = [], []
+    for chunk in client.chat.completions.create(model="islands", messages=[{"role": "user", "content": "Count to five."}],
+                                                max_tokens=12, stream=True, seed=2):
+        delta = chunk.choices[0].delta
+        if delta.content:
+            pieces.append(delta.content)
+        if chunk.choices[0].finish_reason:
+            finishes.append(chunk.choices[0].finish_reason)
+    assert pieces and finishes == [finishes[0]] and finishes[0] in ("stop", "length")
+    streamed = "".join(c.choices[0].text for c in client.completions.create(model="islands", prompt="Once upon a time", max_tokens=10, temperature=0, stream=True))
+    whole = client.completions.create(model="islands", prompt="Once upon a time", max_tokens=10, temperature=0).choices[0].text
+    assert streamed == whole
+
+
+def test_n_branches(client: openai.OpenAI) -> None:
+    done = client.completions.create(model="islands", prompt="Three islands:", max_tokens=8, n=4, seed=3, temperature=1.0)
+    assert sorted(c.index for c in done.choices) == [0, 1, 2, 3]
+    assert len({c.text for c in done.choices}) > 1
+    extra = done.model_extra or {}
+    stats = extra["islands"]["stats"]
+    assert stats["prefill_tokens"] + stats["reused_tokens"] == done.usage.prompt_tokens  # type: ignore[union-attr]  # once, not 4x
+
+
+def test_json_schema_response_format(client: openai.OpenAI) -> None:
+    schema = {"type": "object", "properties": {"answer": {"type": "boolean"}}, "required": ["answer"], "additionalProperties": False}
+    reply = client.chat.completions.create(
+        model="islands", messages=[{"role": "user", "content": "Is the sea salty? Reply in JSON."}], max_tokens=20,
+        response_format={"type": "json_schema", "json_schema": {"name": "yes_no", "schema": schema}},
+    )
+    assert isinstance(json.loads(reply.choices[0].message.content or "")["answer"], bool)
+
+
+def test_hard_island_call(client: openai.OpenAI) -> None:
+    done = client.completions.create(model="islands", prompt="2^100 is CALC(2^100)", max_tokens=4, temperature=0, extra_body={"tools": ["calc"]})
+    assert done.choices[0].text.startswith(f" => {2**100}")
+    spans = (done.choices[0].model_extra or {})["spans"]
+    assert spans[0]["kind"] == "hard" and spans[0]["tool"] == "CALC"
+
+
+def test_wrong_api_key(server: str) -> None:
+    bad = openai.OpenAI(base_url=f"{server}/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        bad.models.list()
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"model": "gpt-9", "prompt": "x"}, 404, "not found"),
+        ({"prompt": "x", "max_tokens": -1}, 400, "max_tokens"),
+        ({"prompt": "x", "regex": "a("}, 400, "position 1"),
+        ({"prompt": "x", "n": 999}, 400, "n must be"),
+        ({"prompt": ""}, 400, "prompt"),
+        ({"prompt": "x", "temperature": -2}, 400, "temperature"),
+        ({"prompt": "x", "tools": ["nope"]}, 400, "unknown tool"),
+    ],
+)
+def test_bad_requests(server: str, body: dict[str, object], status: int, words: str) -> None:
+    r = httpx.post(f"{server}/v1/completions", json=body, headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+    assert r.status_code == status, r.text
+    assert words in r.json()["error"]["message"]
+
+
+def test_malformed_and_oversized(server: str) -> None:
+    auth = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    r = httpx.post(f"{server}/v1/completions", content=b"{not json", headers=auth, timeout=30)
+    assert r.status_code == 400 and "malformed JSON" in r.json()["error"]["message"]
+    r = httpx.post(f"{server}/v1/completions", content=b'{"prompt": "' + b"x" * 2_000_000 + b'"}', headers=auth, timeout=30)
+    assert r.status_code == 413
+    assert httpx.get(f"{server}/health", timeout=5).json()["status"] == "ok"  # still serving
+
+
+def test_sixty_four_concurrent_streams(server: str, client: openai.OpenAI) -> None:
+    def one(i: int) -> tuple[int, str | None]:
+        text, finish = "", None
+        for chunk in client.completions.create(model="islands", prompt=f"Island number {i} is called", max_tokens=8,
+                                               stream=True, seed=i, extra_body={"ignore_eos": True}):
+            text += chunk.choices[0].text
+            finish = chunk.choices[0].finish_reason or finish
+        return len(text), finish
+
+    with ThreadPoolExecutor(64) as pool:
+        results = list(pool.map(one, range(64)))
+    assert all(finish == "length" and n > 0 for n, finish in results)
+    metrics = httpx.get(f"{server}/metrics", timeout=5).text
+    assert "islands_requests_total" in metrics and "islands_live_branches 0" in metrics
