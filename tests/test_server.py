@@ -160,3 +160,28 @@ def test_sixty_four_concurrent_streams(server: str, client: openai.OpenAI) -> No
     assert all(finish == "length" and n > 0 for n, finish in results)
     metrics = httpx.get(f"{server}/metrics", timeout=5).text
     assert "islands_requests_total" in metrics and "islands_live_branches 0" in metrics
+
+
+def test_a_client_that_disconnects_frees_its_branches(server: str) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    body = {"prompt": "A very long story:", "max_tokens": 2000, "n": 4, "stream": True, "ignore_eos": True}
+    with httpx.stream("POST", f"{server}/v1/completions", json=body, headers=auth, timeout=60) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                break  # one chunk, then hang up
+    live = None
+    for _ in range(100):
+        metrics = httpx.get(f"{server}/metrics", timeout=5).text
+        live = next(line for line in metrics.splitlines() if line.startswith("islands_live_branches "))
+        if live.endswith(" 0"):
+            break
+        time.sleep(0.1)
+    assert live == "islands_live_branches 0"
+
+
+def test_bench_serve_runs_a_tiny_load(real: object) -> None:
+    from islands.server.bench import bench_serve
+
+    result = bench_serve(real, requests=4, tokens=4)  # type: ignore[arg-type]
+    assert result["requests"] == 4 and result["p95_s"] >= result["p50_s"] > 0
+    assert result["ratio"] == pytest.approx(result["sequential_s"] / result["concurrent_s"], rel=0.01)

@@ -133,3 +133,33 @@ def copy_bench(
         return
     for key, value in result.items():
         Console().print(f"{key}: {value}")
+
+
+@app.command("serve")
+def serve_bench(
+    requests: Annotated[int, typer.Option("--requests", help="Concurrent streaming clients (one request each).")] = 64,
+    tokens: Annotated[int, typer.Option("--tokens", "-n", help="Tokens per request.")] = 32,
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The server under N concurrent streaming clients vs the same requests one at a time."""
+    if not 1 <= requests <= 128:
+        die(f"invalid --requests {requests}: must be between 1 and 128")
+    if not 1 <= tokens <= 512:
+        die(f"invalid --tokens {tokens}: must be between 1 and 512")
+    from islands.cli.common import load_engine
+    from islands.server.bench import bench_serve
+
+    import httpx
+
+    engine = load_engine(model, 8192)
+    try:
+        with err.status("benchmarking"):
+            result = bench_serve(engine, requests=requests, tokens=tokens)
+    except (RuntimeError, httpx.HTTPError) as e:
+        die(f"server benchmark failed: {e}")
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        Console().print(f"{key}: {value}")
