@@ -185,3 +185,66 @@ def test_bench_serve_runs_a_tiny_load(real: object) -> None:
     result = bench_serve(real, requests=4, tokens=4)  # type: ignore[arg-type]
     assert result["requests"] == 4 and result["p95_s"] >= result["p50_s"] > 0
     assert result["ratio"] == pytest.approx(result["sequential_s"] / result["concurrent_s"], rel=0.01)
+
+
+def test_remote_engine_against_the_server(server: str) -> None:
+    from islands import InvalidInput, SamplingParams
+    from islands.engine.grammar import Grammar
+    from islands.engine.remote import RemoteEngine
+
+    remote = RemoteEngine([server], "islands", api_key=KEY)
+    try:
+        greedy = SamplingParams(temperature=0, max_tokens=8)
+        direct = httpx.post(f"{server}/v1/completions", json={"prompt": "The capital of France is", "max_tokens": 8, "temperature": 0},
+                            headers={"Authorization": f"Bearer {KEY}"}, timeout=60).json()
+        got = remote.generate("The capital of France is", params=greedy)
+        assert got.text == direct["choices"][0]["text"]
+        assert got.stats.sampled_tokens == direct["usage"]["completion_tokens"]
+        many = remote.generate("Islands:", n=3, params=SamplingParams(max_tokens=6, seed=1))
+        assert len(many.outputs) == 3
+        schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": False}
+        doc = remote.generate("JSON:", params=SamplingParams(max_tokens=20, seed=1), grammar=Grammar.json_schema(schema)).text
+        assert isinstance(json.loads(doc)["ok"], bool)
+        before = remote.attempts
+        with pytest.raises(InvalidInput, match="max_tokens"):
+            remote.generate("x", params=SamplingParams(max_tokens=99_999))
+        assert remote.attempts == before + 1  # a 4xx is never retried
+    finally:
+        remote.close()
+
+
+def test_remote_engine_spreads_and_retries(server: str) -> None:
+    from islands import EngineError, SamplingParams
+    from islands.engine.remote import RemoteEngine
+
+    dead = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    remote = RemoteEngine([dead, server], "islands", api_key=KEY, backoff=0.01)
+    try:
+        out = remote.generate("Hello", params=SamplingParams(max_tokens=4, seed=1))
+        assert out.outputs[0].text and remote.attempts == 2  # the dead one first, then the live one
+    finally:
+        remote.close()
+    nobody = RemoteEngine([dead], "islands", retries=2, backoff=0.01)
+    with pytest.raises(EngineError, match="no server answered after 3 attempts"):
+        nobody.generate("Hello", params=SamplingParams(max_tokens=4))
+    nobody.close()
+
+
+def test_hard_islands_against_a_remote_server(server: str) -> None:
+    from islands import SamplingParams
+    from islands.engine.remote import RemoteEngine
+    from islands.tools import Registry, calc
+    from islands.tools.remote import RemoteIslandRunner
+
+    runner = RemoteIslandRunner(RemoteEngine([server], "islands", api_key=KEY), Registry.default())
+    try:
+        ended = runner.generate("2^64 is CALC(2^64)", params=SamplingParams(max_tokens=4, temperature=0))
+        assert ended.outputs[0].text.startswith(f" => {2**64}")
+        few_shot = "Q: What is 12 * 34?\nA: CALC(12*34) => 408\nQ: What is 2^64?\nA: CALC("
+        g = runner.generate(few_shot, params=SamplingParams(max_tokens=20, temperature=0, stop=("\n",)))
+    finally:
+        runner.close()
+    out = g.outputs[0]
+    hard = [s for s in out.spans if s.kind == "hard"]
+    assert hard and hard[0].result == calc(hard[0].args or "")
+    assert out.text[: hard[0].start].endswith(")")  # the model closed the call; then the result

@@ -53,6 +53,9 @@ def generate(
     choice: Annotated[str | None, typer.Option("--choice", help="Constrain the output: one of these comma-separated options.", show_default=False)] = None,
     grammar_from: Annotated[str | None, typer.Option("--grammar-from", help="Let the model write a GBNF grammar for this description first, then use it.", show_default=False)] = None,
     retrieve: Annotated[int, typer.Option("--retrieve", help="With --corpus: put the top K documents for the prompt in the input (soft islands).")] = 0,
+    engine_kind: Annotated[str, typer.Option("--engine", help="local (llama.cpp in this process) or openai (a remote OpenAI-compatible server; --model is then its model name).")] = "local",
+    base_url: Annotated[list[str] | None, typer.Option("--base-url", help="With --engine openai: a server's base URL (repeatable: least-loaded first, retried on connection errors).", show_default=False)] = None,
+    api_key: Annotated[str | None, typer.Option("--api-key", envvar="ISLANDS_REMOTE_API_KEY", help="With --engine openai: the server's API key.", show_default=False)] = None,
     trace: Annotated[Path | None, typer.Option("--trace", help="Write the run as JSONL: prompt, soft and hard spans, timings, logprobs.", show_default=False)] = None,
     ctx: CtxOption = 4096,
 ) -> None:
@@ -86,6 +89,13 @@ def generate(
         die("--retrieve needs --corpus DIR")
     if trace is not None and not trace.parent.is_dir():
         die(f"cannot write trace {trace}: folder {trace.parent} does not exist")
+    if engine_kind not in ("local", "openai"):
+        die(f"invalid --engine {engine_kind!r}: choose local or openai")
+    if engine_kind == "openai":
+        _generate_remote(prompt, model, base_url or [], api_key, branches, params, registry, grammar, grammar_from, as_json, trace, corpus, retrieve)
+        return
+    if base_url:
+        die("--base-url needs --engine openai")
     engine = load_engine(model, ctx)
     if grammar_from is not None:
         from islands.tools.grammar_writer import write_grammar
@@ -114,6 +124,61 @@ def generate(
         typer.echo(json.dumps(_json_doc(result, soft), ensure_ascii=False))
     else:
         _print_stats(result.stats)
+
+
+def _generate_remote(
+    prompt: str,
+    model: Path | None,
+    base_urls: list[str],
+    api_key: str | None,
+    n: int,
+    params: SamplingParams,
+    registry: object,
+    grammar: Grammar | None,
+    grammar_from: str | None,
+    as_json: bool,
+    trace: Path | None,
+    corpus: Path | None,
+    retrieve: int,
+) -> None:
+    """The same generation against a remote OpenAI-compatible server."""
+    from islands.engine.remote import RemoteEngine
+    from islands.tools import Registry
+    from islands.tools.remote import RemoteIslandRunner
+
+    if not base_urls:
+        die("--engine openai needs --base-url URL")
+    if model is None:
+        die("--engine openai needs --model NAME (the server's model name)")
+    if grammar_from is not None:
+        die("--grammar-from needs the local engine (the grammar is compiled here)")
+    remote = RemoteEngine(base_urls, str(model), api_key=api_key)
+    soft: list[SoftSpan] = []
+    if retrieve:
+        assert corpus is not None
+        prompt, soft = with_sources(prompt, retrieve_sources(open_corpus(corpus, quiet=True), prompt, k=retrieve))
+    stream = None if as_json or n > 1 else _write_stdout
+    result: Generation | IslandGeneration
+    if isinstance(registry, Registry):
+        runner = RemoteIslandRunner(remote, registry)
+        try:
+            result = runner.generate(prompt, n=n, params=params, on_text=stream)
+        finally:
+            runner.close()
+    else:
+        result = remote.generate(prompt, n=n, params=params, on_text=stream, grammar=grammar)
+    remote.close()
+    if trace is not None:
+        write_trace(trace, prompt, result, soft)
+    if as_json:
+        typer.echo(json.dumps(_json_doc(result, soft), ensure_ascii=False))
+        return
+    if n == 1:
+        sys.stdout.write("\n")
+    else:
+        for i, text in enumerate(result.texts):
+            typer.echo(f"--- branch {i} ---\n{text}")
+    _print_stats(result.stats)
 
 
 def _json_doc(result: Generation | IslandGeneration, soft: list[SoftSpan]) -> dict[str, object]:

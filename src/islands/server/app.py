@@ -203,7 +203,7 @@ def create_app(
         ticket = loop.submit(job_factory(req, prompts[0], params))
         rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         if req.stream:
-            return await _stream(ticket, rid, created, chat=False)
+            return await _stream(ticket, rid, created, chat=False, usage=bool((req.stream_options or {}).get("include_usage")))
         result = await collect(ticket)
         choices = []
         for i, out in enumerate(result.outputs):
@@ -224,7 +224,7 @@ def create_app(
         ticket = loop.submit(job_factory(req, prompt, params))
         rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         if req.stream:
-            return await _stream(ticket, rid, created, chat=True)
+            return await _stream(ticket, rid, created, chat=True, usage=bool((req.stream_options or {}).get("include_usage")))
         result = await collect(ticket)
         choices = []
         for i, out in enumerate(result.outputs):
@@ -236,7 +236,7 @@ def create_app(
         return JSONResponse({"id": rid, "object": "chat.completion", "created": created, "model": model_name,
                              "choices": choices, "usage": _usage(result), "islands": _extra(result)})
 
-    async def _stream(ticket: Ticket, rid: str, created: int, *, chat: bool) -> Response:
+    async def _stream(ticket: Ticket, rid: str, created: int, *, chat: bool, usage: bool = False) -> Response:
         kind, value = await first_event(ticket)  # errors before the first byte get a status code
         obj = "chat.completion.chunk" if chat else "text_completion"
 
@@ -270,6 +270,8 @@ def create_app(
                             if chat and i not in started:
                                 yield chunk(i, None, role=True)
                             yield chunk(i, None, FINISH.get(out.finish_reason, "stop"))
+                        if usage:  # OpenAI's stream_options.include_usage: a last chunk with no choices
+                            yield "data: " + json.dumps({"id": rid, "object": obj, "created": created, "model": model_name, "choices": [], "usage": _usage(v)}) + "\n\n"
                         yield "data: [DONE]\n\n"
                         finished = True
                         break

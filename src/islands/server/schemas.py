@@ -34,6 +34,7 @@ class Common(BaseModel):
     top_p: float = 1.0
     n: int = 1
     stream: bool = False
+    stream_options: dict[str, Any] | None = None
     stop: str | list[str] | None = None
     seed: int | None = None
     logprobs: Any = None

@@ -31,7 +31,19 @@ from islands.errors import InvalidInput, IslandsError
 from islands.params import SamplingParams
 from islands.tools.registry import Registry, Tool
 
-__all__ = ["Call", "Island", "IslandGeneration", "IslandJob", "IslandOutput", "IslandRunner", "Span", "find_call"]
+__all__ = [
+    "Call",
+    "Island",
+    "IslandGeneration",
+    "IslandJob",
+    "IslandOutput",
+    "IslandRunner",
+    "Span",
+    "call_tool",
+    "find_call",
+    "run_tool",
+    "tool_result",
+]
 
 MAX_ARGS_CHARS = 2000
 MAX_RESULT_CHARS = 2000
@@ -121,6 +133,36 @@ def find_call(text: str, names: Sequence[str] | Registry, start: int = 0) -> Cal
             i += 1
         return Call(m.group(1), text[m.end() :], m.start(), -1)
     return None
+
+
+def call_tool(registry: Registry, name: str, args: str) -> object:
+    """The tool's raw return value (raises what the tool raises)."""
+    tool = registry.get(name)
+    return tool.fn(*tool.parse_args(args))
+
+
+def tool_result(future: Future[object], timeout: float) -> Island:
+    """A finished (or timed-out) tool call as (output, context); errors as text for both."""
+    try:
+        value = future.result(timeout=timeout)
+    except FutureTimeout:
+        return _both(f"error: timed out after {timeout:g} s")
+    except IslandsError as e:
+        return _both(f"error: {e}")
+    except Exception as e:  # a tool's own bug must not stop generation
+        return _both(f"error: {type(e).__name__}: {e}")
+    if isinstance(value, Island):
+        return value
+    text = str(value)
+    if len(text) > MAX_RESULT_CHARS:
+        text = text[:MAX_RESULT_CHARS] + "…"
+    return _both(text)
+
+
+def run_tool(registry: Registry, pool: ThreadPoolExecutor, name: str, args: str) -> Island:
+    """Run one call on `pool`, waiting at most the tool's timeout."""
+    timeout = registry.get(name).timeout if name in registry else 1.0
+    return tool_result(pool.submit(call_tool, registry, name, args), timeout)
 
 
 def _both(text: str) -> Island:
@@ -241,29 +283,13 @@ class IslandRunner:
 
     def run_tool(self, name: str, args: str) -> Island:
         """Run one tool directly (errors become `error: ...` text, as in generation)."""
-        future = self._pool.submit(self._call, name, args)
-        return self._result(future, self.registry.get(name).timeout if name in self.registry else 1.0)
+        return run_tool(self.registry, self._pool, name, args)
 
     def _call(self, name: str, args: str) -> object:
-        tool = self.registry.get(name)
-        return tool.fn(*tool.parse_args(args))
+        return call_tool(self.registry, name, args)
 
     def _result(self, future: Future[object], timeout: float) -> Island:
-        """The tool's result as (output, context); errors as text for both."""
-        try:
-            value = future.result(timeout=timeout)
-        except FutureTimeout:
-            return _both(f"error: timed out after {timeout:g} s")
-        except IslandsError as e:
-            return _both(f"error: {e}")
-        except Exception as e:  # a tool's own bug must not stop generation
-            return _both(f"error: {type(e).__name__}: {e}")
-        if isinstance(value, Island):
-            return value
-        text = str(value)
-        if len(text) > MAX_RESULT_CHARS:
-            text = text[:MAX_RESULT_CHARS] + "…"
-        return _both(text)
+        return tool_result(future, timeout)
 
     def job(self, prompt: str, n: int = 1, params: SamplingParams | None = None) -> IslandJob:
         """A request that a loop can advance together with others (see `Job`)."""

@@ -1,0 +1,208 @@
+"""RemoteEngine: islands against any OpenAI-compatible server (vLLM, SGLang, llama.cpp's
+server, Ollama, or another `islands serve`) for when one machine and a small model are not
+enough.
+
+It speaks /v1/completions. Several base URLs make one engine: each request goes to the URL
+with the fewest requests in flight; connection errors (and 502/503/504) are retried with
+exponential backoff on the next URL, 4xx answers never. Grammars travel as the servers'
+structured-output parameters: `response_format` for JSON Schema (OpenAI, vLLM, llama.cpp),
+`grammar` for GBNF (llama.cpp, islands), `regex`/`choice` (islands; vLLM reads
+`guided_regex`/`guided_choice`, sent too).
+
+What it leaves out: KV-level branches (fork, truncate) and `score` — a remote server shares
+its prefix cache, not its KV cells. Hard islands work through `RemoteIslandRunner`
+(tools/remote.py): stop at the call, run the tool, continue with the extended text.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+
+from islands.engine.grammar import Grammar
+from islands.engine.results import Delta, Generation, Output, Stats, TokenLogprob
+from islands.errors import EngineError, InvalidInput
+from islands.params import SamplingParams
+
+__all__ = ["RemoteEngine"]
+
+RETRY_STATUS = {502, 503, 504}
+
+
+class RemoteEngine:
+    """generate / stream against OpenAI-compatible servers."""
+
+    def __init__(
+        self,
+        base_urls: list[str] | str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 600.0,
+        retries: int = 3,
+        backoff: float = 0.2,
+    ) -> None:
+        urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
+        if not urls:
+            raise InvalidInput("the remote engine needs at least one base URL")
+        self.urls = [u.rstrip("/") for u in urls]
+        self.model = model
+        self.retries = retries
+        self.backoff = backoff
+        self.attempts = 0  # HTTP attempts made, retries included
+        self._outstanding = dict.fromkeys(self.urls, 0)
+        self._lock = threading.Lock()
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def body(self, prompt: str, n: int, params: SamplingParams, grammar: Grammar | None, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model, "prompt": prompt, "n": n, "max_tokens": params.max_tokens,
+            "temperature": params.temperature, "top_p": params.top_p, "stream": stream, "seed": params.seed,
+        }
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if params.top_k:
+            body["top_k"] = params.top_k
+        if params.min_p:
+            body["min_p"] = params.min_p
+        if params.repeat_penalty != 1.0:
+            body["repeat_penalty"] = params.repeat_penalty
+        if params.ignore_eos:
+            body["ignore_eos"] = True
+        if params.logprobs is not None:
+            body["logprobs"] = max(params.logprobs, 1)
+        if grammar is not None:
+            if grammar.kind == "json_schema":
+                body["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": json.loads(grammar.source)}}
+            elif grammar.kind in ("gbnf", "lark"):
+                body["grammar"] = grammar.source
+            elif grammar.kind == "regex":
+                body["regex"] = body["guided_regex"] = grammar.source
+            elif grammar.kind == "choice":
+                body["choice"] = body["guided_choice"] = json.loads(grammar.source)
+        return body
+
+    def _pick(self, skip: set[str]) -> str:
+        with self._lock:
+            candidates = [u for u in self.urls if u not in skip] or self.urls
+            url = min(candidates, key=lambda u: self._outstanding[u])
+            self._outstanding[url] += 1
+            return url
+
+    def _done(self, url: str) -> None:
+        with self._lock:
+            self._outstanding[url] -= 1
+
+    def _send(self, body: dict[str, Any]) -> tuple[str, httpx.Response]:
+        """POST /completions with retries; the caller closes the (streaming) response."""
+        tried: set[str] = set()
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            url = self._pick(tried)
+            tried.add(url)
+            self.attempts += 1
+            try:
+                request = self._http.build_request("POST", f"{url}/v1/completions", json=body)
+                response = self._http.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError) as e:
+                self._done(url)
+                last = e
+            else:
+                if response.status_code in RETRY_STATUS:
+                    response.read()
+                    response.close()
+                    self._done(url)
+                    last = EngineError(f"{url} answered {response.status_code}")
+                elif response.status_code >= 400:
+                    response.read()
+                    response.close()
+                    self._done(url)
+                    raise InvalidInput(f"{url} refused the request ({response.status_code}): {_message(response)}")
+                else:
+                    return url, response
+            time.sleep(self.backoff * 2**attempt)
+        raise EngineError(f"no server answered after {self.retries + 1} attempts: {last}")
+
+    def generate(
+        self,
+        prompt: str,
+        n: int = 1,
+        params: SamplingParams | None = None,
+        on_text: Callable[[int, str], None] | None = None,
+        grammar: Grammar | None = None,
+    ) -> Generation:
+        result: list[Generation] = []
+        for delta in self.stream(prompt, n, params, grammar, result):
+            if on_text is not None:
+                on_text(delta.index, delta.text)
+        return result[0]
+
+    def stream(
+        self,
+        prompt: str,
+        n: int = 1,
+        params: SamplingParams | None = None,
+        grammar: Grammar | None = None,
+        result: list[Generation] | None = None,
+    ) -> Iterator[Delta]:
+        """Deltas as the server streams them; the Generation is appended to `result`."""
+        if not prompt:
+            raise InvalidInput("prompt is empty")
+        params = (params or SamplingParams()).seeded()
+        t0 = time.perf_counter()
+        url, response = self._send(self.body(prompt, n, params, grammar, stream=True))
+        texts, finish = [""] * n, ["length"] * n
+        logprobs: list[list[TokenLogprob]] = [[] for _ in range(n)]
+        stats = Stats()
+        try:
+            for line in response.iter_lines():
+                if not line.startswith("data: "):
+                    continue
+                data = line[6:]
+                if data == "[DONE]":
+                    break
+                chunk = json.loads(data)
+                if "error" in chunk:
+                    raise EngineError(f"{url}: {chunk['error'].get('message', chunk['error'])}")
+                for choice in chunk.get("choices", []):
+                    i = int(choice.get("index", 0))
+                    text = choice.get("text") or ""
+                    if text:
+                        texts[i] += text
+                        yield Delta(i, text)
+                    lp = choice.get("logprobs") or {}
+                    for tok, val in zip(lp.get("tokens") or [], lp.get("token_logprobs") or []):
+                        logprobs[i].append(TokenLogprob(-1, tok, float(val)))
+                    if choice.get("finish_reason"):
+                        finish[i] = "stop" if choice["finish_reason"] == "stop" else "length"
+                usage = chunk.get("usage") or {}
+                stats.prompt_tokens = usage.get("prompt_tokens", stats.prompt_tokens)
+                stats.sampled_tokens = usage.get("completion_tokens", stats.sampled_tokens)
+        finally:
+            response.close()
+            self._done(url)
+        stats.seconds = time.perf_counter() - t0
+        outputs = [Output(texts[i], [], finish[i], (params.seed or 0) + i, logprobs[i] if params.logprobs is not None else None) for i in range(n)]
+        if result is not None:
+            result.append(Generation(outputs, stats))
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        error = response.json().get("error", {})
+        return str(error.get("message", error)) if isinstance(error, dict) else str(error)
+    except (json.JSONDecodeError, AttributeError):
+        return response.text[:200]
