@@ -60,11 +60,16 @@ class Grammar:
         if self.kind not in ("gbnf", "lark", "json_schema", "regex", "choice"):
             raise InvalidInput(f"unknown grammar kind {self.kind!r}")
         try:
+            text = self.source
             if self.kind == "json_schema":
-                json.loads(self.source)
+                schema = json.loads(text)
+                if isinstance(schema, dict) and "x-guidance" not in schema:
+                    # compact JSON: a small model given free whitespace may pad until max_tokens
+                    schema["x-guidance"] = {"whitespace_flexible": False}
+                    text = json.dumps(schema)
             if self.kind == "regex":
-                re.compile(self.source)
-            source = llguidance.grammar_from(self.kind, self.source)  # type: ignore[arg-type]
+                re.compile(text)
+            source = llguidance.grammar_from(self.kind, text)  # type: ignore[arg-type]
         except json.JSONDecodeError as e:
             raise InvalidInput(f"invalid JSON schema: {e.msg} at line {e.lineno} column {e.colno}") from None
         except re.error as e:
