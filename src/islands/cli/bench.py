@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from islands.cli.common import ModelOption, die, err
+from islands.cli.common import ModelOption, die, err, load_engine
+from islands.engine import Engine
 
 __all__ = ["app"]
 
 app = typer.Typer(help="Benchmarks: islands against baselines on the same workload.", no_args_is_help=True)
+
+
+def _measure(model: Path | None, n_ctx: int, run: Callable[[Engine], dict[str, Any]]) -> dict[str, Any]:
+    """Load the engine, then run one benchmark under a spinner."""
+    engine = load_engine(model, n_ctx)
+    with err.status("benchmarking"):
+        return run(engine)
+
+
+def _report(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    for key, value in result.items():
+        Console().print(f"{key}: {value}")
 
 
 @app.command("tree")
@@ -78,17 +96,9 @@ def islands_bench(
         die(f"invalid --calls {calls}: must be between 1 and 64")
     if not 1 <= tokens <= 256:
         die(f"invalid --tokens {tokens}: must be between 1 and 256")
-    from islands.cli.common import load_engine
     from islands.tools.bench import bench_islands
 
-    engine = load_engine(model, 8192)
-    with err.status("benchmarking"):
-        result = bench_islands(engine, calls=calls, tokens=tokens)
-    if as_json:
-        typer.echo(json.dumps(result))
-        return
-    for key, value in result.items():
-        Console().print(f"{key}: {value}")
+    _report(_measure(model, 8192, lambda engine: bench_islands(engine, calls=calls, tokens=tokens)), as_json)
 
 
 @app.command("grammar")
@@ -100,17 +110,9 @@ def grammar_bench(
     """Cost of constrained decoding: ms/token with a JSON-schema grammar vs free sampling."""
     if not 8 <= tokens <= 1024:
         die(f"invalid --tokens {tokens}: must be between 8 and 1024")
-    from islands.cli.common import load_engine
     from islands.engine.bench import bench_grammar
 
-    engine = load_engine(model, 4096)
-    with err.status("benchmarking"):
-        result = bench_grammar(engine, tokens=tokens)
-    if as_json:
-        typer.echo(json.dumps(result))
-        return
-    for key, value in result.items():
-        Console().print(f"{key}: {value}")
+    _report(_measure(model, 4096, lambda engine: bench_grammar(engine, tokens=tokens)), as_json)
 
 
 @app.command("copy")
@@ -122,17 +124,9 @@ def copy_bench(
     """Output bytes/s of a response made mostly of a COPY island vs generated text."""
     if not 1 <= megabytes <= 16:
         die(f"invalid --megabytes {megabytes}: must be between 1 and 16")
-    from islands.cli.common import load_engine
     from islands.tools.bench import bench_copy
 
-    engine = load_engine(model, 4096)
-    with err.status("benchmarking"):
-        result = bench_copy(engine, megabytes=megabytes)
-    if as_json:
-        typer.echo(json.dumps(result))
-        return
-    for key, value in result.items():
-        Console().print(f"{key}: {value}")
+    _report(_measure(model, 4096, lambda engine: bench_copy(engine, megabytes=megabytes)), as_json)
 
 
 @app.command("serve")
@@ -147,19 +141,12 @@ def serve_bench(
         die(f"invalid --requests {requests}: must be between 1 and 128")
     if not 1 <= tokens <= 512:
         die(f"invalid --tokens {tokens}: must be between 1 and 512")
-    from islands.cli.common import load_engine
-    from islands.server.bench import bench_serve
-
     import httpx
 
-    engine = load_engine(model, 8192)
+    from islands.server.bench import bench_serve
+
     try:
-        with err.status("benchmarking"):
-            result = bench_serve(engine, requests=requests, tokens=tokens)
+        result = _measure(model, 8192, lambda engine: bench_serve(engine, requests=requests, tokens=tokens))
     except (RuntimeError, httpx.HTTPError) as e:
         die(f"server benchmark failed: {e}")
-    if as_json:
-        typer.echo(json.dumps(result))
-        return
-    for key, value in result.items():
-        Console().print(f"{key}: {value}")
+    _report(result, as_json)
