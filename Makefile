@@ -7,7 +7,7 @@ PIP    := $(BIN)/python -m pip
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-DEMO_PROMPT ?= The three largest islands in the world are
+DEMO_QUESTION ?= What is 3 to the power 40?
 
 .PHONY: run test bench install clean sandbox
 
@@ -35,9 +35,9 @@ sandbox:
 	   (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null)); } || \
 	  echo "warning: bubblewrap (bwrap) is not installed; the PY tool and its tests need it"
 
-## run: the main job — four variants of one prompt, decoded together in one batch
-run: $(VENV)/.installed
-	$(BIN)/islands generate "$(DEMO_PROMPT)" --branches 4 --max-tokens 32 --seed 7
+## run: the main job — `islands ask` on a question that needs exact arithmetic
+run: $(VENV)/.installed sandbox
+	$(BIN)/islands ask "$(DEMO_QUESTION)"
 
 ## test: the whole test suite (mock-engine tests and short real-model tests)
 test: $(VENV)/.installed-test sandbox

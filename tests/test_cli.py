@@ -168,3 +168,15 @@ def test_retrieve_and_trace(tmp_path: Path, model_path: Path) -> None:
     first = json.loads(trace.read_text().splitlines()[0])
     assert "3.2 metres" in first["text"][first["soft"][0]["start"] : first["soft"][0]["end"]]
     one_line_error(run("generate", "x", "--retrieve", "2"), "--retrieve needs --corpus")
+
+
+@pytest.mark.model
+def test_ask_json_and_trace(tmp_path: Path, model_path: Path) -> None:
+    trace = tmp_path / "tree.json"
+    p = run("ask", "What is 3 to the power 40?", "--branches", "3", "--max-tokens", "40", "--json", "--trace", str(trace), "--model", str(model_path))
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["answer"] == str(3**40) and len(doc["candidates"]) == 3
+    assert json.loads(trace.read_text())["answer"] == str(3**40)
+    one_line_error(run("ask", "  "), "question is empty")
+    one_line_error(run("ask", "x", "--branches", "0"), "--branches 0")

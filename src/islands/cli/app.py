@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from islands import __version__
-from islands.cli import bench, corpus, generate, serve, tools
+from islands.cli import ask, bench, corpus, generate, serve, tools
 from rich.markup import escape
 
 from islands.cli.common import err
@@ -27,6 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command("ask")(ask.ask_command)
 app.command()(generate.generate)
 app.command()(generate.models)
 app.command()(serve.serve)

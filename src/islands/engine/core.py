@@ -298,13 +298,21 @@ class Engine:
             if not self.step():
                 return
 
-    def prefill(self, b: Branch) -> None:
-        """Decode `b`'s pending tokens and keep its last logits fresh (for a fork)."""
-        b.keep_logits = True
+    def prefill(self, *branches: Branch) -> None:
+        """Decode the branches' pending tokens so that each has fresh logits for its last
+        token, all from the same step: ready to fork (children sample from those logits)."""
+        for b in branches:
+            b.keep_logits = True
         try:
-            self.run(until=lambda: b.pending == 0 and self._fresh(b))
+            self.run(until=lambda: all(b.pending == 0 for b in branches))
+            if not all(self._fresh(b) for b in branches):  # decoded in different steps
+                for b in branches:
+                    if b.pending == 0:
+                        self._rewind(b, b.n_past - 1)  # one token again, together
+                self.run(until=lambda: all(b.pending == 0 for b in branches))
         finally:
-            b.keep_logits = False
+            for b in branches:
+                b.keep_logits = False
 
     # -- high level ------------------------------------------------------------------------
 

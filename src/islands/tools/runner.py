@@ -291,9 +291,12 @@ class IslandRunner:
     def _result(self, future: Future[object], timeout: float) -> Island:
         return tool_result(future, timeout)
 
-    def job(self, prompt: str, n: int = 1, params: SamplingParams | None = None) -> IslandJob:
-        """A request that a loop can advance together with others (see `Job`)."""
-        return IslandJob(self, prompt, n, (params or SamplingParams()).seeded())
+    def job(
+        self, prompt: str, n: int = 1, params: SamplingParams | None = None, per_branch: list[SamplingParams] | None = None
+    ) -> IslandJob:
+        """A request that a loop can advance together with others (see `Job`).
+        `per_branch` gives each branch its own params (a temperature schedule)."""
+        return IslandJob(self, prompt, n, (params or SamplingParams()).seeded(), per_branch)
 
     def generate(
         self,
@@ -301,9 +304,10 @@ class IslandRunner:
         n: int = 1,
         params: SamplingParams | None = None,
         on_text: Callable[[int, str], None] | None = None,
+        per_branch: list[SamplingParams] | None = None,
     ) -> IslandGeneration:
         """n continuations of `prompt`, each running the tools it calls."""
-        job = self.job(prompt, n, params)
+        job = self.job(prompt, n, params, per_branch)
         for delta in run_job(self.engine, job):
             if on_text is not None:
                 on_text(delta.index, delta.text)
@@ -382,9 +386,14 @@ class IslandJob(Job):
     """One hard-island request: the prompt's own call first, then n branches that pause
     at their calls while the others (and other jobs) keep decoding."""
 
-    def __init__(self, runner: IslandRunner, prompt: str, n: int, params: SamplingParams) -> None:
+    def __init__(
+        self, runner: IslandRunner, prompt: str, n: int, params: SamplingParams, per_branch: list[SamplingParams] | None = None
+    ) -> None:
         if n < 1:
             raise InvalidInput(f"invalid n={n}: need at least 1 branch")
+        if per_branch is not None and len(per_branch) != n:
+            raise InvalidInput(f"per-branch params for {len(per_branch)} branches, not {n}")
+        self.per_branch = [p.seeded() for p in per_branch] if per_branch else None
         self.runner = runner
         self.engine = runner.engine
         self.prompt = prompt
@@ -455,7 +464,7 @@ class IslandJob(Job):
                 kids = root.fork(self.n)
                 root.release(cache=False)
             for i, kid in enumerate(kids):
-                track = _Track(self.runner, kid, self.params.for_branch(i))
+                track = _Track(self.runner, kid, self.per_branch[i] if self.per_branch else self.params.for_branch(i))
                 track.carry = self._carry
                 for text, span in self._head:
                     track.emit(text, span)

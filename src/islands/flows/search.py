@@ -1,0 +1,170 @@
+"""Search over steps with backtracking: best-first or beam, on live branches.
+
+Each node is a branch that holds the path so far in KV. Expanding a node prefills its
+last token once, then forks `expand` children that sample one step each (until the step
+stop string) — in one batch. Children that repeat an explored state are duplicates and
+are dropped; children `is_dead` rejects are recorded as dead ends and never expanded;
+the rest are scored and wait in the frontier with their KV. Best-first always expands
+the best open node anywhere in the tree (backtracking costs nothing: the node's KV is
+still there); beam keeps the best `beam` children of each depth.
+
+    result = search(engine, "Make 24 from 3 3 8 8.\\n", score=..., is_solution=..., is_dead=...)
+    result.solution, result.nodes, result.prefill_per_node
+
+What it leaves out: MCTS; value estimates learned across searches.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from islands.engine import Branch, Engine, Stats
+from islands.errors import InvalidInput
+from islands.params import SamplingParams
+
+__all__ = ["Node", "SearchResult", "search"]
+
+
+@dataclass
+class Node:
+    id: int
+    parent: int | None
+    step: str  # the text this node added
+    path: str  # all steps so far
+    depth: int
+    score: float = -math.inf
+    status: str = "open"  # open, expanded, dead, duplicate, pruned, solution
+    branch: Branch | None = field(default=None, repr=False)
+
+
+@dataclass
+class SearchResult:
+    solution: Node | None
+    nodes: list[Node]
+    stats: Stats
+    prompt_tokens: int
+
+    @property
+    def explored(self) -> int:
+        return sum(1 for n in self.nodes if n.status != "duplicate" and n.parent is not None)
+
+    @property
+    def prefill_per_node(self) -> float:
+        """Tokens prefilled per explored node beyond the prompt (target: 0 — a node's new
+        tokens are sampled, never decoded again)."""
+        return (self.stats.prefill_tokens - self.prompt_tokens) / max(1, self.explored)
+
+    def path(self, node: Node) -> list[Node]:
+        by_id = {n.id: n for n in self.nodes}
+        out = [node]
+        while out[-1].parent is not None:
+            out.append(by_id[out[-1].parent])
+        return out[::-1]
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def search(
+    engine: Engine,
+    prompt: str,
+    *,
+    score: Callable[[str], float],
+    is_solution: Callable[[str], bool],
+    is_dead: Callable[[str], bool] | None = None,
+    strategy: str = "best_first",
+    expand: int = 3,
+    beam: int = 3,
+    max_depth: int = 6,
+    max_nodes: int = 60,
+    max_frontier: int = 24,
+    params: SamplingParams | None = None,
+) -> SearchResult:
+    """Search for a path of steps (each ending at `params.stop`, default a newline) for
+    which `is_solution(path)` holds. `score(path)` orders the frontier (higher first)."""
+    if strategy not in ("best_first", "beam"):
+        raise InvalidInput(f"unknown strategy {strategy!r}: choose best_first or beam")
+    if expand < 1 or beam < 1 or max_depth < 1:
+        raise InvalidInput("expand, beam and max_depth must be at least 1")
+    params = (params or SamplingParams(temperature=0.9, max_tokens=24, stop=("\n",))).seeded()
+    assert params.seed is not None
+    stats = Stats()
+    root_branch = engine.branch(prompt, stats=stats)
+    prompt_tokens = len(root_branch.tokens) - root_branch.n_past  # what this search prefills for the prompt
+    root = Node(0, None, "", "", 0, 0.0, "open", root_branch)
+    nodes, frontier, seen = [root], [root], {""}
+    solution: Node | None = None
+    try:
+        while frontier and solution is None and len(nodes) < max_nodes:
+            if strategy == "best_first":
+                frontier.sort(key=lambda n: -n.score)
+                batch = [frontier.pop(0)]
+            else:
+                batch, frontier = frontier, []
+            children = _expand(engine, batch, expand, params, len(nodes))
+            fresh = []
+            for child in children:
+                nodes.append(child)
+                key = _norm(child.path)
+                if not child.step.strip() or key in seen:
+                    child.status = "duplicate"
+                elif is_solution(child.path):
+                    child.status, child.score = "solution", score(child.path)
+                    solution = solution or child
+                elif is_dead is not None and is_dead(child.path):
+                    child.status = "dead"
+                elif child.depth >= max_depth:
+                    child.status = "pruned"
+                else:
+                    child.score = score(child.path)
+                    fresh.append(child)
+                seen.add(key)
+                if child.status != "open" and child.branch is not None:
+                    child.branch.release()
+                    child.branch = None
+            if strategy == "beam":
+                fresh.sort(key=lambda n: -n.score)
+                for n in fresh[beam:]:
+                    n.status = "pruned"
+                    n.branch.release()  # type: ignore[union-attr]
+                    n.branch = None
+                fresh = fresh[:beam]
+            frontier.extend(fresh)
+            frontier.sort(key=lambda n: -n.score)
+            for n in frontier[max_frontier:]:
+                n.status = "pruned"
+                if n.branch is not None:
+                    n.branch.release()
+                    n.branch = None
+            frontier = frontier[:max_frontier]
+    finally:
+        for n in nodes:
+            if n.branch is not None:
+                n.branch.release()
+                n.branch = None
+    return SearchResult(solution, nodes, stats, prompt_tokens)
+
+
+def _expand(engine: Engine, batch: list[Node], k: int, params: SamplingParams, next_id: int) -> list[Node]:
+    """Fork each node k ways and sample one step for all of them in shared batches."""
+    engine.prefill(*[n.branch for n in batch if n.branch is not None])
+    kids: list[tuple[Node, Branch]] = []
+    for node in batch:
+        assert node.branch is not None
+        for kid in node.branch.fork(k):
+            kids.append((node, kid))
+        node.branch.release()
+        node.branch = None
+        node.status = "expanded"
+    assert params.seed is not None
+    for i, (node, kid) in enumerate(kids):
+        kid.start(params.replace(seed=(params.seed + 7919 * node.id + i) % 2**32))
+    engine.run([kid for _, kid in kids])
+    children = []
+    for i, (node, kid) in enumerate(kids):
+        step = kid.text + (kid.params.stop[0] if kid.finish_reason == "stop" and kid.params and kid.params.stop else "")  # type: ignore[union-attr]
+        children.append(Node(next_id + i, node.id, step, node.path + step, node.depth + 1, branch=kid))
+    return children

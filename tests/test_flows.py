@@ -1,0 +1,98 @@
+"""Flows on the deterministic mock engine: schedules, fan-out, exploration, scoring,
+pruning, voting and search bookkeeping (duplicates, dead ends, backtracking, no leaks)."""
+
+from __future__ import annotations
+
+import pytest
+
+from islands import InvalidInput, SamplingParams
+from islands.engine import Engine, MockModel
+from islands.flows import Variant, anneal, explore, fanout, prune, schedule, score_fn, score_logprob, search, vote
+from islands.flows.scoring import last_number
+
+
+def test_schedules() -> None:
+    assert schedule(3, "linear", hot=1.0, cool=0.0) == [1.0, 0.5, 0.0]
+    assert schedule(3, "exponential", hot=1.0, cool=0.25) == [1.0, 0.5, 0.25]
+    assert schedule(2, "constant", hot=0.7) == [0.7, 0.7]
+    assert schedule(3, lambda t: 2 * t) == [0.0, 1.0, 2.0]
+    assert schedule(1, "linear", hot=0.9, cool=0.1) == [0.9]
+    with pytest.raises(InvalidInput):
+        schedule(3, "zigzag")
+
+
+def test_fanout_prefills_once_and_applies_temperatures(engine: Engine, mock: MockModel) -> None:
+    before = len(mock.batches)
+    vs = fanout(engine, "the sea is", 4, SamplingParams(max_tokens=6, seed=3, ignore_eos=True), temperatures=[0.0, 0.0, 1.0, 1.5])
+    assert [v.temperature for v in vs] == [0.0, 0.0, 1.0, 1.5]
+    assert vs[0].text == vs[1].text  # greedy twice: the same
+    assert all(len(v.tokens) == 6 for v in vs)
+    prompt_rows = len(engine.tokenize("the sea is"))
+    assert len(mock.batches[before]) == prompt_rows and all(len(b) == 4 for b in mock.batches[before + 1 :])
+    assert not engine.live_branches
+
+
+def test_explore_leaves_the_beaten_path(engine: Engine) -> None:
+    greedy = engine.generate("the sea", params=SamplingParams(temperature=0, max_tokens=1)).outputs[0].tokens[0]
+    vs = explore(engine, "the sea", 3, SamplingParams(max_tokens=4, temperature=0, seed=1), mode="penalty", steps=1)
+    assert all(v.tokens[0] != greedy for v in vs)
+    assert all("mean_logprob" in v.meta for v in vs)
+    tail = explore(engine, "the sea", 3, SamplingParams(max_tokens=4, seed=1), mode="tail")
+    assert all(v.temperature >= 1.3 for v in tail)
+
+
+def test_scoring_pruning_and_voting(engine: Engine) -> None:
+    vs = [Variant(t, 0.0, 0) for t in ("so 12", "it is 12", "maybe 13", "no idea")]
+    winner, vs = vote(vs)
+    assert winner == "12" and vs[0].score == 0.5 and vs[3].score == 0.0
+    assert [v.text for v in prune(vs, k=2)] == ["so 12", "it is 12"]
+    assert [v.text for v in prune(vs, threshold=0.25)] == ["so 12", "it is 12", "maybe 13"]
+    score_fn(vs, len)
+    assert prune(vs, k=1)[0].text == "it is 12"
+    likely = score_logprob(engine, "the sea is", [Variant(" wide", 0, 0), Variant(" qqqq", 0, 0)])
+    assert likely[0].score > likely[1].score  # type: ignore[operator]
+    assert last_number("costs 1,234 or 5.5 total") == "5.5"
+
+
+def test_anneal_keeps_the_best_pool(engine: Engine) -> None:
+    pool = anneal(engine, "the", lambda vs: score_fn(vs, lambda t: t.count("e")), rounds=3, n=3, keep=2,
+                  params=SamplingParams(max_tokens=8, seed=2, ignore_eos=True))
+    assert len(pool) == 2 and pool[0].score >= pool[1].score  # type: ignore[operator]
+    assert {v.meta["round"] for v in pool} <= {0, 1, 2}
+
+
+def test_search_bookkeeping(engine: Engine, mock: MockModel) -> None:
+    seen_paths: list[str] = []
+
+    def score(path: str) -> float:
+        seen_paths.append(path)
+        return float(path.count("a"))
+
+    result = search(
+        engine, "sea\n", score=score, is_solution=lambda p: p.count("\n") >= 3 and "e" in p,
+        is_dead=lambda p: "q" in p, expand=3, max_depth=4, max_nodes=40,
+        params=SamplingParams(temperature=1.0, max_tokens=5, stop=("\n",), seed=4),
+    )
+    statuses = {n.status for n in result.nodes}
+    assert statuses <= {"open", "expanded", "dead", "duplicate", "pruned", "solution"}
+    explored_paths = [n.path for n in result.nodes if n.status not in ("duplicate",)]
+    assert len(explored_paths) == len({" ".join(p.split()).lower() for p in explored_paths})  # no state twice
+    assert not any(n.status == "expanded" and "q" in n.path for n in result.nodes)  # dead ends never expanded
+    assert result.prefill_per_node == 0  # children sample; nothing is decoded twice
+    assert not engine.live_branches and engine.ledger.used == mock.used_cells
+    if result.solution is not None:
+        path = result.path(result.solution)
+        assert path[0].parent is None and path[-1] is result.solution
+
+
+def test_best_first_backtracks_when_a_subtree_dies(engine: Engine) -> None:
+    # deeper looks better, but every grandchild is a dead end: the search must go back
+    result = search(engine, "x", score=len, is_solution=lambda p: False, is_dead=lambda p: len(p) >= 6,
+                    expand=2, max_depth=5, max_nodes=20, params=SamplingParams(temperature=1.0, max_tokens=3, seed=9, ignore_eos=True))
+    depth1 = [n for n in result.nodes if n.depth == 1 and n.status != "duplicate"]
+    depth2 = [n for n in result.nodes if n.depth == 2 and n.status != "duplicate"]
+    assert len(depth1) == 2 and all(n.status == "expanded" for n in depth1)  # both tried: it backtracked
+    assert depth2 and all(n.status == "dead" for n in depth2)
+    assert result.solution is None and not engine.live_branches
+    with pytest.raises(InvalidInput):
+        search(engine, "x", score=len, is_solution=bool, strategy="dfs")
