@@ -96,3 +96,31 @@ def test_best_first_backtracks_when_a_subtree_dies(engine: Engine) -> None:
     assert result.solution is None and not engine.live_branches
     with pytest.raises(InvalidInput):
         search(engine, "x", score=len, is_solution=bool, strategy="dfs")
+
+
+def test_optimize_keeps_the_best_and_respects_budgets(engine: Engine) -> None:
+    from islands.flows.optimize import optimize
+
+    result = optimize(engine, "Write many e's.", "x", lambda t: float(t.count("e")), iterations=3, n=3, max_tokens=12)
+    assert result.score >= 0 and result.best.count("e") == result.score
+    scores = [s for _, s, _ in result.history]
+    assert scores == sorted(scores)  # never gets worse
+    assert result.tried > 0
+    short = optimize(engine, "t", "x", lambda t: 0.0, iterations=10, n=2, max_tokens=4, token_budget=1)
+    assert len(short.history) == 2  # stopped after one iteration: the budget was spent
+    rejected = optimize(engine, "t", "x", lambda t: 1.0, iterations=2, n=2, validate=lambda t: False)
+    assert rejected.best == "x" and rejected.tried == 0
+    with pytest.raises(InvalidInput):
+        optimize(engine, "t", "x", len, improver="no placeholder")
+
+
+def test_rhymes_and_arrangement() -> None:
+    from islands.flows.plan import arrange, rhymes
+
+    assert rhymes("night", "light") and rhymes("spoken", "taken") and not rhymes("sea", "sea") and not rhymes("sea", "moon")
+    groups = {"A": ["a1", "a2"], "B": ["b1", "b2"]}
+    assert arrange(groups, "AABB") == ["a1", "a2", "b1", "b2"]
+    assert arrange(groups, "ABAB") == ["a1", "b1", "a2", "b2"]
+    assert arrange(groups, "ABBA") == ["a1", "b1", "b2", "a2"]
+    with pytest.raises(InvalidInput):
+        arrange(groups, "AAAB")

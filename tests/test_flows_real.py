@@ -29,3 +29,33 @@ def test_synthesize(real: Engine) -> None:
     vs = [Variant("Paris is the capital.", 0, 0, score=1.0), Variant("The capital is Paris, on the Seine.", 0, 0, score=0.5)]
     for mode in ("summarize", "improve"):
         assert isinstance(synthesize(real, "What is the capital of France?", vs, mode=mode, params=SamplingParams(temperature=0, max_tokens=12)), str)
+
+
+def test_plan_ahead_ends_lines_at_their_targets(real: Engine) -> None:
+    from islands.flows.plan import plan_ahead, rhymes
+
+    poem = plan_ahead(real, "the sea at night", scheme="ABAB")
+    assert len(poem.lines) == 4
+    a1, a2 = poem.targets["A"]
+    assert rhymes(a1, a2)
+    assert poem.lines[0].endswith(a1) and poem.lines[2].endswith(a2)  # planned endings, ABAB order
+    assert poem.lines[1].endswith(poem.targets["B"][0]) and poem.lines[3].endswith(poem.targets["B"][1])
+
+
+def test_self_optimize_on_a_tiny_dev_set(real: Engine) -> None:
+    from islands.engine.grammar import Grammar
+    from islands.flows.optimize import self_optimize
+
+    dev = [("I loved this film", " positive"), ("Terrible and boring", " negative"), ("What a great day", " positive"), ("I hate rain", " negative")]
+
+    def accuracy(instruction: str) -> float:
+        hits = 0
+        for text, label in dev:
+            out = real.generate(f"{instruction}\nText: {text}\nSentiment:", params=SamplingParams(temperature=0, max_tokens=2),
+                                grammar=Grammar.choice([" positive", " negative"]))
+            hits += out.text == label
+        return hits / len(dev)
+
+    result = self_optimize(real, "Classify the sentiment of a text as positive or negative.", "Sentiment?", accuracy, rounds=1, n=2)
+    assert result.score >= accuracy("Sentiment?")
+    assert "{best}" in result.improver

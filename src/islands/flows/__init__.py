@@ -6,6 +6,8 @@ search keeps its frontier as live branches that fork again.
 """
 
 from islands.flows.ask import AskResult, ask
+from islands.flows.optimize import OptimizeResult, optimize, self_optimize
+from islands.flows.plan import Poem, plan_ahead
 from islands.flows.scoring import judge, pairwise, prune, score_fn, score_logprob, vote
 from islands.flows.search import Node, SearchResult, search
 from islands.flows.variants import Variant, anneal, explore, fanout, schedule, synthesize
@@ -13,6 +15,8 @@ from islands.flows.variants import Variant, anneal, explore, fanout, schedule, s
 __all__ = [
     "AskResult",
     "Node",
+    "OptimizeResult",
+    "Poem",
     "SearchResult",
     "Variant",
     "anneal",
@@ -20,12 +24,15 @@ __all__ = [
     "explore",
     "fanout",
     "judge",
+    "optimize",
     "pairwise",
+    "plan_ahead",
     "prune",
     "schedule",
     "score_fn",
     "score_logprob",
     "search",
+    "self_optimize",
     "synthesize",
     "vote",
 ]
