@@ -12,6 +12,7 @@ import pytest
 import islands
 
 ISLANDS = str(Path(sys.executable).parent / "islands")
+EXAMPLE_FLOW = Path(__file__).parent.parent / "examples" / "flows" / "best_of_n.yaml"
 
 
 def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -180,3 +181,23 @@ def test_ask_json_and_trace(tmp_path: Path, model_path: Path) -> None:
     assert json.loads(trace.read_text())["answer"] == str(3**40)
     one_line_error(run("ask", "  "), "question is empty")
     one_line_error(run("ask", "x", "--branches", "0"), "--branches 0")
+
+
+def test_flow_commands(tmp_path: Path) -> None:
+    p = run("flow", "schema")
+    assert p.returncode == 0 and json.loads(p.stdout)["title"] == "Flow"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nnodes:\n  - {id: a, op: fanout, prompt: hi, n: -3}\n")
+    one_line_error(run("flow", "validate", str(bad)), "node 'a': field 'n'")
+    one_line_error(run("flow", "run", str(bad)), "node 'a': field 'n'")
+    p = run("flow", "validate", str(EXAMPLE_FLOW))
+    assert p.returncode == 0 and "ok (4 nodes)" in p.stdout
+
+
+@pytest.mark.model
+def test_flow_run_example(model_path: Path) -> None:
+    p = run("flow", "run", str(EXAMPLE_FLOW), "--input", "question=What is the capital of Italy?", "--json", "--model", str(model_path))
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert len(doc["values"]["drafts"]) == 4 and doc["output"] == doc["values"]["best"][0]["text"].strip()
+    one_line_error(run("flow", "run", str(EXAMPLE_FLOW), "--input", "nokey"), "KEY=VALUE")

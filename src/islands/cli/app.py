@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from islands import __version__
-from islands.cli import ask, bench, corpus, generate, serve, tools
+from islands.cli import ask, bench, corpus, flow, generate, serve, tools
 from rich.markup import escape
 
 from islands.cli.common import err
@@ -31,6 +31,7 @@ app.command("ask")(ask.ask_command)
 app.command()(generate.generate)
 app.command()(generate.models)
 app.command()(serve.serve)
+app.add_typer(flow.app, name="flow")
 app.add_typer(tools.app, name="tools")
 app.add_typer(corpus.app, name="corpus")
 app.add_typer(bench.app, name="bench")
