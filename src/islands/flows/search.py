@@ -6,7 +6,8 @@ stop string) — in one batch. Children that repeat an explored state are duplic
 are dropped; children `is_dead` rejects are recorded as dead ends and never expanded;
 the rest are scored and wait in the frontier with their KV. Best-first always expands
 the best open node anywhere in the tree (backtracking costs nothing: the node's KV is
-still there); beam keeps the best `beam` children of each depth.
+still there); beam keeps the best `beam` children of each depth. When every open node is
+gone, the best expanded node is widened: more children from its KV, up to `widen` times.
 
     result = search(engine, "Make 24 from 3 3 8 8.\\n", score=..., is_solution=..., is_dead=...)
     result.solution, result.nodes, result.prefill_per_node
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from islands.engine import Branch, Engine, Stats
+from islands.engine.grammar import Grammar
 from islands.errors import InvalidInput
 from islands.params import SamplingParams
 
@@ -37,6 +39,7 @@ class Node:
     score: float = -math.inf
     status: str = "open"  # open, expanded, dead, duplicate, pruned, solution
     branch: Branch | None = field(default=None, repr=False)
+    expansions: int = 0
 
 
 @dataclass
@@ -52,8 +55,8 @@ class SearchResult:
 
     @property
     def prefill_per_node(self) -> float:
-        """Tokens prefilled per explored node beyond the prompt (target: 0 — a node's new
-        tokens are sampled, never decoded again)."""
+        """Tokens prefilled per explored node beyond the prompt: only what `after_step`
+        spliced in (0 without it) — a node's sampled tokens are never decoded again."""
         return (self.stats.prefill_tokens - self.prompt_tokens) / max(1, self.explored)
 
     def path(self, node: Node) -> list[Node]:
@@ -81,10 +84,19 @@ def search(
     max_depth: int = 6,
     max_nodes: int = 60,
     max_frontier: int = 24,
+    widen: int = 3,
     params: SamplingParams | None = None,
+    step_grammar: Callable[[str], Grammar | None] | None = None,
+    after_step: Callable[[str, str], str] | None = None,
+    state_key: Callable[[str], str] | None = None,
 ) -> SearchResult:
     """Search for a path of steps (each ending at `params.stop`, default a newline) for
-    which `is_solution(path)` holds. `score(path)` orders the frontier (higher first)."""
+    which `is_solution(path)` holds. `score(path)` orders the frontier (higher first).
+
+    `step_grammar(path)` constrains the next step (e.g. to the numbers still available);
+    `after_step(path, step)` returns text spliced in after the model's step — a hard island
+    such as the exact result of the step's arithmetic. `state_key(path)` says when two paths
+    reach the same state (default: the same text), so a state is explored once."""
     if strategy not in ("best_first", "beam"):
         raise InvalidInput(f"unknown strategy {strategy!r}: choose best_first or beam")
     if expand < 1 or beam < 1 or max_depth < 1:
@@ -98,17 +110,22 @@ def search(
     nodes, frontier, seen = [root], [root], {""}
     solution: Node | None = None
     try:
-        while frontier and solution is None and len(nodes) < max_nodes:
+        while solution is None and len(nodes) < max_nodes:
+            if not frontier:  # every child died: sample more children of the best expanded node
+                again = [n for n in nodes if n.branch is not None and n.status == "expanded" and n.expansions < widen]
+                if not again:
+                    break
+                frontier = [max(again, key=lambda n: n.score)]
             if strategy == "best_first":
                 frontier.sort(key=lambda n: -n.score)
                 batch = [frontier.pop(0)]
             else:
                 batch, frontier = frontier, []
-            children = _expand(engine, batch, expand, params, len(nodes))
+            children = _expand(engine, batch, expand, params, len(nodes), step_grammar, after_step)
             fresh = []
             for child in children:
                 nodes.append(child)
-                key = _norm(child.path)
+                key = state_key(child.path) if state_key else _norm(child.path)
                 if not child.step.strip() or key in seen:
                     child.status = "duplicate"
                 elif is_solution(child.path):
@@ -132,6 +149,10 @@ def search(
                     n.branch.release()  # type: ignore[union-attr]
                     n.branch = None
                 fresh = fresh[:beam]
+            for n in batch:
+                if n.expansions >= widen and n.branch is not None:
+                    n.branch.release()
+                    n.branch = None
             frontier.extend(fresh)
             frontier.sort(key=lambda n: -n.score)
             for n in frontier[max_frontier:]:
@@ -148,7 +169,15 @@ def search(
     return SearchResult(solution, nodes, stats, prompt_tokens)
 
 
-def _expand(engine: Engine, batch: list[Node], k: int, params: SamplingParams, next_id: int) -> list[Node]:
+def _expand(
+    engine: Engine,
+    batch: list[Node],
+    k: int,
+    params: SamplingParams,
+    next_id: int,
+    step_grammar: Callable[[str], Grammar | None] | None,
+    after_step: Callable[[str, str], str] | None,
+) -> list[Node]:
     """Fork each node k ways and sample one step for all of them in shared batches."""
     engine.prefill(*[n.branch for n in batch if n.branch is not None])
     kids: list[tuple[Node, Branch]] = []
@@ -156,15 +185,23 @@ def _expand(engine: Engine, batch: list[Node], k: int, params: SamplingParams, n
         assert node.branch is not None
         for kid in node.branch.fork(k):
             kids.append((node, kid))
-        node.branch.release()
-        node.branch = None
         node.status = "expanded"
+        node.expansions += 1  # its branch stays for more children, until `widen` runs out
     assert params.seed is not None
+    grammars = {node.id: step_grammar(node.path) for node in batch} if step_grammar else {}
     for i, (node, kid) in enumerate(kids):
-        kid.start(params.replace(seed=(params.seed + 7919 * node.id + i) % 2**32))
+        grammar = grammars.get(node.id)
+        seed = (params.seed + 7919 * node.id + 104729 * node.expansions + i) % 2**32
+        kid.start(params.replace(seed=seed), engine.constraint(grammar) if grammar else None)
     engine.run([kid for _, kid in kids])
     children = []
     for i, (node, kid) in enumerate(kids):
         step = kid.text + (kid.params.stop[0] if kid.finish_reason == "stop" and kid.params and kid.params.stop else "")  # type: ignore[union-attr]
+        kid.constraint = None
+        if after_step is not None:
+            extra = after_step(node.path, step)
+            if extra:
+                kid.extend(extra)  # a hard island: only these tokens are prefilled, later
+                step += extra
         children.append(Node(next_id + i, node.id, step, node.path + step, node.depth + 1, branch=kid))
     return children
