@@ -88,7 +88,7 @@ def test_search_bookkeeping(engine: Engine, mock: MockModel) -> None:
 def test_best_first_backtracks_when_a_subtree_dies(engine: Engine) -> None:
     # deeper looks better, but every grandchild is a dead end: the search must go back
     result = search(engine, "x", score=len, is_solution=lambda p: False, is_dead=lambda p: len(p) >= 6,
-                    expand=2, max_depth=5, max_nodes=20, params=SamplingParams(temperature=1.0, max_tokens=3, seed=9, ignore_eos=True))
+                    expand=2, max_depth=5, max_nodes=20, widen=1, params=SamplingParams(temperature=1.0, max_tokens=3, seed=9, ignore_eos=True))
     depth1 = [n for n in result.nodes if n.depth == 1 and n.status != "duplicate"]
     depth2 = [n for n in result.nodes if n.depth == 2 and n.status != "duplicate"]
     assert len(depth1) == 2 and all(n.status == "expanded" for n in depth1)  # both tried: it backtracked
@@ -96,6 +96,15 @@ def test_best_first_backtracks_when_a_subtree_dies(engine: Engine) -> None:
     assert result.solution is None and not engine.live_branches
     with pytest.raises(InvalidInput):
         search(engine, "x", score=len, is_solution=bool, strategy="dfs")
+
+
+def test_widening_samples_more_children_when_all_die(engine: Engine) -> None:
+    result = search(engine, "x", score=len, is_solution=lambda p: False, is_dead=lambda p: True,
+                    expand=2, widen=3, max_nodes=50, params=SamplingParams(temperature=1.0, max_tokens=3, seed=9, ignore_eos=True))
+    root = result.nodes[0]
+    assert root.expansions == 3  # tried three times before giving up
+    assert sum(1 for n in result.nodes if n.parent == 0) == 6
+    assert not engine.live_branches
 
 
 def test_optimize_keeps_the_best_and_respects_budgets(engine: Engine) -> None:
