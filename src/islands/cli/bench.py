@@ -150,3 +150,40 @@ def serve_bench(
     except (RuntimeError, httpx.HTTPError) as e:
         die(f"server benchmark failed: {e}")
     _report(result, as_json)
+
+
+@app.command("puzzle")
+def puzzle_bench(
+    puzzles: Annotated[int, typer.Option("--puzzles", help="Puzzles to generate (solvable, from the seed).")] = 100,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the puzzle set.")] = 0,
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Make 24: search with CALC and backtracking vs the model answering once greedily."""
+    if not 1 <= puzzles <= 1000:
+        die(f"invalid --puzzles {puzzles}: must be between 1 and 1000")
+    from islands.flows.bench import bench_puzzle
+
+    engine = load_engine(model, 4096)
+    with err.status("benchmarking") as status:
+        result = bench_puzzle(engine, puzzles=puzzles, seed=seed, say=status.update)
+    _report(result, as_json)
+
+
+@app.command("consistency")
+def consistency_bench(
+    problems: Annotated[int, typer.Option("--problems", help="Arithmetic word problems (generated from the seed).")] = 24,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the problem set.")] = 0,
+    tools: Annotated[bool, typer.Option("--tools/--no-tools", help="Let samples call CALC (hard islands).")] = True,
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Self-consistency: accuracy against N = 1, 2, 4, 8, 16 samples per problem."""
+    if not 1 <= problems <= 500:
+        die(f"invalid --problems {problems}: must be between 1 and 500")
+    from islands.flows.bench import bench_consistency
+
+    engine = load_engine(model, 4096)
+    with err.status("benchmarking") as status:
+        result = bench_consistency(engine, problems=problems, seed=seed, tools=tools, say=status.update)
+    _report(result, as_json)
