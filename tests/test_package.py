@@ -39,3 +39,20 @@ def test_embedded_model_is_assembled_once(islands_home: Path, model_path: Path) 
     assert model_path.is_relative_to(islands_home)
     assert model_path.read_bytes()[:4] == b"GGUF"
     assert not list(model_path.parent.glob(".*.part"))  # no half-written leftovers
+
+
+def test_layers_import_downward_only() -> None:
+    above = {
+        "engine": ("islands.tools", "islands.flows", "islands.server", "islands.cli"),
+        "tools": ("islands.flows", "islands.server", "islands.cli"),
+        "flows": ("islands.server", "islands.cli"),
+        "server": ("islands.cli",),
+    }
+    offenders = []
+    for layer, forbidden in above.items():
+        for path in (SRC / layer).rglob("*.py"):
+            for line in path.read_text().splitlines():
+                stripped = line.strip()
+                if stripped.startswith(("import ", "from ")) and any(stripped.split()[1].startswith(f) for f in forbidden):
+                    offenders.append(f"{path.relative_to(SRC)}: {stripped}")
+    assert offenders == []
