@@ -1,7 +1,7 @@
 """Make a target from four numbers with + - * /: the model proposes steps (constrained to
 the numbers on the table), CALC computes each exact result, search backtracks.
 
-    python examples/numbers_puzzle.py 4 7 11 12 [--target 24]
+    python examples/numbers_puzzle.py 1 7 9 11 [--target 24] [--tries 3]
 """
 
 from __future__ import annotations
@@ -18,12 +18,17 @@ def main() -> int:
     ap.add_argument("numbers", type=int, nargs=4)
     ap.add_argument("--target", type=int, default=24)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--tries", type=int, default=3, help="searches with seeds seed, seed+1, ...")
     args = ap.parse_args()
     if not brute_force(args.numbers, args.target):
         print(f"error: {args.numbers} cannot make {args.target}", file=sys.stderr)
         return 2
+    solved = None
     with Engine(n_ctx=4096) as engine:
-        solved = solve(engine, args.numbers, args.target, seed=args.seed)
+        for seed in range(args.seed, args.seed + args.tries):
+            solved = solve(engine, args.numbers, args.target, seed=seed)
+            if solved is not None:
+                break
     if solved is None:
         print("no solution found within the search budget")
         return 1
