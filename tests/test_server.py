@@ -34,7 +34,8 @@ def server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     islands = str(Path(sys.executable).parent / "islands")
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
     log = log_path.open("w")
-    proc = subprocess.Popen([islands, "serve", "--port", str(port), "--api-key", KEY, "--model", str(model_path), "--ctx", "8192"],
+    flows = Path(__file__).parent.parent / "examples" / "flows"
+    proc = subprocess.Popen([islands, "serve", "--port", str(port), "--api-key", KEY, "--model", str(model_path), "--ctx", "8192", "--flows", str(flows)],
                             stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -248,3 +249,19 @@ def test_hard_islands_against_a_remote_server(server: str) -> None:
     hard = [s for s in out.spans if s.kind == "hard"]
     assert hard and hard[0].result == calc(hard[0].args or "")
     assert out.text[: hard[0].start].endswith(")")  # the model closed the call; then the result
+
+
+def test_named_and_inline_flows(client: openai.OpenAI, server: str) -> None:
+    done = client.completions.create(model="islands", prompt="What is the capital of Italy?", max_tokens=8,
+                                     extra_body={"flow": "best-of-n"})
+    extra = done.model_extra or {}
+    assert done.choices[0].text == extra["islands"]["flow"]["output"]
+    assert len(extra["islands"]["flow"]["values"]["drafts"]) == 4
+    inline = {"name": "one", "inputs": {"q": "x"}, "nodes": [{"id": "g", "op": "generate", "prompt": "{q} is", "max_tokens": 4, "temperature": 0}]}
+    done = client.completions.create(model="islands", prompt="unused", max_tokens=4, extra_body={"flow": inline, "inputs": {"q": "The sea"}})
+    assert done.choices[0].text
+    auth = {"Authorization": f"Bearer {KEY}"}
+    r = httpx.post(f"{server}/v1/completions", json={"prompt": "x", "flow": "nope"}, headers=auth, timeout=30)
+    assert r.status_code == 404 and "best-of-n" in r.json()["error"]["message"]
+    r = httpx.post(f"{server}/v1/completions", json={"prompt": "x", "flow": {"name": "bad", "nodes": [{"id": "a", "op": "zap"}]}}, headers=auth, timeout=30)
+    assert r.status_code == 400 and "node 'a'" in r.json()["error"]["message"]

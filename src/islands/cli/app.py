@@ -9,11 +9,10 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from islands import __version__
 from islands.cli import ask, bench, corpus, flow, generate, serve, tools
-from rich.markup import escape
-
 from islands.cli.common import err
 from islands.errors import IslandsError
 

@@ -11,20 +11,19 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
-
 from rich.markup import escape
+from rich.table import Table
 
 from islands.cli.common import CtxOption, ModelOption, die, err, load_engine
 from islands.cli.corpus import open_corpus
 from islands.cli.tools import CorpusOption, generate_with_tools, pick_tools
 from islands.engine import Generation, Stats
+from islands.engine.grammar import Grammar
+from islands.params import SamplingParams
 from islands.tools import IslandGeneration
 from islands.tools.soft import SoftSpan, with_sources
 from islands.tools.soft import retrieve as retrieve_sources
 from islands.tools.trace import write_trace
-from islands.engine.grammar import Grammar
-from islands.params import SamplingParams
 
 __all__ = ["generate", "models"]
 

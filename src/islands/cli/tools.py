@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from islands.cli.common import die
+from islands.cli.corpus import open_corpus
 from islands.engine import Engine
 from islands.params import SamplingParams
-from islands.cli.corpus import open_corpus
 from islands.tools import IslandGeneration, IslandRunner, Registry
 from islands.tools.runner import Island
 

@@ -31,7 +31,13 @@ from islands.engine.model import Constraint, KVFull, Model, ModelInfo
 from islands.engine.radix import RadixTree
 from islands.engine.results import Generation, Score, Stats, TokenLogprob
 from islands.engine.stream import GenerationJob, GenerationStream
-from islands.errors import ContextFull, EngineError, InvalidInput, PromptTooLong, TooManyBranches
+from islands.errors import (
+    ContextFull,
+    EngineError,
+    InvalidInput,
+    PromptTooLong,
+    TooManyBranches,
+)
 from islands.params import SamplingParams
 
 if TYPE_CHECKING:

@@ -10,7 +10,14 @@ from islands.flows.optimize import OptimizeResult, optimize, self_optimize
 from islands.flows.plan import Poem, plan_ahead
 from islands.flows.scoring import judge, pairwise, prune, score_fn, score_logprob, vote
 from islands.flows.search import Node, SearchResult, search
-from islands.flows.variants import Variant, anneal, explore, fanout, schedule, synthesize
+from islands.flows.variants import (
+    Variant,
+    anneal,
+    explore,
+    fanout,
+    schedule,
+    synthesize,
+)
 
 __all__ = [
     "AskResult",

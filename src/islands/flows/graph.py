@@ -19,20 +19,23 @@ from __future__ import annotations
 
 import json
 import string
+import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from islands.engine import Engine
+from islands.engine import Delta, Engine, Generation, Stats
+from islands.engine import Output as EngineOutput
 from islands.engine.grammar import Grammar
+from islands.engine.stream import Job
 from islands.errors import InvalidInput
 from islands.flows import scoring
 from islands.flows.ask import ask
 from islands.flows.variants import Variant, explore, fanout, schedule, synthesize
 from islands.params import SamplingParams
 
-__all__ = ["Flow", "FlowRun", "load_flow", "run_flow", "schema_json"]
+__all__ = ["Flow", "FlowJob", "FlowRun", "load_flow", "run_flow", "schema_json"]
 
 
 class _Node(BaseModel):
@@ -312,3 +315,30 @@ def run_flow(engine: Engine, flow: Flow, inputs: dict[str, str] | None = None) -
     return FlowRun(name=flow.name, values=plain, output=output)
 
 
+
+
+class FlowJob(Job):
+    """A whole flow as one job for an engine loop. It runs at `begin` — the flow's own steps
+    batch their branches, but other requests wait while it runs."""
+
+    def __init__(self, engine: Engine, flow: Flow, inputs: dict[str, str]) -> None:
+        self.engine, self.flow, self.inputs = engine, flow, inputs
+        self.run: FlowRun | None = None
+        self.result: Generation | None = None
+        self._sent = False
+
+    def begin(self) -> None:
+        t0 = time.perf_counter()
+        self.run = run_flow(self.engine, self.flow, self.inputs)
+        self.result = Generation([EngineOutput(str(self.run.output), [], "stop", 0)], Stats(seconds=time.perf_counter() - t0))
+        self.result.flow = self.run  # type: ignore[attr-defined]
+        self.done = True
+
+    def advance(self) -> list[Delta]:
+        if self._sent or self.run is None:
+            return []
+        self._sent = True
+        return [Delta(0, str(self.run.output))]
+
+    def close(self) -> None:
+        return None

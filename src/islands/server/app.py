@@ -19,13 +19,19 @@ from dataclasses import asdict
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import (
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from pydantic import BaseModel, ValidationError
 
 from islands.engine import Engine, Generation
 from islands.engine.grammar import Grammar
 from islands.engine.stream import GenerationJob
 from islands.errors import ContextFull, InvalidInput, TooManyBranches
+from islands.flows.graph import Flow, FlowJob, load_flow
 from islands.params import SamplingParams
 from islands.server.loop import EngineLoop, Ticket
 from islands.server.schemas import ChatRequest, Common, CompletionRequest, Limits
@@ -64,6 +70,7 @@ def create_app(
     api_key: str | None = None,
     limits: Limits | None = None,
     registry: Registry | None = None,
+    flows: dict[str, Flow] | None = None,
 ) -> FastAPI:
     """The app over `engine`; the engine loop runs while the app does."""
     limits = limits or Limits()
@@ -160,6 +167,8 @@ def create_app(
         return chosen[0] if chosen else None
 
     def job_factory(req: Common, prompt: str, params: SamplingParams) -> Any:
+        if req.flow is not None:
+            return flow_job(req, prompt)
         grammar = grammar_of(req)
         names = req.tools or []
         if any(not isinstance(t, str) for t in names):
@@ -174,6 +183,20 @@ def create_app(
             island_runner = runner_for(chosen)
             return lambda: island_runner.job(prompt, req.n, params)
         return lambda: GenerationJob(engine, prompt, req.n, params, engine.constraint(grammar) if grammar else None)
+
+    def flow_job(req: Common, prompt: str) -> Any:
+        if isinstance(req.flow, str):
+            if req.flow not in (flows or {}):
+                known = ", ".join(sorted(flows or {})) or "none (start the server with --flows DIR)"
+                raise ApiError(404, f"unknown flow {req.flow!r}; served flows: {known}", "flow_not_found", "flow")
+            flow = (flows or {})[req.flow]
+        else:
+            try:
+                flow = load_flow(req.flow)
+            except InvalidInput as e:
+                raise ApiError(400, str(e), param="flow") from None
+        inputs = req.inputs if req.inputs is not None else ({"question": prompt} if "question" in flow.inputs else {})
+        return lambda: FlowJob(engine, flow, inputs)
 
     def runner_for(tools: Registry) -> IslandRunner:
         key = tuple(t.name for t in tools)
@@ -314,6 +337,9 @@ def _usage(result: Generation | IslandGeneration) -> dict[str, int]:
 
 def _extra(result: Generation | IslandGeneration) -> dict[str, Any]:
     extra: dict[str, Any] = {"stats": result.stats.to_dict()}
+    flow = getattr(result, "flow", None)
+    if flow is not None:
+        extra["flow"] = flow.model_dump(mode="json")
     if isinstance(result, IslandGeneration):
         extra["injected_tokens"] = result.injected_tokens
     return extra

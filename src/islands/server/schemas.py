@@ -3,7 +3,8 @@
 Plain OpenAI fields keep their meaning and defaults. Extensions (ignored by plain
 clients, sent by others as extra body fields): `top_k`, `min_p`, `repeat_penalty`,
 `ignore_eos`, `grammar` (GBNF or Lark), `json_schema`, `regex`, `choice`, `tools`
-(hard-island tool names, e.g. ["calc", "py"]). OpenAI's `response_format` with
+(hard-island tool names, e.g. ["calc", "py"]), `flow` (a named flow or a flow graph) with
+`inputs`. OpenAI's `response_format` with
 `{"type": "json_schema", "json_schema": {"schema": ...}}` or `{"type": "json_object"}`
 constrains the output the same way.
 """
@@ -50,6 +51,8 @@ class Common(BaseModel):
     regex: str | None = None
     choice: list[str] | None = None
     tools: list[Any] | None = None  # hard-island names; OpenAI function tools are refused
+    flow: str | dict[str, Any] | None = None  # a flow name (served with --flows DIR) or a flow graph
+    inputs: dict[str, str] | None = None  # the flow's inputs (default: the prompt as "question")
 
 
 class CompletionRequest(Common):

@@ -2,7 +2,14 @@
 
 from islands.tools.calc import CalcError, calc
 from islands.tools.registry import Registry, Tool, ToolError
-from islands.tools.runner import Call, IslandGeneration, IslandOutput, IslandRunner, Span, find_call
+from islands.tools.runner import (
+    Call,
+    IslandGeneration,
+    IslandOutput,
+    IslandRunner,
+    Span,
+    find_call,
+)
 
 __all__ = [
     "CalcError",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import string
 
 from islands.tools.calc import calc
-from islands.tools.registry import CALC_ALPHABET, CALC_GRAMMAR, Registry, ToolError
 from islands.tools.corpus import Corpus
+from islands.tools.registry import CALC_ALPHABET, CALC_GRAMMAR, Registry, ToolError
 from islands.tools.runner import Island
 from islands.tools.sandbox import repl_script, run_python
 

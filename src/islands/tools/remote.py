@@ -18,7 +18,15 @@ from islands.engine.remote import RemoteEngine
 from islands.engine.results import Stats
 from islands.params import SamplingParams
 from islands.tools.registry import Registry
-from islands.tools.runner import MAX_CALLS, IslandGeneration, IslandOutput, Span, _last_call, find_call, run_tool
+from islands.tools.runner import (
+    MAX_CALLS,
+    IslandGeneration,
+    IslandOutput,
+    Span,
+    _last_call,
+    find_call,
+    run_tool,
+)
 
 __all__ = ["RemoteIslandRunner"]
 

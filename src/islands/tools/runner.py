@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from islands.engine import Branch, Delta, Engine, Stats
-from islands.engine.stream import Job, run_job
 from islands.engine.model import Constraint
+from islands.engine.stream import Job, run_job
 from islands.errors import InvalidInput, IslandsError
 from islands.params import SamplingParams
 from islands.tools.registry import Registry, Tool
