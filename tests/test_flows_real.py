@@ -59,3 +59,27 @@ def test_self_optimize_on_a_tiny_dev_set(real: Engine) -> None:
     result = self_optimize(real, "Classify the sentiment of a text as positive or negative.", "Sentiment?", accuracy, rounds=1, n=2)
     assert result.score >= accuracy("Sentiment?")
     assert "{best}" in result.improver
+
+
+def test_explore_anneal_and_logprob_scoring(real: Engine) -> None:
+    from islands.flows import anneal, explore, score_logprob
+
+    prompt = "The best island name is"
+    greedy = real.generate(prompt, params=SamplingParams(temperature=0, max_tokens=1)).outputs[0].tokens[0]
+    off_path = explore(real, prompt, 3, SamplingParams(temperature=0, max_tokens=6, seed=1), steps=1)
+    assert all(v.tokens[0] != greedy and "mean_logprob" in v.meta for v in off_path)
+    pool = anneal(real, prompt, lambda vs: score_logprob(real, prompt, vs), rounds=2, n=2, keep=2,
+                  params=SamplingParams(max_tokens=6, seed=2))
+    assert len(pool) == 2 and pool[0].score >= pool[1].score  # type: ignore[operator]
+
+
+def test_search_solves_a_puzzle_with_calc(real: Engine) -> None:
+    from islands.flows.puzzle import solve
+
+    solved = None
+    for seed in (1, 2, 3):
+        solved = solve(real, [1, 7, 9, 11], seed=seed)
+        if solved:
+            break
+    assert solved is not None and solved.steps[-1].endswith("left: 24")
+    assert solved.result.prefill_per_node < 15  # only the spliced CALC results are prefilled

@@ -32,7 +32,8 @@ from islands.engine.stream import Job
 from islands.errors import InvalidInput
 from islands.flows import scoring
 from islands.flows.ask import ask
-from islands.flows.variants import Variant, explore, fanout, schedule, synthesize
+from islands.flows.plan import plan_ahead
+from islands.flows.variants import Variant, anneal, explore, fanout, schedule, synthesize
 from islands.params import SamplingParams
 
 __all__ = ["Flow", "FlowJob", "FlowRun", "load_flow", "run_flow", "schema_json"]
@@ -114,6 +115,22 @@ class Synthesize(_From):
     max_tokens: int = Field(96, ge=1, le=4096)
 
 
+class Anneal(_Sampling):
+    op: Literal["anneal"]
+    rounds: int = Field(3, ge=1, le=20)
+    n: int = Field(4, ge=1, le=64)
+    hot: float = Field(1.4, ge=0)
+    cool: float = Field(0.3, gt=0)
+    keep: int = Field(4, ge=1)
+
+
+class PlanAhead(_Node):
+    op: Literal["plan_ahead"]
+    theme: str
+    scheme: str = Field("AABB", pattern=r"^[A-Z]{2,12}$")
+    seed: int = Field(1, ge=0)
+
+
 class Ask(_Node):
     op: Literal["ask"]
     question: str
@@ -125,10 +142,11 @@ class Output(_From):
 
 
 AnyNode = Annotated[
-    Generate | Fanout | Explore | ScoreLogprob | Judge | Pairwise | Vote | Prune | Synthesize | Ask | Output,
+    Generate | Fanout | Explore | Anneal | ScoreLogprob | Judge | Pairwise | Vote | Prune | Synthesize | Ask | PlanAhead | Output,
     Field(discriminator="op"),
 ]
-OPS = ["generate", "fanout", "explore", "score_logprob", "judge", "pairwise", "vote", "prune", "synthesize", "ask", "output"]
+OPS = ["generate", "fanout", "explore", "anneal", "score_logprob", "judge", "pairwise", "vote", "prune", "synthesize", "ask",
+       "plan_ahead", "output"]
 
 
 class Flow(BaseModel):
@@ -151,7 +169,7 @@ def _refs(template: str) -> set[str]:
 
 def _deps(node: Any) -> set[str]:
     deps = {node.from_} if hasattr(node, "from_") else set()
-    for field_name in ("prompt", "question"):
+    for field_name in ("prompt", "question", "theme"):
         if hasattr(node, field_name):
             deps |= _refs(getattr(node, field_name))
     return deps
@@ -183,7 +201,8 @@ def load_flow(source: str | Path | dict[str, Any]) -> Flow:
     for node in flow.nodes:
         for ref in sorted(_deps(node)):
             if ref not in known:
-                field = "from" if getattr(node, "from_", None) == ref else "prompt/question"
+                fields = [f for f in ("prompt", "question", "theme") if ref in _refs(getattr(node, f, "") or "")]
+                field = "from" if getattr(node, "from_", None) == ref else fields[0]
                 raise InvalidInput(f"node {node.id!r}: field {field!r}: unknown input or node {ref!r}")
     _order(flow)  # cycles
     return flow
@@ -274,7 +293,14 @@ def run_flow(engine: Engine, flow: Flow, inputs: dict[str, str] | None = None) -
         return template.format(**context)
 
     for node in _order(flow):
-        if isinstance(node, Generate | Fanout | Explore):
+        if isinstance(node, Anneal):
+            prompt = fill(node.prompt)
+            params = SamplingParams(max_tokens=node.max_tokens, stop=tuple(node.stop), seed=node.seed)
+            values[node.id] = anneal(engine, prompt, lambda vs, p=prompt: scoring.score_logprob(engine, p, vs), rounds=node.rounds,
+                                     n=node.n, hot=node.hot, cool=node.cool, keep=node.keep, params=params)
+        elif isinstance(node, PlanAhead):
+            values[node.id] = plan_ahead(engine, fill(node.theme), scheme=node.scheme, seed=node.seed).text
+        elif isinstance(node, Generate | Fanout | Explore):
             params = SamplingParams(max_tokens=node.max_tokens, temperature=node.temperature, stop=tuple(node.stop), seed=node.seed)
             prompt = fill(node.prompt)
             if isinstance(node, Generate):
