@@ -95,6 +95,11 @@ class Engine:
         return list(self._live.values())
 
     @property
+    def live_count(self) -> int:
+        """Live branches; safe to read from another thread (a len, not an iteration)."""
+        return len(self._live)
+
+    @property
     def cached_sequences(self) -> int:
         return len(self._cached)
 

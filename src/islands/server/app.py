@@ -322,7 +322,7 @@ def create_app(
             ("islands_sampled_tokens_total", "counter", "Tokens sampled for finished requests.", loop.sampled),
             ("islands_tokens_per_second", "gauge", "Sampled tokens per second since start.", round(loop.sampled / uptime, 3)),
             ("islands_live_requests", "gauge", "Requests being decoded now.", loop.live_jobs),
-            ("islands_live_branches", "gauge", "Branches in the engine now.", len(engine.live_branches)),
+            ("islands_live_branches", "gauge", "Branches in the engine now.", engine.live_count),
             ("islands_prefix_cache_hit_ratio", "gauge", "Prompt tokens taken from the prefix cache.", round(hit, 4)),
         ]
         return "".join(f"# HELP {n} {h}\n# TYPE {n} {t}\n{n} {v}\n" for n, t, h, v in rows)

@@ -21,7 +21,7 @@ from typing import Any
 
 from islands.engine import Delta, Engine
 from islands.engine.stream import Job
-from islands.errors import IslandsError
+from islands.errors import ContextFull
 
 __all__ = ["EngineLoop", "Ticket"]
 
@@ -103,8 +103,11 @@ class EngineLoop:
             self._drop_cancelled()
             try:
                 progressed = self.engine.step()
-            except IslandsError as e:  # e.g. the context is full: fail the live requests
-                for ticket in self._tickets:
+            except ContextFull as e:  # the newest request is the one that does not fit: it fails alone
+                self._finish(self._tickets[-1], "error", e)
+                continue
+            except Exception as e:  # a bug: fail the live requests, keep serving
+                for ticket in list(self._tickets):
                     self._finish(ticket, "error", e)
                 self._tickets = []
                 continue
