@@ -201,3 +201,21 @@ def test_flow_run_example(model_path: Path) -> None:
     doc = json.loads(p.stdout)
     assert len(doc["values"]["drafts"]) == 4 and doc["output"] == doc["values"]["best"][0]["text"].strip()
     one_line_error(run("flow", "run", str(EXAMPLE_FLOW), "--input", "nokey"), "KEY=VALUE")
+
+
+@pytest.mark.model
+def test_memory_and_values_commands(tmp_path: Path, model_path: Path) -> None:
+    db = str(tmp_path / "m.sqlite")
+    p = run("memory", "add", "The harbour bell rings at noon.", "--always", "--memory", db, "--model", str(model_path))
+    assert p.returncode == 0 and "#1" in p.stdout
+    p = run("memory", "search", "harbour bell", "--json", "--memory", db)
+    assert p.returncode == 0 and json.loads(p.stdout)[0]["id"] == 1
+    assert json.loads(run("memory", "stats", "--json", "--memory", db).stdout)["memories"] == 1
+    one_line_error(run("memory", "show", "42", "--memory", db), "no memory with id 42")
+    assert run("values", "set", "tea", "2", "--memory", db).returncode == 0
+    p = run("values", "event", "tea", "1", "--memory", db)
+    assert p.returncode == 0 and "marginal 1.0000" in p.stdout
+    one_line_error(run("values", "set", "tea", "1", "--curve", "cubic", "--memory", db), "unknown curve")
+    junk = tmp_path / "junk.sqlite"
+    junk.write_text("hello")
+    one_line_error(run("memory", "stats", "--memory", str(junk)), "not an islands memory database")

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from islands import __version__
-from islands.cli import ask, bench, corpus, flow, generate, serve, tools
+from islands.cli import ask, bench, corpus, flow, generate, memory, serve, tools
 from islands.cli.common import err
 from islands.errors import IslandsError
 
@@ -31,6 +31,8 @@ app.command()(generate.generate)
 app.command()(generate.models)
 app.command()(serve.serve)
 app.add_typer(flow.app, name="flow")
+app.add_typer(memory.memory_app, name="memory")
+app.add_typer(memory.values_app, name="values")
 app.add_typer(tools.app, name="tools")
 app.add_typer(corpus.app, name="corpus")
 app.add_typer(bench.app, name="bench")

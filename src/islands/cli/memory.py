@@ -1,0 +1,124 @@
+"""`islands memory add|search|show|stats` and `islands values list|set|event|rank`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from islands.cli.common import CtxOption, ModelOption, load_engine
+from islands.memory import MemoryStore, ValueStore, remember
+
+__all__ = ["memory_app", "values_app"]
+
+memory_app = typer.Typer(help="Memory: save what surprised the model, recall it.", no_args_is_help=True)
+values_app = typer.Typer(help="Values: what matters, how much, with diminishing returns.", no_args_is_help=True)
+MemoryOption = Annotated[Path | None, typer.Option("--memory", help="The memory database (default: $ISLANDS_HOME/memory.sqlite).", show_default=False)]
+
+
+@memory_app.command("add")
+def add(
+    text: Annotated[str, typer.Argument(help="What was observed.", show_default=False)],
+    always: Annotated[bool, typer.Option("--always", help="Store it whole, surprising or not.")] = False,
+    memory: MemoryOption = None,
+    model: ModelOption = None,
+    ctx: CtxOption = 4096,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Remember TEXT: the raw episode always, as memories the parts that surprised the model."""
+    store = MemoryStore.open(memory)
+    result = remember(load_engine(model, ctx), store, text, always=always)
+    if as_json:
+        doc = asdict(result) | {"memories": [asdict(store.get(i)) for i in result.memory_ids]}
+        typer.echo(json.dumps(doc))
+        return
+    for i in result.memory_ids:
+        Console().print(f"[green]+[/] #{i} {store.get(i).text}", highlight=False)
+    for i in result.reinforced:
+        Console().print(f"[cyan]=[/] #{i} reinforced", highlight=False)
+    for i in result.superseded:
+        Console().print(f"[yellow]~[/] #{i} superseded", highlight=False)
+    if not (result.memory_ids or result.reinforced):
+        Console().print("nothing surprising: only the raw episode was kept")
+
+
+@memory_app.command("search")
+def search(
+    query: Annotated[str, typer.Argument(help="Words to look for.", show_default=False)],
+    k: Annotated[int, typer.Option("--limit", "-k", help="How many.")] = 5,
+    memory: MemoryOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Memories matching QUERY (BM25 x recency x importance), with ids and scores."""
+    found = MemoryStore.open(memory).search(query, k)
+    if as_json:
+        typer.echo(json.dumps([asdict(m) for m in found]))
+        return
+    table = Table("id", "score", "memory", "importance")
+    for m in found:
+        table.add_row(str(m.id), f"{m.score:.3f}", m.text, f"{m.importance:g}")
+    Console().print(table)
+
+
+@memory_app.command("show")
+def show(memory_id: Annotated[int, typer.Argument(help="A memory id.")], memory: MemoryOption = None) -> None:
+    """One memory with its raw episodes."""
+    store = MemoryStore.open(memory)
+    m = store.get(memory_id)
+    typer.echo(json.dumps(asdict(m) | {"episodes": [store.episode(e) for e in m.episode_ids]}, indent=1))
+
+
+@memory_app.command("stats")
+def stats(memory: MemoryOption = None, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """How many memories, valid memories, episodes and values."""
+    counts = MemoryStore.open(memory).stats()
+    if as_json:
+        typer.echo(json.dumps(counts))
+        return
+    for key, value in counts.items():
+        typer.echo(f"{key}: {value}")
+
+
+@values_app.command("list")
+def list_values(memory: MemoryOption = None) -> None:
+    """Every value with its level and marginal value now."""
+    table = Table("value", "weight", "curve", "rate", "level", "marginal")
+    for v in ValueStore(MemoryStore.open(memory)).list():
+        table.add_row(v.name, f"{v.weight:g}", v.curve, f"{v.rate:g}", f"{v.level:g}", f"{v.marginal:.4f}")
+    Console().print(table)
+
+
+@values_app.command("set")
+def set_value(
+    name: Annotated[str, typer.Argument(help="The value's name.")],
+    weight: Annotated[float, typer.Argument(help="How much it matters.")],
+    curve: Annotated[str, typer.Option("--curve", help="log or exp diminishing returns.")] = "log",
+    rate: Annotated[float, typer.Option("--rate", help="How fast it satiates.")] = 1.0,
+    memory: MemoryOption = None,
+) -> None:
+    """Add or change a value."""
+    v = ValueStore(MemoryStore.open(memory)).set(name, weight, curve, rate)
+    typer.echo(f"{v.name}: weight {v.weight:g}, {v.curve}, rate {v.rate:g}, marginal {v.marginal:.4f}")
+
+
+@values_app.command("event")
+def event(
+    name: Annotated[str, typer.Argument(help="The value's name.")],
+    amount: Annotated[float, typer.Argument(help="How much of it happened (negative: the need grows back).")] = 1.0,
+    memory: MemoryOption = None,
+) -> None:
+    """Record that some of NAME was had."""
+    v = ValueStore(MemoryStore.open(memory)).event(name, amount)
+    typer.echo(f"{v.name}: level {v.level:g}, marginal {v.marginal:.4f}")
+
+
+@values_app.command("rank")
+def rank(names: Annotated[list[str], typer.Argument(help="Options to rank.")], memory: MemoryOption = None) -> None:
+    """Options by what one more unit of each is worth now."""
+    for name, value in ValueStore(MemoryStore.open(memory)).rank(names):
+        typer.echo(f"{value:.4f}\t{name}")

@@ -1,0 +1,129 @@
+"""The write path: keep what surprised the model.
+
+The observation is scored token by token under the current model. A token whose surprisal
+exceeds the running mean + γ·std of the tokens before it starts a segment; segments that
+start at such a spike are kept as memories (their sentence as text, the segment as
+summary, linked to the raw episode, which is always kept). Predictable text is not stored
+twice. A memory that repeats an old one reinforces it instead; one that says the same
+thing with different numbers supersedes it (`valid_to`, `replaced_by`) — nothing deleted.
+
+    r = remember(engine, store, "The 09:00 ferry now leaves at 10:15 on Sundays.")
+    r.memory_ids, r.reinforced, r.superseded, r.surprise
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from islands.engine import Engine
+from islands.errors import InvalidInput
+from islands.memory.store import MemoryStore
+
+__all__ = ["Remembered", "remember", "segments"]
+
+
+@dataclass
+class Remembered:
+    episode_id: int
+    memory_ids: list[int] = field(default_factory=list)
+    reinforced: list[int] = field(default_factory=list)
+    superseded: list[int] = field(default_factory=list)
+    surprise: list[float] = field(default_factory=list)  # per token, nats
+    kept_chars: int = 0
+
+
+def segments(surprisal: list[float], gamma: float = 1.0, warmup: int = 3) -> list[tuple[int, int, bool]]:
+    """(start, end, surprising) token ranges; a spike above mean + γ·std of the tokens
+    before it starts a new, surprising segment.
+
+    segments([1, 1, 1, 1, 9, 1, 1], gamma=1.0) -> [(0, 4, False), (4, 7, True)]
+    """
+    out: list[tuple[int, int, bool]] = []
+    start, spiky = 0, False
+    n, mean, m2 = 0, 0.0, 0.0
+    for i, s in enumerate(surprisal):
+        if n >= warmup and s > mean + gamma * math.sqrt(m2 / n) and i > start:
+            out.append((start, i, spiky))
+            start, spiky = i, True
+        elif n >= warmup and s > mean + gamma * math.sqrt(m2 / n) and i == start:
+            spiky = True
+        n += 1
+        delta = s - mean
+        mean += delta / n
+        m2 += delta * (s - mean)
+    if start < len(surprisal):
+        out.append((start, len(surprisal), spiky))
+    return out
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def _numbers(text: str) -> set[str]:
+    return set(re.findall(r"\d+(?:[.:]\d+)?", text))
+
+
+def _surprising_sentences(engine: Engine, observation: str, gamma: float, result: Remembered) -> list[tuple[str, str, float]]:
+    """Sentences that hold a surprise spike and are more surprising than the episode on
+    average: (sentence, the spiky segment, its mean surprisal)."""
+    scored = engine.score("", observation)
+    result.surprise = surprise = scored.surprisal
+    starts, at = [], 0
+    for piece in scored.pieces:
+        starts.append(at)
+        at += len(piece)
+    shift = len(observation) - at  # the tokenizer may drop a leading space
+    episode_mean = sum(surprise) / len(surprise)
+    spans = [(m.start(), m.end()) for m in re.finditer(r"[^.!?\n]+[.!?]?", observation) if m.group().strip()]
+    out = []
+    for lo, hi, spiky in segments(surprise, gamma):
+        if not spiky:
+            continue
+        char = starts[lo] + shift
+        for s0, s1 in spans:
+            if s0 <= char < s1:
+                inside = [x for i, x in enumerate(surprise) if s0 <= starts[i] + shift < s1]
+                mean = sum(inside) / len(inside) if inside else 0.0
+                if mean > episode_mean:
+                    segment = observation[char : min(s1, (starts[hi - 1] + shift + len(scored.pieces[hi - 1])))].strip()
+                    out.append((observation[s0:s1].strip(), segment, mean))
+                break
+    return out
+
+
+def remember(engine: Engine, store: MemoryStore, observation: str, *, always: bool = False, gamma: float = 2.0,
+             source: str = "") -> Remembered:
+    """Store the raw episode, and as memories the parts that surprised the model."""
+    if not observation.strip():
+        raise InvalidInput("nothing to remember: the text is empty")
+    result = Remembered(store.add_episode(observation, source))
+    model = engine.info().name
+    if always:
+        candidates = [(observation.strip(), observation.strip(), 0.0)]
+    else:
+        candidates = _surprising_sentences(engine, observation, gamma, result)
+    seen: set[str] = set()
+    for text, summary, surprise in candidates:
+        if not text or text in seen:
+            continue
+        seen.add(text)
+        result.kept_chars += len(text)
+        similar = store.search(text, k=1, touch=False) if _words(text) else []
+        if similar:
+            old = similar[0]
+            overlap = len(_words(old.text) & _words(text)) / max(1, len(_words(old.text) | _words(text)))
+            if overlap >= 0.8 and _numbers(old.text) == _numbers(text):
+                store.reinforce(old.id)
+                result.reinforced.append(old.id)
+                continue
+            if overlap >= 0.4 and _numbers(old.text) != _numbers(text) and _numbers(text):
+                new_id = store.add_memory(text, summary=summary, episode_ids=[result.episode_id], surprise=surprise, model=model)
+                store.supersede(old.id, new_id)
+                result.memory_ids.append(new_id)
+                result.superseded.append(old.id)
+                continue
+        result.memory_ids.append(store.add_memory(text, summary=summary, episode_ids=[result.episode_id], surprise=surprise, model=model))
+    return result

@@ -1,0 +1,92 @@
+"""Memory (first slice): the store's exact schema, surprise-gated writes, reinforcement and
+contradiction without deletion, recall, the value store, and refusing foreign files."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from islands import Engine, InvalidInput
+from islands.memory import MemoryStore, ValueStore, remember
+from islands.memory.values import Value
+from islands.memory.write import segments
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> MemoryStore:
+    return MemoryStore.open(tmp_path / "memory.sqlite")
+
+
+def test_exact_schema(store: MemoryStore) -> None:
+    tables = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type IN ('table') AND name NOT LIKE 'memories_fts_%'")}
+    assert tables == {"migrations", "episodes", "memories", "memories_fts", "values"}
+    columns = [r[1] for r in store.db.execute("PRAGMA table_info(memories)")]
+    assert columns == ["id", "text", "summary", "episode_ids", "created", "valid_from", "valid_to", "last_accessed",
+                       "importance", "surprise", "access_count", "model", "embedding", "replaced_by"]
+    assert [r[0] for r in store.db.execute("SELECT name FROM migrations")] == ["_m001_initial"]
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.migrate()  # safe on every open
+    assert store.db.execute("SELECT count(*) FROM migrations").fetchone()[0] == 1
+
+
+def test_segments_start_at_spikes() -> None:
+    assert segments([1, 1, 1, 1, 9, 1, 1], gamma=1.0) == [(0, 4, False), (4, 7, True)]
+    assert segments([2, 2, 2, 2]) == [(0, 4, False)]
+
+
+def test_repeats_reinforce_and_contradictions_supersede(engine: Engine, store: MemoryStore) -> None:
+    first = remember(engine, store, "The ferry to Hoy leaves Stromness at 07:42.", always=True)
+    again = remember(engine, store, "The ferry to Hoy leaves Stromness at 07:42.", always=True)
+    assert again.reinforced == first.memory_ids and not again.memory_ids
+    assert store.get(first.memory_ids[0]).importance == 2.0
+    changed = remember(engine, store, "The ferry to Hoy leaves Stromness at 08:15.", always=True)
+    old = store.get(first.memory_ids[0])
+    assert changed.superseded == [old.id] and old.valid_to is not None and old.replaced_by == changed.memory_ids[0]
+    assert [m.id for m in store.search("ferry Hoy")] == changed.memory_ids  # only valid ones
+    assert {m.id for m in store.search("ferry Hoy", include_invalid=True)} == {old.id, changed.memory_ids[0]}
+    assert store.stats() == {"memories": 2, "valid_memories": 1, "episodes": 3, "values": 0}
+    assert store.episode(first.episode_id) == "The ferry to Hoy leaves Stromness at 07:42."  # raw, lossless
+
+
+def test_foreign_files_are_refused_untouched(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"not a database at all" * 10)
+    with pytest.raises(InvalidInput, match="not an islands memory database"):
+        MemoryStore.open(junk)
+    other = tmp_path / "other.sqlite"
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE t (x)")
+    db.commit()
+    db.close()
+    before = other.read_bytes()
+    with pytest.raises(InvalidInput, match="left untouched"):
+        MemoryStore.open(other)
+    assert other.read_bytes() == before
+
+
+def test_values_have_diminishing_returns(store: MemoryStore) -> None:
+    values = ValueStore(store)
+    values.set("fruit_a", 2.0)
+    values.set("fruit_b", 1.5, curve="exp", rate=0.5)
+    assert values.rank(["fruit_a", "fruit_b"])[0][0] == "fruit_a"
+    values.event("fruit_a", 2)  # after two of A, B is worth more
+    assert values.rank(["fruit_a", "fruit_b"])[0][0] == "fruit_b"
+    assert Value("x", 2.0, "log", 1.0, 1.0).marginal == 1.0
+    assert values.event("fruit_a", -5).level == 0  # never below zero
+    for bad in (lambda: values.set("z", 1, curve="cubic"), lambda: values.set("z", 1, rate=0), lambda: values.event("nope")):
+        with pytest.raises(InvalidInput):
+            bad()
+
+
+@pytest.mark.model
+def test_surprise_gates_writes(real: Engine, store: MemoryStore) -> None:
+    text = ("The sun rises in the east and sets in the west. Every morning people drink coffee and go to work. "
+            "The ferry to Hoy now leaves Stromness at 07:42 on Tuesdays. Children go to school during the week.")
+    result = remember(real, store, text)
+    kept = [store.get(i).text for i in result.memory_ids]
+    assert any("07:42" in k for k in kept)  # the planted fact
+    assert not any("sun rises" in k or "coffee" in k for k in kept)  # predictable prose is not stored twice
+    assert result.kept_chars < len(text) / 2
+    assert len(result.surprise) > 20
