@@ -90,3 +90,43 @@ def test_surprise_gates_writes(real: Engine, store: MemoryStore) -> None:
     assert not any("sun rises" in k or "coffee" in k for k in kept)  # predictable prose is not stored twice
     assert result.kept_chars < len(text) / 2
     assert len(result.surprise) > 20
+
+
+def test_export_import_across_stores(engine: Engine, store: MemoryStore, tmp_path: Path) -> None:
+    from islands.memory.portable import export_jsonl, import_jsonl
+
+    remember(engine, store, "Tea is best at 80 degrees.", always=True)
+    changed = remember(engine, store, "Tea is best at 85 degrees.", always=True)
+    ValueStore(store).set("tea", 2.0)
+    path = tmp_path / "m.jsonl"
+    assert export_jsonl(store, path) == 2 + 2 + 1
+    other = MemoryStore.open(tmp_path / "other.sqlite")  # e.g. used while another model runs
+    assert import_jsonl(other, path) == {"episodes": 2, "memories": 2, "values": 1}
+    found = other.search("tea degrees")
+    assert [m.text for m in found] == ["Tea is best at 85 degrees."]  # the superseded one stays invalid
+    assert other.get(found[0].id).episode_ids and ValueStore(other).get("tea").weight == 2.0
+    assert changed.superseded
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(path.read_text() + '{"type": "memory"}\n')
+    with pytest.raises(InvalidInput, match="bad.jsonl:6: memory without 'id'; nothing imported"):
+        import_jsonl(MemoryStore.open(tmp_path / "third.sqlite"), bad)
+    assert MemoryStore.open(tmp_path / "third.sqlite").stats()["memories"] == 0
+
+
+def test_recall_tools_and_soft_islands(engine: Engine, store: MemoryStore) -> None:
+    from islands import SamplingParams
+    from islands.memory.tools import recall_into, register_memory
+    from islands.tools import IslandRunner, Registry
+
+    remember(engine, store, "The harbour bell rings at noon.", always=True)
+    registry = Registry()
+    register_memory(registry, store)
+    runner = IslandRunner(engine, registry)
+    try:
+        out = runner.generate("bell? RECALL(harbour bell)", params=SamplingParams(max_tokens=3, seed=1)).outputs[0]
+    finally:
+        runner.close()
+    assert out.spans[0].result == "[m1] The harbour bell rings at noon."
+    assert registry.get("MEMORY").fn(1).startswith("The harbour bell rings at noon. (from: ")
+    prompt, spans = recall_into(store, "When does the bell ring?", "harbour bell")
+    assert prompt[spans[0].start : spans[0].end] == "The harbour bell rings at noon."

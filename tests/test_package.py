@@ -44,7 +44,8 @@ def test_embedded_model_is_assembled_once(islands_home: Path, model_path: Path) 
 def test_layers_import_downward_only() -> None:
     above = {
         "engine": ("islands.tools", "islands.flows", "islands.server", "islands.cli"),
-        "tools": ("islands.flows", "islands.server", "islands.cli"),
+        "tools": ("islands.memory", "islands.flows", "islands.server", "islands.cli"),
+        "memory": ("islands.flows", "islands.server", "islands.cli"),  # it registers tools, like a plugin
         "flows": ("islands.server", "islands.cli"),
         "server": ("islands.cli",),
     }

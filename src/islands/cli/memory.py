@@ -122,3 +122,20 @@ def rank(names: Annotated[list[str], typer.Argument(help="Options to rank.")], m
     """Options by what one more unit of each is worth now."""
     for name, value in ValueStore(MemoryStore.open(memory)).rank(names):
         typer.echo(f"{value:.4f}\t{name}")
+
+
+@memory_app.command("export")
+def export(file: Annotated[Path, typer.Argument(help="JSONL file to write.")], memory: MemoryOption = None) -> None:
+    """Write episodes, memories and values as model-agnostic JSONL."""
+    from islands.memory.portable import export_jsonl
+
+    typer.echo(f"{export_jsonl(MemoryStore.open(memory), file)} lines written to {file}")
+
+
+@memory_app.command("import")
+def import_(file: Annotated[Path, typer.Argument(help="JSONL file from `islands memory export`.")], memory: MemoryOption = None) -> None:
+    """Add a JSONL export's episodes, memories and values (all or nothing)."""
+    from islands.memory.portable import import_jsonl
+
+    counts = import_jsonl(MemoryStore.open(memory), file)
+    typer.echo(", ".join(f"{v} {k}" for k, v in counts.items()) + " imported")

@@ -35,7 +35,13 @@ def pick_tools(spec: str, corpus: Path | None = None) -> Registry:
     if CORPUS_TOOLS & set(names) and corpus is None:
         wanted = sorted(CORPUS_TOOLS & set(names))
         die(f"{', '.join(wanted)} need{'s' if len(wanted) == 1 else ''} --corpus DIR")
-    return Registry.default(open_corpus(corpus, quiet=True) if corpus is not None else None).subset(names)
+    registry = Registry.default(open_corpus(corpus, quiet=True) if corpus is not None else None)
+    if {"RECALL", "MEMORY"} & set(names):
+        from islands.memory import MemoryStore
+        from islands.memory.tools import register_memory
+
+        register_memory(registry, MemoryStore.open())  # $ISLANDS_HOME/memory.sqlite
+    return registry.subset(names)
 
 
 @app.command("list")
