@@ -219,3 +219,13 @@ def test_memory_and_values_commands(tmp_path: Path, model_path: Path) -> None:
     junk = tmp_path / "junk.sqlite"
     junk.write_text("hello")
     one_line_error(run("memory", "stats", "--memory", str(junk)), "not an islands memory database")
+
+
+@pytest.mark.model
+def test_chat_remembers_across_turns(tmp_path: Path, model_path: Path) -> None:
+    db = tmp_path / "chat.sqlite"
+    p = subprocess.run([ISLANDS, "chat", "--memory", str(db), "--model", str(model_path), "-n", "12"], capture_output=True, text=True,
+                       input="The ferry to Hoy now leaves Stromness at 07:42 on Tuesdays.\nWhen does the ferry to Hoy leave?\n/quit\n", timeout=300)
+    assert p.returncode == 0, p.stderr
+    notes = [line for line in p.stdout.splitlines() if line.startswith("(recalled:")]
+    assert len(notes) == 2 and "remembered: #1" in notes[0] and "recalled: #1" in notes[1]

@@ -130,3 +130,44 @@ def test_recall_tools_and_soft_islands(engine: Engine, store: MemoryStore) -> No
     assert registry.get("MEMORY").fn(1).startswith("The harbour bell rings at noon. (from: ")
     prompt, spans = recall_into(store, "When does the bell ring?", "harbour bell")
     assert prompt[spans[0].start : spans[0].end] == "The harbour bell rings at noon."
+
+
+def test_sleep_merges_prunes_and_forgets_only_when_asked(engine: Engine, store: MemoryStore) -> None:
+    import time as _time
+
+    from islands.memory.sleep import sleep
+
+    a = store.add_memory("The harbour bell rings at noon every day")
+    b = store.add_memory("the harbour bell rings at noon every day!")
+    old = store.add_memory("An old note nobody used", importance=0.1)
+    store.add_episode("raw text nobody points to")
+    report = sleep(store, None, reflect=False, now=_time.time() + 400 * 86400)  # a year later
+    assert report.merged == [(a, b)]
+    assert store.get(b).replaced_by == a and store.get(a).importance == 2.0
+    assert old in report.pruned and store.get(old).valid_to is not None  # kept on disk, out of recall
+    assert store.stats()["episodes"] == 1  # raw episodes stay
+    sleep(store, None, reflect=False, forget_raw=True)
+    assert store.stats()["episodes"] == 0
+    assert store.stats()["memories"] == 3  # nothing deleted
+
+
+def test_sleep_writes_reflections_linked_to_sources(engine: Engine, store: MemoryStore) -> None:
+    from islands.memory.sleep import sleep
+
+    ids = [store.add_memory(t) for t in ("ferry leaves Stromness early", "ferry to Stromness is late", "Stromness ferry has a cafe")]
+    report = sleep(store, engine, threshold=0.0)
+    assert len(report.reflections) == 1
+    reflection = store.get(report.reflections[0])
+    assert reflection.summary == "reflection of " + ", ".join(f"#{i}" for i in ids)
+
+
+def test_chat_recalls_before_answering(engine: Engine, store: MemoryStore) -> None:
+    from islands.flows.chat import ChatSession
+
+    store.add_memory("The harbour bell rings at noon.")
+    chat = ChatSession(engine, store)
+    turn = chat.turn("When does the harbour bell ring?")
+    assert [m.text for m in turn.recalled] == ["The harbour bell rings at noon."]
+    assert turn.remembered.episode_id > 0 and chat.history[-2] == ("user", "When does the harbour bell ring?")
+    with pytest.raises(InvalidInput):
+        chat.turn("   ")

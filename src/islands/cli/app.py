@@ -27,6 +27,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("ask")(ask.ask_command)
+app.command("chat")(memory.chat)
 app.command()(generate.generate)
 app.command()(generate.models)
 app.command()(serve.serve)

@@ -139,3 +139,60 @@ def import_(file: Annotated[Path, typer.Argument(help="JSONL file from `islands 
 
     counts = import_jsonl(MemoryStore.open(memory), file)
     typer.echo(", ".join(f"{v} {k}" for k, v in counts.items()) + " imported")
+
+
+@memory_app.command("sleep")
+def sleep_command(
+    memory: MemoryOption = None,
+    forget_raw: Annotated[bool, typer.Option("--forget-raw", help="Also delete episodes no valid memory points to.")] = False,
+    threshold: Annotated[float, typer.Option("--threshold", help="Prune below this keep-score (recency x importance x use).")] = 0.05,
+    ttl_days: Annotated[float | None, typer.Option("--ttl-days", help="Prune memories unused for this many days.", show_default=False)] = None,
+    no_reflect: Annotated[bool, typer.Option("--no-reflect", help="Skip model-written reflections (no model needed).")] = False,
+    model: ModelOption = None,
+    ctx: CtxOption = 4096,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Consolidate: merge near-duplicates, write reflections, decay and prune; report."""
+    from islands.memory.sleep import sleep
+
+    store = MemoryStore.open(memory)
+    engine = None if no_reflect else load_engine(model, ctx)
+    report = sleep(store, engine, threshold=threshold, ttl_days=ttl_days, reflect=not no_reflect, forget_raw=forget_raw)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict()))
+        return
+    typer.echo(f"merged {len(report.merged)} near-duplicates, wrote {len(report.reflections)} reflections, "
+               f"pruned {len(report.pruned)}, forgot {report.forgotten_episodes} raw episodes in {report.seconds:.2f} s")
+    for rid in report.reflections:
+        typer.echo(f"  reflection #{rid}: {store.get(rid).text}")
+
+
+def chat(
+    memory: MemoryOption = None,
+    model: ModelOption = None,
+    ctx: CtxOption = 4096,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", "-n", help="Tokens per reply.")] = 96,
+) -> None:
+    """A terminal chat that recalls before answering and remembers after. /quit ends it."""
+    import sys
+
+    from islands.flows.chat import ChatSession
+    from islands.params import SamplingParams
+
+    store = MemoryStore.open(memory)
+    session = ChatSession(load_engine(model, ctx), store, SamplingParams(temperature=0.7, max_tokens=max_tokens))
+    console = Console(highlight=False)
+    while True:
+        if sys.stdin.isatty():
+            console.print("[bold]you>[/] ", end="")
+        line = sys.stdin.readline()
+        if not line or line.strip() in ("/quit", "/exit"):
+            break
+        if not line.strip():
+            continue
+        console.print("[bold]islands>[/] ", end="")
+        turn = session.turn(line.strip(), on_text=lambda _i, t: (sys.stdout.write(t), sys.stdout.flush()))
+        console.print()
+        used = ", ".join(f"#{m.id}" for m in turn.recalled) or "none"
+        kept = ", ".join(f"#{i}" for i in turn.remembered.memory_ids) or "nothing new"
+        console.print(f"[dim](recalled: {used}; remembered: {kept})[/]")

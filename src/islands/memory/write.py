@@ -34,20 +34,23 @@ class Remembered:
     kept_chars: int = 0
 
 
-def segments(surprisal: list[float], gamma: float = 1.0, warmup: int = 3) -> list[tuple[int, int, bool]]:
-    """(start, end, surprising) token ranges; a spike above mean + γ·std of the tokens
-    before it starts a new, surprising segment.
+def segments(surprisal: list[float], gamma: float = 1.0, prior: tuple[float, float, int] = (2.5, 2.0, 4)) -> list[tuple[int, int, bool]]:
+    """(start, end, surprising) token ranges; a token above mean + γ·std of what came
+    before starts a new, surprising segment. The running statistics start from a prior
+    (mean, std, weight in tokens) of typical surprisal, so a surprise in the first words
+    counts too.
 
     segments([1, 1, 1, 1, 9, 1, 1], gamma=1.0) -> [(0, 4, False), (4, 7, True)]
     """
     out: list[tuple[int, int, bool]] = []
     start, spiky = 0, False
-    n, mean, m2 = 0, 0.0, 0.0
+    mean, std, n = prior
+    m2 = std * std * n
     for i, s in enumerate(surprisal):
-        if n >= warmup and s > mean + gamma * math.sqrt(m2 / n) and i > start:
-            out.append((start, i, spiky))
-            start, spiky = i, True
-        elif n >= warmup and s > mean + gamma * math.sqrt(m2 / n) and i == start:
+        if s > mean + gamma * math.sqrt(m2 / n):
+            if i > start:
+                out.append((start, i, spiky))
+                start = i
             spiky = True
         n += 1
         delta = s - mean
@@ -87,7 +90,7 @@ def _surprising_sentences(engine: Engine, observation: str, gamma: float, result
             if s0 <= char < s1:
                 inside = [x for i, x in enumerate(surprise) if s0 <= starts[i] + shift < s1]
                 mean = sum(inside) / len(inside) if inside else 0.0
-                if mean > episode_mean:
+                if mean > episode_mean or len(spans) == 1:  # one sentence: its spike is enough
                     segment = observation[char : min(s1, (starts[hi - 1] + shift + len(scored.pieces[hi - 1])))].strip()
                     out.append((observation[s0:s1].strip(), segment, mean))
                 break
