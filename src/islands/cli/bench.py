@@ -187,3 +187,27 @@ def consistency_bench(
     with err.status("benchmarking") as status:
         result = bench_consistency(engine, problems=problems, seed=seed, tools=tools, say=status.update)
     _report(result, as_json)
+
+
+@app.command("memory")
+def memory_bench(
+    sizes: Annotated[str, typer.Option("--sizes", help="Comma-separated store sizes.")] = "1000,10000,100000",
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Recall@5, latency and ingest rate over planted facts among distractors; sleep time at
+    10k; and surprise gating on prose with planted facts (needs the model)."""
+    try:
+        chosen = tuple(int(x) for x in sizes.split(","))
+    except ValueError:
+        die(f"invalid --sizes {sizes!r}: comma-separated whole numbers")
+    if not chosen or any(not 200 <= n <= 1_000_000 for n in chosen):
+        die("each size must be between 200 and 1,000,000")
+    from islands.memory.bench import bench_retrieval, bench_surprise
+
+    with err.status("benchmarking retrieval"):
+        result: dict[str, Any] = {"retrieval": bench_retrieval(chosen)}
+    engine = load_engine(model, 4096)
+    with err.status("benchmarking surprise gating"):
+        result["surprise"] = bench_surprise(engine)
+    _report(result, as_json)

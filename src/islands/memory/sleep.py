@@ -62,16 +62,18 @@ def sleep(store: MemoryStore, engine: Engine | None = None, *, threshold: float 
     now = now if now is not None else time.time()
     report = SleepReport()
     memories = _valid(store)
+    by_id = {m.id: m for m in memories}
     gone: set[int] = set()
     with store.db:
-        for i, a in enumerate(memories):  # 1. near-duplicates
-            if a.id in gone:
+        for a in memories:  # 1. near-duplicates, among each memory's closest matches (FTS), not all pairs
+            if a.id in gone or not _words(a.text):
                 continue
-            for b in memories[i + 1 :]:
-                if b.id in gone:
+            for hit in store.search(a.text, k=4, touch=False):
+                b = by_id.get(hit.id)
+                if b is None or b.id <= a.id or b.id in gone:
                     continue
                 wa, wb = _words(a.text), _words(b.text)
-                if wa and len(wa & wb) / len(wa | wb) >= 0.8 and _numbers(a.text) == _numbers(b.text):
+                if len(wa & wb) / len(wa | wb) >= 0.8 and _numbers(a.text) == _numbers(b.text):
                     links = sorted(set(a.episode_ids) | set(b.episode_ids))
                     store.db.execute("UPDATE memories SET importance = importance + ?, episode_ids = ? WHERE id = ?",
                                      (b.importance, json.dumps(links), a.id))
@@ -84,8 +86,9 @@ def sleep(store: MemoryStore, engine: Engine | None = None, *, threshold: float 
         for m in memories:
             if m.id in used or m.summary.startswith("reflection"):
                 continue
-            cluster = [o for o in memories if o.id != m.id and o.id not in used and not o.summary.startswith("reflection")
-                       and len(_words(m.text) & _words(o.text)) >= 2]
+            near = {h.id for h in store.search(m.text, k=8, touch=False)} if _words(m.text) else set()
+            cluster = [o for o in memories if o.id in near and o.id != m.id and o.id not in used
+                       and not o.summary.startswith("reflection") and len(_words(m.text) & _words(o.text)) >= 2]
             if len(cluster) < 2:
                 continue
             group = [m, *cluster[:4]]

@@ -29,6 +29,12 @@ __all__ = ["MIGRATIONS", "Memory", "MemoryStore"]
 
 APPLICATION_ID = 0x15A1D5  # PRAGMA application_id of an islands memory file
 
+# words that match nearly every memory: left out of queries, so BM25 looks at few rows
+STOPWORDS = frozenset(
+    "a an the of to in on at for by with from and or but is are was were be been it its this that these those "
+    "what which who whom when where why how do does did has have had i you he she we they me my your our".split()
+)
+
 
 def _m001_initial(db: sqlite3.Connection) -> None:
     db.executescript(
@@ -139,6 +145,18 @@ class MemoryStore:
             self.db.execute("INSERT INTO memories_fts (rowid, text, summary) VALUES (?, ?, ?)", (cur.lastrowid, text, summary))
         return int(cur.lastrowid or 0)
 
+    def add_memories(self, texts: list[str], *, model: str = "") -> list[int]:
+        """Many memories in one transaction (bulk loads, imports of plain text)."""
+        now, ids = time.time(), []
+        with self.db:
+            for text in texts:
+                cur = self.db.execute(
+                    "INSERT INTO memories (text, summary, created, valid_from, model) VALUES (?, ?, ?, ?, ?)", (text, text, now, now, model)
+                )
+                self.db.execute("INSERT INTO memories_fts (rowid, text, summary) VALUES (?, ?, ?)", (cur.lastrowid, text, text))
+                ids.append(int(cur.lastrowid or 0))
+        return ids
+
     def reinforce(self, memory_id: int, by: float = 1.0) -> None:
         with self.db:
             self.db.execute("UPDATE memories SET importance = importance + ?, last_accessed = ? WHERE id = ?", (by, time.time(), memory_id))
@@ -165,7 +183,7 @@ class MemoryStore:
     def search(self, query: str, k: int = 5, *, include_invalid: bool = False, touch: bool = True,
                half_life_days: float = 30.0) -> list[Memory]:
         """BM25 matches, re-ranked by recency (half-life) and importance; valid ones only by default."""
-        words = re.findall(r"\w+", query.lower())
+        words = [w for w in re.findall(r"\w+", query.lower()) if w not in STOPWORDS] or re.findall(r"\w+", query.lower())
         if not words:
             raise InvalidInput("the query has no words")
         match = " OR ".join(f'"{w}"' for w in words[:32])

@@ -1,0 +1,120 @@
+"""Memory benchmarks: retrieval over planted facts among distractors (recall@5, latency,
+ingest rate, sleep time), and surprise gating (planted facts kept, predictable prose not).
+
+Data are generated from a seed: facts "The <attribute> of <entity> is <value>." with
+unique entity names, distractors about other entities, and a fifth of the planted facts
+updated later (the question must find the new value, not the old one).
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from islands.engine import Engine
+from islands.memory.sleep import sleep
+from islands.memory.store import MemoryStore
+from islands.memory.write import remember
+
+__all__ = ["bench_retrieval", "bench_surprise"]
+
+ATTRS = ["colour", "height", "owner", "age", "price", "home port", "captain", "cargo", "flag", "engine"]
+SYL = ["ka", "lo", "mi", "ren", "sta", "vo", "quin", "dre", "hal", "zu", "pe", "tor", "ny", "bra", "fel"]
+
+
+def _name(rng: random.Random) -> str:
+    return "".join(rng.choice(SYL) for _ in range(3)).capitalize()
+
+
+def bench_retrieval(sizes: tuple[int, ...] = (1000, 10_000, 100_000), *, queries: int = 100, seed: int = 0) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for size in sizes:
+        rng = random.Random(seed + size)
+        with tempfile.TemporaryDirectory() as tmp:
+            store = MemoryStore.open(Path(tmp) / "m.sqlite")
+            names = set()
+            while len(names) < size:
+                names.add(_name(rng) + _name(rng))
+            entities = sorted(names)
+            planted = entities[:queries]
+            facts = [f"The {rng.choice(ATTRS)} of {e} is {rng.randint(1, 999)}." for e in entities]
+            t0 = time.perf_counter()
+            for start in range(0, size, 1000):
+                store.add_memories(facts[start : start + 1000])
+            ingest = size / (time.perf_counter() - t0)
+            updated = {}
+            for e in planted[: queries // 5]:  # later updates: the old fact must stop answering
+                idx = entities.index(e)
+                new_text = facts[idx].rsplit(" is ", 1)[0] + f" is {rng.randint(1000, 1999)}."
+                new_id = store.add_memory(new_text)
+                old = store.search(facts[idx], k=1, touch=False)[0]
+                store.supersede(old.id, new_id)
+                updated[e] = new_text
+            hits, latencies = 0, []
+            for i, e in enumerate(planted):
+                attr = facts[i].split(" of ")[0].removeprefix("The ")
+                q0 = time.perf_counter()
+                found = store.search(f"What is the {attr} of {e}?", k=5, touch=False)
+                latencies.append(time.perf_counter() - q0)
+                want = updated.get(e, facts[i])
+                hits += any(m.text == want for m in found)
+            row: dict[str, Any] = {
+                "recall_at_5": round(hits / len(planted), 3),
+                "p50_ms": round(1000 * statistics.median(latencies), 2),
+                "p95_ms": round(1000 * sorted(latencies)[int(0.95 * len(latencies))], 2),
+                "ingest_per_s": round(ingest),
+            }
+            if size == 10_000:
+                t0 = time.perf_counter()
+                sleep(store, None, reflect=False)
+                row["sleep_s"] = round(time.perf_counter() - t0, 2)
+            store.close()
+            out[str(size)] = row
+    return out
+
+
+PROSE = [
+    "The sun rises in the morning and sets in the evening.",
+    "People usually eat breakfast before they go to work.",
+    "Children go to school during the week and play at the weekend.",
+    "Water boils when it is heated for long enough.",
+    "In winter the days are shorter and the nights are longer.",
+    "Many people like to drink a cup of tea in the afternoon.",
+]
+PLANTED = [
+    "The ferry to Hoy now leaves Stromness at 07:42 on Tuesdays.",
+    "Captain Ravelstoke keeps a tortoise named Quill on the bridge.",
+    "The lighthouse at Noup Head was repainted violet in 2031.",
+    "Orkney's tide gauge recorded 4.91 metres on the ninth of March.",
+    "The island bakery sells kelp croissants for 3.75 pounds each.",
+]
+
+
+def bench_surprise(engine: Engine, *, texts: int = 10, seed: int = 0) -> dict[str, Any]:
+    """Share of planted facts stored, and share of predictable sentences not stored."""
+    rng = random.Random(seed)
+    kept_planted = planted_total = kept_prose = prose_total = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        store = MemoryStore.open(Path(tmp) / "m.sqlite")
+        for _ in range(texts):
+            fact = rng.choice(PLANTED)
+            sentences = rng.sample(PROSE, 4)
+            sentences.insert(rng.randrange(1, 4), fact)
+            result = remember(engine, store, " ".join(sentences))
+            stored = " ".join(store.get(i).text for i in result.memory_ids + result.reinforced)
+            planted_total += 1
+            kept_planted += fact in stored
+            for s in sentences:
+                if s != fact:
+                    prose_total += 1
+                    kept_prose += s in stored
+        store.close()
+    return {
+        "texts": texts,
+        "planted_stored": round(kept_planted / planted_total, 3),
+        "predictable_not_stored": round(1 - kept_prose / prose_total, 3),
+    }
