@@ -179,3 +179,21 @@ def test_retrieval_benchmark_on_a_small_store() -> None:
     row = bench_retrieval((300,), queries=20)["300"]
     assert row["recall_at_5"] == 1.0  # planted and updated facts are found; superseded ones are not
     assert row["p95_ms"] >= row["p50_ms"] > 0 and row["ingest_per_s"] > 0
+
+
+@pytest.mark.model
+def test_a_memory_written_under_one_model_is_used_under_another(engine: Engine, real: Engine, tmp_path: Path) -> None:
+    from islands import SamplingParams
+    from islands.memory.portable import export_jsonl, import_jsonl
+    from islands.memory.tools import recall_into
+
+    written = MemoryStore.open(tmp_path / "mock.sqlite")
+    result = remember(engine, written, "The ferry to Hoy leaves Stromness at 07:42.", always=True)  # the mock model
+    assert written.get(result.memory_ids[0]).model == "mock"
+    export_jsonl(written, tmp_path / "m.jsonl")
+    used = MemoryStore.open(tmp_path / "gemma.sqlite")
+    import_jsonl(used, tmp_path / "m.jsonl")
+    prompt, spans = recall_into(used, "Q: When does the ferry to Hoy leave Stromness?\nA: At", "ferry Hoy Stromness")
+    assert spans and "07:42" in prompt[spans[0].start : spans[0].end]
+    answer = real.generate(prompt, params=SamplingParams(temperature=0, max_tokens=6)).text  # gemma uses it
+    assert "07:42" in answer or "7:42" in answer
