@@ -181,18 +181,23 @@ class MemoryStore:
         return str(row[0])
 
     def search(self, query: str, k: int = 5, *, include_invalid: bool = False, touch: bool = True,
-               half_life_days: float = 30.0) -> list[Memory]:
-        """BM25 matches, re-ranked by recency (half-life) and importance; valid ones only by default."""
+               half_life_days: float = 30.0, any_word: bool = False) -> list[Memory]:
+        """BM25 matches, re-ranked by recency (half-life) and importance; valid ones only by
+        default. Memories with every word of the query come first; with `any_word` (or when
+        none has them all) any word will do."""
         words = [w for w in re.findall(r"\w+", query.lower()) if w not in STOPWORDS] or re.findall(r"\w+", query.lower())
         if not words:
             raise InvalidInput("the query has no words")
-        match = " OR ".join(f'"{w}"' for w in words[:32])
-        rows = self.db.execute(
+        sql = (
             f"SELECT {', '.join('m.' + c.strip() for c in _COLUMNS.split(','))}, bm25(memories_fts) FROM memories_fts "
             "JOIN memories m ON m.id = memories_fts.rowid WHERE memories_fts MATCH ? "
-            + ("" if include_invalid else "AND m.valid_to IS NULL ") + "ORDER BY bm25(memories_fts) LIMIT ?",
-            (match, k * 4),
-        ).fetchall()
+            + ("" if include_invalid else "AND m.valid_to IS NULL ") + "ORDER BY bm25(memories_fts) LIMIT ?"
+        )
+        terms = [f'"{w}"' for w in words[:32]]
+        # memories with every word first (few rows to rank); any word only when none has all
+        rows = self.db.execute(sql, (" ".join(terms), k * 4)).fetchall() if len(terms) > 1 and not any_word else []
+        if not rows:
+            rows = self.db.execute(sql, (" OR ".join(terms), k * 4)).fetchall()
         now = time.time()
         found = []
         for rank, r in enumerate(rows):
