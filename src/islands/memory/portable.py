@@ -10,11 +10,11 @@ import is one transaction, so a malformed line changes nothing.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from islands.errors import InvalidInput
+from islands.files import write_jsonl
 from islands.memory.store import MemoryStore
 
 __all__ = ["export_jsonl", "import_jsonl"]
@@ -35,16 +35,7 @@ def export_jsonl(store: MemoryStore, path: Path) -> int:
         lines.append({"type": "memory", **doc})
     for row in store.db.execute('SELECT name, weight, curve, rate, level FROM "values" ORDER BY name'):
         lines.append({"type": "value", **dict(zip(("name", "weight", "curve", "rate", "level"), row))})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w") as f:
-            for line in lines:
-                f.write(json.dumps(line, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except OSError as e:
-        raise InvalidInput(f"cannot write {path}: {e.strerror}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_jsonl(path, lines)
     return len(lines)
 
 

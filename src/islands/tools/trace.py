@@ -10,14 +10,12 @@ The file is written to a temporary name and renamed, so a crash never leaves hal
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from islands.engine import Generation
-from islands.errors import InvalidInput
+from islands.files import write_jsonl
 from islands.tools.runner import IslandGeneration, Span
 from islands.tools.soft import SoftSpan
 
@@ -40,13 +38,4 @@ def write_trace(path: Path, prompt: str, result: Generation | IslandGeneration, 
             "spans": [asdict(s) for s in spans],
             "logprobs": [asdict(lp) for lp in logprobs] if logprobs is not None else None,
         })
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w") as f:
-            for line in lines:
-                f.write(json.dumps(line, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except OSError as e:
-        raise InvalidInput(f"cannot write trace {path}: {e.strerror}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_jsonl(path, lines, what="trace")
