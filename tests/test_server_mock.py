@@ -38,3 +38,20 @@ def test_requests_share_batches() -> None:
     assert all(r.status_code == 200 for r in replies)
     widest = max(len({row[2] for row in batch}) for batch in model.batches)
     assert widest >= 3  # several requests' branches decoded in one batch
+
+
+def test_the_memory_extension_recalls_and_remembers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from islands.memory import MemoryStore
+
+    store = MemoryStore.open(tmp_path / "m.sqlite")
+    store.add_memory("The harbour bell rings at noon.")
+    engine = Engine(MockModel())
+    with TestClient(create_app(engine, model_name="mock", memory=store)) as client:
+        r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "When does the harbour bell ring?"}],
+                                                      "max_tokens": 4, "memory": {"recall": True, "remember": True}})
+        assert r.status_code == 200
+        assert r.json()["usage"]["prompt_tokens"] > len("When does the harbour bell ring?") + 40  # the memory went into the prompt
+    assert store.stats()["episodes"] == 1  # the user's message was remembered (raw episode at least)
+    with TestClient(create_app(Engine(MockModel()), model_name="mock")) as client:
+        r = client.post("/v1/completions", json={"prompt": "x", "memory": True})
+        assert r.status_code == 400 and "--memory" in r.json()["error"]["message"]

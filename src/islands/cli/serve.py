@@ -20,6 +20,7 @@ def serve(
     api_key: Annotated[str | None, typer.Option("--api-key", envvar="ISLANDS_API_KEY", help="Require Authorization: Bearer KEY (or set ISLANDS_API_KEY).", show_default=False)] = None,
     model: ModelOption = None,
     corpus: CorpusOption = None,
+    memory_file: Annotated[Path | None, typer.Option("--memory", help="A memory database for the memory extension (recall/remember).", show_default=False)] = None,
     flows_dir: Annotated[Path | None, typer.Option("--flows", help="Serve the flows in this folder (*.yaml, *.yml, *.json) by name.", show_default=False)] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens-limit", help="Largest max_tokens a request may ask for.")] = 4096,
     max_n: Annotated[int, typer.Option("--max-n", help="Most branches (n) per request.")] = 64,
@@ -36,6 +37,7 @@ def serve(
     from islands.tools import Registry
 
     from islands.flows.graph import load_flow
+    from islands.memory import MemoryStore
 
     flows = {}
     if flows_dir is not None:
@@ -48,7 +50,8 @@ def serve(
     engine = load_engine(model, ctx)
     registry = Registry.default(open_corpus(corpus, quiet=True) if corpus is not None else None)
     name = os.path.splitext(engine.info().name)[0]
-    app = create_app(engine, model_name=name, api_key=api_key, limits=Limits(max_tokens=max_tokens, max_n=max_n), registry=registry, flows=flows)
+    app = create_app(engine, model_name=name, api_key=api_key, limits=Limits(max_tokens=max_tokens, max_n=max_n), registry=registry, flows=flows,
+                     memory=MemoryStore.open(memory_file) if memory_file is not None else None)
     err.print(f"serving {name} on http://{host}:{port}/v1" + (" (API key required)" if api_key else ""))
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")

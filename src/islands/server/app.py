@@ -32,6 +32,8 @@ from islands.engine.grammar import Grammar
 from islands.engine.stream import GenerationJob
 from islands.errors import ContextFull, InvalidInput, TooManyBranches
 from islands.flows.graph import Flow, FlowJob, load_flow
+from islands.memory import MemoryStore, remember
+from islands.memory.tools import recall_into
 from islands.params import SamplingParams
 from islands.server.loop import EngineLoop, Ticket
 from islands.server.schemas import ChatRequest, Common, CompletionRequest, Limits
@@ -71,6 +73,7 @@ def create_app(
     limits: Limits | None = None,
     registry: Registry | None = None,
     flows: dict[str, Flow] | None = None,
+    memory: MemoryStore | None = None,
 ) -> FastAPI:
     """The app over `engine`; the engine loop runs while the app does."""
     limits = limits or Limits()
@@ -166,9 +169,11 @@ def create_app(
                 raise ApiError(400, str(e), param="grammar") from None
         return chosen[0] if chosen else None
 
-    def job_factory(req: Common, prompt: str, params: SamplingParams) -> Any:
+    def job_factory(req: Common, prompt: str, params: SamplingParams, message: str | None = None) -> Any:
         if req.flow is not None:
             return flow_job(req, prompt)
+        if req.memory:
+            return memory_job(req, prompt, params, message if message is not None else prompt)
         grammar = grammar_of(req)
         names = req.tools or []
         if any(not isinstance(t, str) for t in names):
@@ -183,6 +188,21 @@ def create_app(
             island_runner = runner_for(chosen)
             return lambda: island_runner.job(prompt, req.n, params)
         return lambda: GenerationJob(engine, prompt, req.n, params, engine.constraint(grammar) if grammar else None)
+
+    def memory_job(req: Common, prompt: str, params: SamplingParams, message: str) -> Any:
+        if memory is None:
+            raise ApiError(400, "this server has no memory (start it with --memory FILE)", param="memory")
+        opts = req.memory if isinstance(req.memory, dict) else {}
+        if opts.get("recall", True):
+            prompt, _ = recall_into(memory, prompt, message, k=int(opts.get("k", 3)))
+        plain = req.model_copy(update={"memory": None})
+
+        def make() -> Any:  # on the loop thread: remember needs the engine
+            if opts.get("remember", True) and message.strip():
+                remember(engine, memory, message, source="server")
+            return job_factory(plain, prompt, params)()
+
+        return make
 
     def flow_job(req: Common, prompt: str) -> Any:
         if isinstance(req.flow, str):
@@ -244,7 +264,8 @@ def create_app(
         messages = [("system" if m.role == "developer" else m.role, m.text()) for m in req.messages]
         prompt = engine.model.chat_prompt(messages)
         params = params.replace(stop=tuple(params.stop) + ("<end_of_turn>",))
-        ticket = loop.submit(job_factory(req, prompt, params))
+        last_user = next((m.text() for m in reversed(req.messages) if m.role == "user"), "")
+        ticket = loop.submit(job_factory(req, prompt, params, last_user))
         rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         if req.stream:
             return await _stream(ticket, rid, created, chat=True, usage=bool((req.stream_options or {}).get("include_usage")))

@@ -4,7 +4,8 @@ Plain OpenAI fields keep their meaning and defaults. Extensions (ignored by plai
 clients, sent by others as extra body fields): `top_k`, `min_p`, `repeat_penalty`,
 `ignore_eos`, `grammar` (GBNF or Lark), `json_schema`, `regex`, `choice`, `tools`
 (hard-island tool names, e.g. ["calc", "py"]), `flow` (a named flow or a flow graph) with
-`inputs`. OpenAI's `response_format` with
+`inputs`, `memory` ({"recall": true, "remember": true, "k": 3}: memories recalled into
+the prompt as soft islands, the last user message remembered after, surprise-gated). OpenAI's `response_format` with
 `{"type": "json_schema", "json_schema": {"schema": ...}}` or `{"type": "json_object"}`
 constrains the output the same way.
 """
@@ -53,6 +54,7 @@ class Common(BaseModel):
     tools: list[Any] | None = None  # hard-island names; OpenAI function tools are refused
     flow: str | dict[str, Any] | None = None  # a flow name (served with --flows DIR) or a flow graph
     inputs: dict[str, str] | None = None  # the flow's inputs (default: the prompt as "question")
+    memory: dict[str, Any] | bool | None = None  # {"recall": true, "remember": true, "k": 3}
 
 
 class CompletionRequest(Common):
