@@ -27,7 +27,7 @@ import numpy as np
 
 from islands.engine.branch import Branch
 from islands.engine.kv import KVLedger
-from islands.engine.model import Constraint, KVFull, Model, ModelInfo
+from islands.engine.model import Constraint, KVFull, Model, ModelInfo, Sampler
 from islands.engine.radix import RadixTree
 from islands.engine.results import Generation, Score, Stats, TokenLogprob
 from islands.engine.stream import GenerationJob, GenerationStream
@@ -187,10 +187,7 @@ class Engine:
         if grammar is not None:
             b.constraint = grammar if isinstance(grammar, Constraint) else self.constraint(grammar)
             b.constraint_from = len(b.tokens)
-        sampler = self.model.sampler(params)
-        if params.repeat_penalty != 1.0 and params.repeat_last_n:
-            for t in b.tokens[-params.repeat_last_n :]:
-                sampler.accept(t)
+        sampler = self._sampler_for(params, b.tokens)
         if b.pending == 0 and not self._fresh(b):
             self._rewind(b, b.n_past - 1)  # decode the last token again to get its logits
         b._begin_segment(params, sampler)
@@ -212,10 +209,7 @@ class Engine:
         b.row = None
         b.generating = False
         if b.params is not None:
-            sampler = self.model.sampler(b.params)
-            if b.params.repeat_penalty != 1.0 and b.params.repeat_last_n:
-                for t in b.tokens[-b.params.repeat_last_n :]:
-                    sampler.accept(t)
+            sampler = self._sampler_for(b.params, b.tokens)
             if b.sampler is not None:
                 b.sampler.close()
             b.sampler = sampler
@@ -234,7 +228,8 @@ class Engine:
             b.sampler.close()
             b.sampler = None
         held = b.tokens[: b.n_past]
-        if cache and self.cache_tokens > 0 and held and not self._covered(b.seq, held):
+        self.tree.remove(b.seq)  # re-indexed below as a cache entry, unless another holds it all
+        if cache and self.cache_tokens > 0 and held and not self._covered(held):
             self.tree.insert(b.seq, held)
             self._cached[b.seq] = len(held)
             self._trim_cache()
@@ -541,9 +536,17 @@ class Engine:
         if len(self._free_seqs) < n:
             raise TooManyBranches(n, len(self._free_seqs))
 
-    def _covered(self, seq: int, tokens: list[int]) -> bool:
-        """Does another sequence in the tree already hold all of `tokens`?"""
-        self.tree.remove(seq)
+    def _sampler_for(self, params: SamplingParams, history: list[int]) -> Sampler:
+        """A sampler whose penalty window has seen the tail of `history` (a pure function of
+        the tokens, so a truncated branch gets back exactly the state it had)."""
+        sampler = self.model.sampler(params)
+        if params.repeat_penalty != 1.0 and params.repeat_last_n:
+            for t in history[-params.repeat_last_n :]:
+                sampler.accept(t)
+        return sampler
+
+    def _covered(self, tokens: list[int]) -> bool:
+        """Does a sequence in the tree already hold all of `tokens`?"""
         matched, other = self.tree.longest_prefix(tokens)
         return other is not None and matched == len(tokens)
 

@@ -13,7 +13,7 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Any
@@ -248,12 +248,7 @@ def create_app(
         if req.stream:
             return await _stream(ticket, rid, created, chat=False, usage=bool((req.stream_options or {}).get("include_usage")))
         result = await collect(ticket)
-        choices = []
-        for i, out in enumerate(result.outputs):
-            choice: dict[str, Any] = {"index": i, "text": out.text, "finish_reason": FINISH.get(out.finish_reason, "stop"), "logprobs": _legacy_logprobs(out)}
-            if isinstance(result, IslandGeneration):
-                choice["spans"] = [asdict(s) for s in out.spans]  # type: ignore[union-attr]
-            choices.append(choice)
+        choices = _choices(result, lambda out: {"text": out.text, "logprobs": _legacy_logprobs(out)})
         return JSONResponse({"id": rid, "object": "text_completion", "created": created, "model": model_name,
                              "choices": choices, "usage": _usage(result), "islands": _extra(result)})
 
@@ -270,13 +265,7 @@ def create_app(
         if req.stream:
             return await _stream(ticket, rid, created, chat=True, usage=bool((req.stream_options or {}).get("include_usage")))
         result = await collect(ticket)
-        choices = []
-        for i, out in enumerate(result.outputs):
-            choice: dict[str, Any] = {"index": i, "message": {"role": "assistant", "content": out.text},
-                                      "finish_reason": FINISH.get(out.finish_reason, "stop"), "logprobs": _chat_logprobs(out)}
-            if isinstance(result, IslandGeneration):
-                choice["spans"] = [asdict(s) for s in out.spans]  # type: ignore[union-attr]
-            choices.append(choice)
+        choices = _choices(result, lambda out: {"message": {"role": "assistant", "content": out.text}, "logprobs": _chat_logprobs(out)})
         return JSONResponse({"id": rid, "object": "chat.completion", "created": created, "model": model_name,
                              "choices": choices, "usage": _usage(result), "islands": _extra(result)})
 
@@ -349,6 +338,17 @@ def create_app(
         return "".join(f"# HELP {n} {h}\n# TYPE {n} {t}\n{n} {v}\n" for n, t, h, v in rows)
 
     return app
+
+
+def _choices(result: Generation | IslandGeneration, body: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:
+    """One choice per output: index, finish_reason, the endpoint's own fields, spans with tools."""
+    choices = []
+    for i, out in enumerate(result.outputs):
+        choice: dict[str, Any] = {"index": i, **body(out), "finish_reason": FINISH.get(out.finish_reason, "stop")}
+        if isinstance(result, IslandGeneration):
+            choice["spans"] = [asdict(s) for s in out.spans]
+        choices.append(choice)
+    return choices
 
 
 def _usage(result: Generation | IslandGeneration) -> dict[str, int]:
