@@ -11,6 +11,10 @@ import pytest
 
 from islands.engine import Engine, MockModel
 
+# stores opened without naming an embedder use BM25 alone (and load no torch); the tests of
+# dense recall name theirs (tests/test_memory_dense.py)
+os.environ["ISLANDS_EMBEDDER"] = "none"
+
 
 @pytest.fixture(scope="session")
 def islands_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:

@@ -21,14 +21,33 @@ def store(tmp_path: Path) -> MemoryStore:
 
 def test_exact_schema(store: MemoryStore) -> None:
     tables = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type IN ('table') AND name NOT LIKE 'memories_fts_%'")}
-    assert tables == {"migrations", "episodes", "memories", "memories_fts", "values"}
+    assert tables == {"migrations", "episodes", "memories", "memories_fts", "values", "meta"}
     columns = [r[1] for r in store.db.execute("PRAGMA table_info(memories)")]
     assert columns == ["id", "text", "summary", "episode_ids", "created", "valid_from", "valid_to", "last_accessed",
                        "importance", "surprise", "access_count", "model", "embedding", "replaced_by"]
-    assert [r[0] for r in store.db.execute("SELECT name FROM migrations")] == ["_m001_initial"]
+    assert [r[0] for r in store.db.execute("SELECT name FROM migrations")] == ["_m001_initial", "_m002_meta"]
+    assert [r[1] for r in store.db.execute("PRAGMA table_info(meta)")] == ["key", "value"]
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store.migrate()  # safe on every open
-    assert store.db.execute("SELECT count(*) FROM migrations").fetchone()[0] == 1
+    assert store.db.execute("SELECT count(*) FROM migrations").fetchone()[0] == 2
+
+
+def test_an_older_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    from islands.memory.sqlite import APPLICATION_ID, _m001_initial
+
+    old = tmp_path / "old.sqlite"
+    db = sqlite3.connect(old)
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    _m001_initial(db)
+    db.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY)")
+    db.execute("INSERT INTO migrations VALUES ('_m001_initial')")
+    db.execute("INSERT INTO memories (text, summary, created, valid_from) VALUES ('kept across the upgrade', 'k', 0, 0)")
+    db.execute("INSERT INTO memories_fts (rowid, text, summary) VALUES (1, 'kept across the upgrade', 'k')")
+    db.commit()
+    db.close()
+    store = MemoryStore.open(old)
+    assert [r[0] for r in store.db.execute("SELECT name FROM migrations ORDER BY name")] == ["_m001_initial", "_m002_meta"]
+    assert [m.text for m in store.search("kept upgrade")] == ["kept across the upgrade"]
 
 
 def test_segments_start_at_spikes() -> None:

@@ -1,8 +1,8 @@
-"""Memory and values: save what matters (gated by surprise), recall it, and weigh options.
+"""Memory and values: save what matters (gated by surprise), recall it (BM25 and dense
+vectors fused by rank, weighted by recency and importance), consolidate it in sleep, move
+it between stores and models, and weigh options by value.
 
-First slice: the SQLite store with numbered migrations, surprise-gated `remember`, BM25
-`recall` weighted by recency and importance, and the value store. Dense vectors, sleep,
-export/import, PostgreSQL and `islands chat` come next.
+Stores: SQLite (default, one file) and PostgreSQL with pgvector, behind `MemoryStore`.
 """
 
 from islands.memory.store import Memory, MemoryStore

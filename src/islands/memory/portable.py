@@ -1,17 +1,23 @@
-"""Memories across models: export to JSONL (text and metadata, no model-specific state)
-and import into any store. Embeddings are not carried (they belong to an embedder); an
-import is one transaction, so a malformed line changes nothing.
+"""Memories across models and stores: export to JSONL (text and metadata, model-agnostic)
+and import into any store, SQLite or PostgreSQL. A memory's vector travels with the name
+of its embedder; the importing store reuses it when its embedder has that name and
+recomputes it when not. An import is one transaction, so a malformed line changes nothing.
 
     {"type": "episode", "id": 3, "text": "...", "source": "", "created": 1763.0}
-    {"type": "memory", "id": 7, "text": "...", "summary": "...", "episodes": [3], "importance": 2.0, ...}
+    {"type": "memory", "id": 7, "text": "...", "summary": "...", "episodes": [3], "importance": 2.0, ...,
+     "embedding": {"embedder": "all-minilm-l6-v2", "vector": "<base64 float32>"}}
     {"type": "value", "name": "tea", "weight": 2.0, "curve": "log", "rate": 1.0, "level": 1.0}
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from islands.errors import InvalidInput
 from islands.files import write_jsonl
@@ -26,26 +32,46 @@ _MEMORY_FIELDS = ("text", "summary", "created", "valid_from", "valid_to", "last_
 def export_jsonl(store: MemoryStore, path: Path) -> int:
     """Write everything; returns the number of lines. Written to a temp file, then renamed."""
     lines: list[dict[str, Any]] = []
-    for row in store.db.execute("SELECT id, text, source, created FROM episodes ORDER BY id"):
-        lines.append({"type": "episode", "id": row[0], "text": row[1], "source": row[2], "created": row[3]})
-    cols = ", ".join(("id", "episode_ids") + _MEMORY_FIELDS)
-    for row in store.db.execute(f"SELECT {cols} FROM memories ORDER BY id"):
-        doc = dict(zip(("id", "episodes") + _MEMORY_FIELDS, row))
-        doc["episodes"] = json.loads(doc["episodes"])
-        lines.append({"type": "memory", **doc})
-    for row in store.db.execute('SELECT name, weight, curve, rate, level FROM "values" ORDER BY name'):
-        lines.append({"type": "value", **dict(zip(("name", "weight", "curve", "rate", "level"), row))})
+    for eid, text, source, created in store.episodes():
+        lines.append({"type": "episode", "id": eid, "text": text, "source": source, "created": created})
+    embedder = store.get_meta("embedder")
+    for m in store.memories(valid_only=False):
+        doc: dict[str, Any] = {"type": "memory", "id": m.id, "episodes": m.episode_ids}
+        doc.update({k: getattr(m, k) for k in _MEMORY_FIELDS})
+        vector = store.vector(m.id) if embedder else None
+        if vector is not None:
+            doc["embedding"] = {"embedder": embedder, "vector": base64.b64encode(vector.astype("<f4").tobytes()).decode()}
+        lines.append(doc)
+    for name, weight, curve, rate, level in store.list_values():
+        lines.append({"type": "value", "name": name, "weight": weight, "curve": curve, "rate": rate, "level": level})
     write_jsonl(path, lines)
     return len(lines)
 
 
+def _vector(doc: dict[str, Any], store: MemoryStore, where: str) -> np.ndarray | None:
+    """The exported vector when it came from this store's embedder (else None: recomputed)."""
+    emb = doc.get("embedding")
+    if store.embedder is None or not isinstance(emb, dict) or emb.get("embedder") != store.embedder.name:
+        return None
+    try:
+        vector = np.frombuffer(base64.b64decode(str(emb.get("vector", "")), validate=True), dtype="<f4")
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{where}: the embedding is not base64 float32; nothing imported") from None
+    if vector.shape != (store.embedder.dim,):
+        raise InvalidInput(f"{where}: the embedding has {vector.size} numbers, {store.embedder.name} gives {store.embedder.dim}; "
+                           "nothing imported")
+    return vector.astype(np.float32)
+
+
 def import_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
-    """Add a file's episodes, memories and values (ids are remapped); all or nothing."""
+    """Add a file's episodes, memories and values (ids are remapped); all or nothing.
+    Vectors are reused from the file when the embedder matches, else recomputed."""
     try:
         raw = path.read_text().splitlines()
-    except OSError as e:
-        raise InvalidInput(f"cannot read {path}: {e.strerror}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
     docs = []
+    vectors: dict[int, np.ndarray] = {}
     for n, line in enumerate(raw, 1):
         if not line.strip():
             continue
@@ -59,37 +85,36 @@ def import_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
         missing = [k for k in need if k not in doc]
         if missing:
             raise InvalidInput(f"{path}:{n}: {doc['type']} without {missing[0]!r}; nothing imported")
+        if doc["type"] in ("episode", "memory") and not (isinstance(doc["text"], str) and doc["text"].strip()):
+            raise InvalidInput(f"{path}:{n}: {doc['type']} text must be a non-empty string; nothing imported")
+        if doc["type"] == "memory":
+            vector = _vector(doc, store, f"{path}:{n}")
+            if vector is not None:
+                vectors[len(docs)] = vector
         docs.append(doc)
     counts = {"episodes": 0, "memories": 0, "values": 0}
     episodes: dict[int, int] = {}
     memories: dict[int, int] = {}
-    with store.db:  # one transaction: a failure rolls everything back
-        for doc in (d for d in docs if d["type"] == "episode"):
-            cur = store.db.execute("INSERT INTO episodes (text, source, created) VALUES (?, ?, ?)",
-                                   (doc["text"], doc.get("source", ""), doc.get("created", 0.0)))
-            episodes[doc["id"]] = int(cur.lastrowid or 0)
-            counts["episodes"] += 1
-        for doc in (d for d in docs if d["type"] == "memory"):
-            links = [episodes[e] for e in doc.get("episodes", []) if e in episodes]
-            created = doc.get("created", 0.0)
-            cur = store.db.execute(
-                "INSERT INTO memories (text, summary, episode_ids, created, valid_from, valid_to, last_accessed, importance, "
-                "surprise, access_count, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (doc["text"], doc.get("summary", doc["text"]), json.dumps(links), created, doc.get("valid_from", created),
-                 doc.get("valid_to"), doc.get("last_accessed"), doc.get("importance", 1.0), doc.get("surprise", 0.0),
-                 doc.get("access_count", 0), doc.get("model", "")),
-            )
-            memories[doc["id"]] = int(cur.lastrowid or 0)
-            store.db.execute("INSERT INTO memories_fts (rowid, text, summary) VALUES (?, ?, ?)",
-                             (cur.lastrowid, doc["text"], doc.get("summary", doc["text"])))
-            counts["memories"] += 1
-        for doc in (d for d in docs if d["type"] == "memory" and d.get("replaced_by") in memories):
-            store.db.execute("UPDATE memories SET replaced_by = ? WHERE id = ?", (memories[doc["replaced_by"]], memories[doc["id"]]))
-        for doc in (d for d in docs if d["type"] == "value"):
-            store.db.execute(
-                'INSERT INTO "values" (name, weight, curve, rate, level, updated) VALUES (?, ?, ?, ?, ?, 0) '
-                "ON CONFLICT(name) DO UPDATE SET weight = excluded.weight, curve = excluded.curve, rate = excluded.rate, level = excluded.level",
-                (doc["name"], doc["weight"], doc["curve"], doc["rate"], doc.get("level", 0.0)),
-            )
-            counts["values"] += 1
+    try:
+        with store.transaction():  # one transaction: a failure rolls everything back
+            for doc in (d for d in docs if d["type"] == "episode"):
+                episodes[doc["id"]] = store.add_episode(doc["text"], doc.get("source", ""), doc.get("created", 0.0))
+                counts["episodes"] += 1
+            for at, doc in enumerate(docs):
+                if doc["type"] != "memory":
+                    continue
+                created = doc.get("created", 0.0)
+                memories[doc["id"]] = store.add_memory(
+                    doc["text"], summary=doc.get("summary", doc["text"]), episode_ids=[episodes[e] for e in doc.get("episodes", []) if e in episodes],
+                    importance=doc.get("importance", 1.0), surprise=doc.get("surprise", 0.0), model=doc.get("model", ""),
+                    created=created, valid_from=doc.get("valid_from", created), valid_to=doc.get("valid_to"),
+                    last_accessed=doc.get("last_accessed"), access_count=doc.get("access_count", 0), vector=vectors.get(at))
+                counts["memories"] += 1
+            for doc in (d for d in docs if d["type"] == "memory" and d.get("replaced_by") in memories):
+                store.update(memories[doc["id"]], replaced_by=memories[doc["replaced_by"]])
+            for doc in (d for d in docs if d["type"] == "value"):
+                store.put_value(doc["name"], doc["weight"], doc["curve"], doc["rate"], doc.get("level", 0.0))
+                counts["values"] += 1
+    except (TypeError, ValueError, *store.db_errors) as e:
+        raise InvalidInput(f"{path}: a field has the wrong type ({e}); nothing imported") from None
     return counts

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -45,9 +44,7 @@ def _numbers(text: str) -> set[str]:
 
 
 def _valid(store: MemoryStore) -> list[Memory]:
-    from islands.memory.store import _COLUMNS, _row
-
-    return [_row(r) for r in store.db.execute(f"SELECT {_COLUMNS} FROM memories WHERE valid_to IS NULL ORDER BY id")]
+    return store.memories(valid_only=True)
 
 
 def keep_score(m: Memory, now: float, half_life_days: float = 30.0) -> float:
@@ -64,7 +61,7 @@ def sleep(store: MemoryStore, engine: Engine | None = None, *, threshold: float 
     memories = _valid(store)
     by_id = {m.id: m for m in memories}
     gone: set[int] = set()
-    with store.db:
+    with store.transaction():
         for a in memories:  # 1. near-duplicates, among each memory's closest matches (FTS), not all pairs
             if a.id in gone or not _words(a.text):
                 continue
@@ -75,9 +72,9 @@ def sleep(store: MemoryStore, engine: Engine | None = None, *, threshold: float 
                 wa, wb = _words(a.text), _words(b.text)
                 if len(wa & wb) / len(wa | wb) >= 0.8 and _numbers(a.text) == _numbers(b.text):
                     links = sorted(set(a.episode_ids) | set(b.episode_ids))
-                    store.db.execute("UPDATE memories SET importance = importance + ?, episode_ids = ? WHERE id = ?",
-                                     (b.importance, json.dumps(links), a.id))
-                    store.db.execute("UPDATE memories SET valid_to = ?, replaced_by = ? WHERE id = ?", (now, a.id, b.id))
+                    a.importance += b.importance
+                    store.update(a.id, importance=a.importance, episode_ids=links)
+                    store.update(b.id, valid_to=now, replaced_by=a.id)
                     gone.add(b.id)
                     report.merged.append((a.id, b.id))
     memories = [m for m in _valid(store) if m.id not in gone]
@@ -101,16 +98,16 @@ def sleep(store: MemoryStore, engine: Engine | None = None, *, threshold: float 
                 rid = store.add_memory(text, summary="reflection of " + ", ".join(f"#{x.id}" for x in group), episode_ids=links,
                                        importance=max(x.importance for x in group), model=engine.info().name)
                 report.reflections.append(rid)
-    with store.db:  # 3. decay and prune
+    with store.transaction():  # 3. decay and prune
         for m in _valid(store):
             expired = ttl_days is not None and (now - (m.last_accessed or m.created)) / 86400 > ttl_days and m.access_count == 0
             if expired or keep_score(m, now) < threshold:
-                store.db.execute("UPDATE memories SET valid_to = ? WHERE id = ?", (now, m.id))
+                store.update(m.id, valid_to=now)
                 report.pruned.append(m.id)
         if forget_raw:  # 4. the only deletion, and only when asked
             keep = {e for m in _valid(store) for e in m.episode_ids}
-            ids = [r[0] for r in store.db.execute("SELECT id FROM episodes") if r[0] not in keep]
-            store.db.executemany("DELETE FROM episodes WHERE id = ?", [(i,) for i in ids])
+            ids = [e[0] for e in store.episodes() if e[0] not in keep]
+            store.delete_episodes(ids)
             report.forgotten_episodes = len(ids)
     report.seconds = round(time.perf_counter() - t0, 3)
     return report

@@ -1,60 +1,47 @@
-"""MemoryStore: one SQLite file (WAL) of episodes (raw input, kept whole), memories (what
-mattered, linked to their episodes) and values. Numbered migrations are recorded, so
-opening an older file upgrades it; a file that is not ours is refused, untouched.
+"""MemoryStore: the interface every memory backend keeps, and what they share — hybrid
+recall (BM25 and dense vectors fused by reciprocal rank, weighted by recency and
+importance), embedding on write, recomputing vectors when the embedder changes.
 
-    store = MemoryStore.open()                      # $ISLANDS_HOME/memory.sqlite
+    store = MemoryStore.open()                          # SQLite: $ISLANDS_HOME/memory.sqlite
+    store = MemoryStore.open("postgresql://127.0.0.1:5433/islands")   # PostgreSQL + pgvector
     ep = store.add_episode("The ferry leaves Stromness at 09:00.")
     mem = store.add_memory("ferry leaves Stromness at 09:00", episode_ids=[ep], surprise=4.2)
-    store.search("ferry Stromness")                 # BM25 x recency x importance
+    store.search("when does the boat sail")             # BM25 + dense, fused by rank
 
-What it leaves out: dense vectors and PostgreSQL (next), deletion (nothing is silently
-deleted: a contradicted memory gets `valid_to` and a link to what replaced it).
+Records: episodes (raw input, kept whole), memories (what mattered, linked to episodes)
+and values. Nothing is silently deleted: a contradicted memory gets `valid_to` and a link
+to what replaced it. Backends: `islands.memory.sqlite`, `islands.memory.postgres`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import sqlite3
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from islands.errors import InvalidInput
 from islands.home import islands_home
+from islands.memory.embed import Embedder, default_embedder, embedder_from
 
-__all__ = ["MIGRATIONS", "Memory", "MemoryStore"]
-
-APPLICATION_ID = 0x15A1D5  # PRAGMA application_id of an islands memory file
+__all__ = ["MEMORY_FIELDS", "Memory", "MemoryStore", "query_words"]
 
 # words that match nearly every memory: left out of queries, so BM25 looks at few rows
 STOPWORDS = frozenset(
     "a an the of to in on at for by with from and or but is are was were be been it its this that these those "
     "what which who whom when where why how do does did has have had i you he she we they me my your our".split()
 )
-
-
-def _m001_initial(db: sqlite3.Connection) -> None:
-    db.executescript(
-        """
-        CREATE TABLE episodes (id INTEGER PRIMARY KEY, text TEXT NOT NULL, source TEXT NOT NULL DEFAULT '',
-                               created REAL NOT NULL);
-        CREATE TABLE memories (id INTEGER PRIMARY KEY, text TEXT NOT NULL, summary TEXT NOT NULL,
-                               episode_ids TEXT NOT NULL DEFAULT '[]', created REAL NOT NULL, valid_from REAL NOT NULL,
-                               valid_to REAL, last_accessed REAL, importance REAL NOT NULL DEFAULT 1.0,
-                               surprise REAL NOT NULL DEFAULT 0.0, access_count INTEGER NOT NULL DEFAULT 0,
-                               model TEXT NOT NULL DEFAULT '', embedding BLOB, replaced_by INTEGER REFERENCES memories(id));
-        CREATE VIRTUAL TABLE memories_fts USING fts5(text, summary, content='memories', content_rowid='id',
-                                                     tokenize='porter unicode61');
-        CREATE TABLE "values" (name TEXT PRIMARY KEY, weight REAL NOT NULL, curve TEXT NOT NULL, rate REAL NOT NULL,
-                               level REAL NOT NULL DEFAULT 0.0, updated REAL NOT NULL);
-        """
-    )
-
-
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial]
+RRF_K = 10  # reciprocal-rank fusion: score = sum over lists of 1 / (RRF_K + rank)
+MEMORY_FIELDS = ("id", "text", "summary", "episode_ids", "created", "valid_from", "valid_to", "last_accessed",
+                 "importance", "surprise", "access_count", "model", "replaced_by")
+EmbedderChoice = Embedder | str | None
 
 
 @dataclass
@@ -73,153 +60,248 @@ class Memory:
     model: str
     replaced_by: int | None = None
     score: float = 0.0
-    extra: dict[str, object] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)  # how search found it: bm25_rank, dense_rank, similarity
 
     @property
     def valid(self) -> bool:
         return self.valid_to is None
 
 
-_COLUMNS = "id, text, summary, episode_ids, created, valid_from, valid_to, last_accessed, importance, surprise, access_count, model, replaced_by"
+def query_words(query: str) -> list[str]:
+    """The words a query is matched on: stopwords dropped unless nothing else is left."""
+    words = re.findall(r"\w+", query.lower())
+    return [w for w in words if w not in STOPWORDS] or words
 
 
-def _row(r: tuple) -> Memory:  # type: ignore[type-arg]
-    return Memory(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12])
+class MemoryStore(ABC):
+    """One memory database. Backends implement the storage primitives below; recall,
+    embedding and fusion live here, so every backend ranks the same way."""
 
+    location: str
+    embedder: Embedder | None = None
+    min_similarity = 0.3  # dense hits below this cosine similarity are not recalled
+    db_errors: tuple[type[Exception], ...] = ()  # the backend's database errors
 
-class MemoryStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            self.db = sqlite3.connect(path, timeout=30, check_same_thread=False)
-            self._check_ours()
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-        except sqlite3.DatabaseError as e:
-            raise InvalidInput(f"{path} is not an islands memory database ({e})") from None
-        self.migrate()
+    # -- opening --------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path | str | None = None) -> MemoryStore:
-        return cls(Path(path) if path is not None else islands_home() / "memory.sqlite")
+    def open(cls, where: Path | str | None = None, *, embedder: EmbedderChoice = "default",
+             progress: Callable[[int, int], None] | None = None) -> MemoryStore:
+        """A SQLite file (default `$ISLANDS_HOME/memory.sqlite`) or a `postgresql://` URL.
+        `embedder`: an Embedder, a name (minilm, hash, none, auto) or "default"
+        (`ISLANDS_EMBEDDER`, else auto). Memories without vectors from this embedder get them
+        now (`progress(done, total)` is told)."""
+        if isinstance(embedder, str):
+            chosen = default_embedder() if embedder == "default" else embedder_from(embedder)
+        else:
+            chosen = embedder
+        target = str(where) if where is not None else ""
+        store: MemoryStore
+        if target.startswith(("postgresql://", "postgres://")):
+            from islands.memory.postgres import PostgresStore
 
-    def _check_ours(self) -> None:
-        app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
-        tables = self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if app_id == 0 and tables == 0:
-            self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-        elif app_id != APPLICATION_ID:
-            raise InvalidInput(f"{self.path} is not an islands memory database (left untouched)")
+            store = PostgresStore(target, chosen)
+        else:
+            from islands.memory.sqlite import SqliteStore
 
-    def migrate(self) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY)")
-        done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
-        for step in MIGRATIONS:
-            if step.__name__ not in done:
-                with self.db:
-                    step(self.db)
-                    self.db.execute("INSERT INTO migrations (name) VALUES (?)", (step.__name__,))
+            store = SqliteStore(Path(target) if target else islands_home() / "memory.sqlite", chosen)
+        try:
+            store.sync_vectors(progress)
+        except BaseException:
+            store.close()
+            raise
+        return store
 
-    def close(self) -> None:
-        self.db.close()
+    def __enter__(self) -> MemoryStore:
+        return self
 
-    # -- writing --------------------------------------------------------------------------
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
-    def add_episode(self, text: str, source: str = "") -> int:
-        with self.db:
-            cur = self.db.execute("INSERT INTO episodes (text, source, created) VALUES (?, ?, ?)", (text, source, time.time()))
-        return int(cur.lastrowid or 0)
+    # -- storage primitives (per backend) ---------------------------------------------------
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[None]:
+        """All writes inside commit together or not at all; nests."""
+
+    @abstractmethod
+    def add_episode(self, text: str, source: str = "", created: float | None = None) -> int: ...
+
+    @abstractmethod
+    def _insert_memory(self, row: dict[str, Any], vector: np.ndarray | None) -> int: ...
+
+    @abstractmethod
+    def update(self, memory_id: int, **fields: Any) -> None:
+        """Set columns of one memory (importance, episode_ids, valid_to, replaced_by, ...)."""
+
+    @abstractmethod
+    def get(self, memory_id: int) -> Memory: ...
+
+    @abstractmethod
+    def episode(self, episode_id: int) -> str: ...
+
+    @abstractmethod
+    def episodes(self) -> list[tuple[int, str, str, float]]:
+        """(id, text, source, created) of every episode, oldest first."""
+
+    @abstractmethod
+    def delete_episodes(self, ids: list[int]) -> None: ...
+
+    @abstractmethod
+    def memories(self, valid_only: bool = True) -> list[Memory]:
+        """Memories by id."""
+
+    @abstractmethod
+    def _match(self, words: list[str], limit: int, include_invalid: bool, all_words: bool) -> list[Memory]:
+        """Full-text matches (every word, or any word), best BM25 first."""
+
+    @abstractmethod
+    def _nearest(self, vector: np.ndarray, limit: int, include_invalid: bool) -> list[tuple[Memory, float]]:
+        """(memory, cosine similarity) nearest to `vector`, best first."""
+
+    @abstractmethod
+    def _touch(self, ids: list[int], now: float) -> None: ...
+
+    @abstractmethod
+    def stats(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    def get_meta(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    @abstractmethod
+    def _reset_vectors(self, dim: int) -> None:
+        """Forget every vector; ready for vectors of `dim` dimensions."""
+
+    @abstractmethod
+    def _without_vectors(self) -> list[tuple[int, str]]:
+        """(id, text) of memories that have no vector yet."""
+
+    @abstractmethod
+    def _set_vectors(self, ids: list[int], vectors: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def vector(self, memory_id: int) -> np.ndarray | None: ...
+
+    # values: (name, weight, curve, rate, level)
+    @abstractmethod
+    def put_value(self, name: str, weight: float, curve: str, rate: float, level: float | None = None) -> None:
+        """Insert or update a value (`level` None keeps the current level, 0 for a new one)."""
+
+    @abstractmethod
+    def get_value(self, name: str) -> tuple[str, float, str, float, float] | None: ...
+
+    @abstractmethod
+    def list_values(self) -> list[tuple[str, float, str, float, float]]: ...
+
+    @abstractmethod
+    def add_level(self, name: str, amount: float) -> None:
+        """level = max(0, level + amount)."""
+
+    # -- shared: writing --------------------------------------------------------------------
+
+    def _embed(self, texts: list[str]) -> np.ndarray | None:
+        return self.embedder.embed(texts) if self.embedder is not None and texts else None
 
     def add_memory(self, text: str, *, summary: str | None = None, episode_ids: list[int] | None = None,
-                   importance: float = 1.0, surprise: float = 0.0, model: str = "") -> int:
+                   importance: float = 1.0, surprise: float = 0.0, model: str = "", created: float | None = None,
+                   valid_from: float | None = None, valid_to: float | None = None, last_accessed: float | None = None,
+                   access_count: int = 0, vector: np.ndarray | None = None) -> int:
         if not text.strip():
             raise InvalidInput("a memory needs text")
         now = time.time()
-        summary = summary if summary is not None else text
-        with self.db:
-            cur = self.db.execute(
-                "INSERT INTO memories (text, summary, episode_ids, created, valid_from, importance, surprise, model) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (text, summary, json.dumps(episode_ids or []), now, now, importance, surprise, model),
-            )
-            self.db.execute("INSERT INTO memories_fts (rowid, text, summary) VALUES (?, ?, ?)", (cur.lastrowid, text, summary))
-        return int(cur.lastrowid or 0)
+        created = created if created is not None else now
+        row = {"text": text, "summary": summary if summary is not None else text, "episode_ids": list(episode_ids or []),
+               "created": created, "valid_from": valid_from if valid_from is not None else created, "valid_to": valid_to,
+               "last_accessed": last_accessed, "importance": importance, "surprise": surprise,
+               "access_count": access_count, "model": model}
+        if vector is None:
+            embedded = self._embed([text])
+            vector = embedded[0] if embedded is not None else None
+        return self._insert_memory(row, vector)
 
-    def add_memories(self, texts: list[str], *, model: str = "") -> list[int]:
-        """Many memories in one transaction (bulk loads, imports of plain text)."""
-        now, ids = time.time(), []
-        with self.db:
-            for text in texts:
-                cur = self.db.execute(
-                    "INSERT INTO memories (text, summary, created, valid_from, model) VALUES (?, ?, ?, ?, ?)", (text, text, now, now, model)
-                )
-                self.db.execute("INSERT INTO memories_fts (rowid, text, summary) VALUES (?, ?, ?)", (cur.lastrowid, text, text))
-                ids.append(int(cur.lastrowid or 0))
+    def add_memories(self, texts: list[str], *, model: str = "", batch: int = 256,
+                     progress: Callable[[int, int], None] | None = None) -> list[int]:
+        """Many memories, embedded in batches, one transaction (bulk loads)."""
+        ids: list[int] = []
+        with self.transaction():
+            for lo in range(0, len(texts), batch):
+                chunk = texts[lo : lo + batch]
+                vectors = self._embed(chunk)
+                for i, text in enumerate(chunk):
+                    ids.append(self.add_memory(text, model=model, vector=None if vectors is None else vectors[i]))
+                if progress:
+                    progress(len(ids), len(texts))
         return ids
 
     def reinforce(self, memory_id: int, by: float = 1.0) -> None:
-        with self.db:
-            self.db.execute("UPDATE memories SET importance = importance + ?, last_accessed = ? WHERE id = ?", (by, time.time(), memory_id))
+        m = self.get(memory_id)
+        self.update(memory_id, importance=m.importance + by, last_accessed=time.time())
 
     def supersede(self, old_id: int, new_id: int) -> None:
         """`old_id` stops being valid now; it points at the memory that replaced it."""
-        with self.db:
-            self.db.execute("UPDATE memories SET valid_to = ?, replaced_by = ? WHERE id = ? AND valid_to IS NULL", (time.time(), new_id, old_id))
+        if self.get(old_id).valid_to is None:
+            self.update(old_id, valid_to=time.time(), replaced_by=new_id)
 
-    # -- reading --------------------------------------------------------------------------
+    def sync_vectors(self, progress: Callable[[int, int], None] | None = None, batch: int = 256) -> int:
+        """Give every memory a vector from the current embedder; when the store's vectors
+        came from another embedder, all are recomputed. Returns how many were embedded."""
+        if self.embedder is None:
+            return 0
+        if self.get_meta("embedder") != self.embedder.name:
+            with self.transaction():
+                self._reset_vectors(self.embedder.dim)
+                self.set_meta("embedder", self.embedder.name)
+                self.set_meta("embedding_dim", str(self.embedder.dim))
+        todo = self._without_vectors()
+        for lo in range(0, len(todo), batch):
+            chunk = todo[lo : lo + batch]
+            vectors = self.embedder.embed([text for _, text in chunk])
+            with self.transaction():
+                self._set_vectors([i for i, _ in chunk], vectors)
+            if progress:
+                progress(min(lo + batch, len(todo)), len(todo))
+        return len(todo)
 
-    def get(self, memory_id: int) -> Memory:
-        row = self.db.execute(f"SELECT {_COLUMNS} FROM memories WHERE id = ?", (memory_id,)).fetchone()
-        if row is None:
-            raise InvalidInput(f"no memory with id {memory_id}")
-        return _row(row)
-
-    def episode(self, episode_id: int) -> str:
-        row = self.db.execute("SELECT text FROM episodes WHERE id = ?", (episode_id,)).fetchone()
-        if row is None:
-            raise InvalidInput(f"no episode with id {episode_id}")
-        return str(row[0])
+    # -- shared: reading --------------------------------------------------------------------
 
     def search(self, query: str, k: int = 5, *, include_invalid: bool = False, touch: bool = True,
-               half_life_days: float = 30.0, any_word: bool = False) -> list[Memory]:
-        """BM25 matches, re-ranked by recency (half-life) and importance; valid ones only by
-        default. Memories with every word of the query come first; with `any_word` (or when
-        none has them all) any word will do."""
-        words = [w for w in re.findall(r"\w+", query.lower()) if w not in STOPWORDS] or re.findall(r"\w+", query.lower())
+               half_life_days: float = 30.0, any_word: bool = False, dense: bool = True) -> list[Memory]:
+        """BM25 matches (every word first; any word when none has them all, or with
+        `any_word`) and the nearest vectors, fused by reciprocal rank, then weighted by
+        recency (half-life) and importance. Valid memories only unless `include_invalid`."""
+        words = query_words(query)
         if not words:
             raise InvalidInput("the query has no words")
-        sql = (
-            f"SELECT {', '.join('m.' + c.strip() for c in _COLUMNS.split(','))}, bm25(memories_fts) FROM memories_fts "
-            "JOIN memories m ON m.id = memories_fts.rowid WHERE memories_fts MATCH ? "
-            + ("" if include_invalid else "AND m.valid_to IS NULL ") + "ORDER BY bm25(memories_fts) LIMIT ?"
-        )
-        terms = [f'"{w}"' for w in words[:32]]
-        # memories with every word first (few rows to rank); any word only when none has all
-        rows = self.db.execute(sql, (" ".join(terms), k * 4)).fetchall() if len(terms) > 1 and not any_word else []
-        if not rows:
-            rows = self.db.execute(sql, (" OR ".join(terms), k * 4)).fetchall()
+        words = words[:32]
+        limit = k * 4
+        lexical = self._match(words, limit, include_invalid, all_words=True) if len(words) > 1 and not any_word else []
+        if not lexical:
+            lexical = self._match(words, limit, include_invalid, all_words=False)
+        nearest: list[tuple[Memory, float]] = []
+        if dense and self.embedder is not None:
+            vector = self.embedder.embed([query])[0]
+            nearest = [(m, s) for m, s in self._nearest(vector, limit, include_invalid) if s >= self.min_similarity]
         now = time.time()
-        found = []
-        for rank, r in enumerate(rows):
-            mem = _row(r[:-1])
+        found: dict[int, Memory] = {}
+        for rank, mem in enumerate(lexical, 1):
+            found[mem.id] = mem
+            mem.extra["bm25_rank"] = rank
+            mem.score = 1 / (RRF_K + rank)
+        for rank, (mem, similarity) in enumerate(nearest, 1):
+            mem = found.setdefault(mem.id, mem)
+            mem.extra.update(dense_rank=rank, similarity=round(float(similarity), 4))
+            mem.score += 1 / (RRF_K + rank)
+        for mem in found.values():
             age_days = (now - (mem.last_accessed or mem.created)) / 86400
             recency = 0.5 ** (age_days / half_life_days)
-            # BM25 by rank (its raw values shrink to ~0 in small stores), recency, importance
-            mem.score = (1 / (1 + rank)) * (0.5 + 0.5 * recency) * (1 + math.log1p(mem.importance))
-            found.append(mem)
-        found.sort(key=lambda m: -m.score)
-        found = found[:k]
-        if touch and found:
-            with self.db:
-                self.db.executemany("UPDATE memories SET access_count = access_count + 1, last_accessed = ? WHERE id = ?",
-                                    [(now, m.id) for m in found])
-        return found
-
-    def stats(self) -> dict[str, int]:
-        one = lambda sql: int(self.db.execute(sql).fetchone()[0])  # noqa: E731
-        return {
-            "memories": one("SELECT count(*) FROM memories"),
-            "valid_memories": one("SELECT count(*) FROM memories WHERE valid_to IS NULL"),
-            "episodes": one("SELECT count(*) FROM episodes"),
-            "values": one('SELECT count(*) FROM "values"'),
-        }
+            mem.score *= (0.5 + 0.5 * recency) * (1 + math.log1p(mem.importance))
+        ranked = sorted(found.values(), key=lambda m: (-m.score, m.id))[:k]
+        if touch and ranked:
+            self._touch([m.id for m in ranked], now)
+        return ranked

@@ -14,7 +14,6 @@ Stored in the memory database's `values` table.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 from islands.errors import InvalidInput
@@ -44,7 +43,7 @@ class Value:
 
 class ValueStore:
     def __init__(self, store: MemoryStore) -> None:
-        self.db = store.db
+        self.store = store
 
     def set(self, name: str, weight: float, curve: str = "log", rate: float = 1.0) -> Value:
         if not name.strip():
@@ -53,28 +52,22 @@ class ValueStore:
             raise InvalidInput(f"unknown curve {curve!r}: choose log or exp")
         if rate <= 0:
             raise InvalidInput(f"invalid rate {rate}: must be > 0")
-        with self.db:
-            self.db.execute(
-                'INSERT INTO "values" (name, weight, curve, rate, level, updated) VALUES (?, ?, ?, ?, 0, ?) '
-                "ON CONFLICT(name) DO UPDATE SET weight = excluded.weight, curve = excluded.curve, rate = excluded.rate, updated = excluded.updated",
-                (name, weight, curve, rate, time.time()),
-            )
+        self.store.put_value(name, weight, curve, rate)
         return self.get(name)
 
     def get(self, name: str) -> Value:
-        row = self.db.execute('SELECT name, weight, curve, rate, level FROM "values" WHERE name = ?', (name,)).fetchone()
+        row = self.store.get_value(name)
         if row is None:
             raise InvalidInput(f"no value named {name!r} (islands values set NAME WEIGHT)")
         return Value(*row)
 
     def list(self) -> list[Value]:
-        return [Value(*r) for r in self.db.execute('SELECT name, weight, curve, rate, level FROM "values" ORDER BY name')]
+        return [Value(*r) for r in self.store.list_values()]
 
     def event(self, name: str, amount: float = 1.0) -> Value:
         """Something of this value happened (`amount` may be negative: the need grows back)."""
         self.get(name)
-        with self.db:
-            self.db.execute('UPDATE "values" SET level = max(0, level + ?), updated = ? WHERE name = ?', (amount, time.time(), name))
+        self.store.add_level(name, amount)
         return self.get(name)
 
     def value_of(self, name: str) -> float:

@@ -1,0 +1,303 @@
+"""The SQLite memory backend (the default): one file, WAL, numbered migrations; FTS5 for
+BM25; vectors as float32 blobs with a sqlite-vec index of their signs (binary
+quantization) that proposes candidates, rescored by exact cosine distance.
+
+The file carries `PRAGMA application_id`, so a file that is not ours is refused untouched.
+Python builds whose sqlite3 cannot load extensions use `sqlean` (the embed extra) instead;
+both read and write the same file format.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from islands.errors import InvalidInput
+from islands.memory.embed import Embedder
+from islands.memory.store import MEMORY_FIELDS, Memory, MemoryStore
+
+__all__ = ["MIGRATIONS", "SqliteStore"]
+
+APPLICATION_ID = 0x15A1D5  # PRAGMA application_id of an islands memory file
+_COLUMNS = ", ".join(MEMORY_FIELDS)
+_UPDATABLE = {"text", "summary", "episode_ids", "valid_to", "last_accessed", "importance", "surprise", "access_count",
+              "replaced_by"}
+
+
+def _m001_initial(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE episodes (id INTEGER PRIMARY KEY, text TEXT NOT NULL, source TEXT NOT NULL DEFAULT '',
+                               created REAL NOT NULL);
+        CREATE TABLE memories (id INTEGER PRIMARY KEY, text TEXT NOT NULL, summary TEXT NOT NULL,
+                               episode_ids TEXT NOT NULL DEFAULT '[]', created REAL NOT NULL, valid_from REAL NOT NULL,
+                               valid_to REAL, last_accessed REAL, importance REAL NOT NULL DEFAULT 1.0,
+                               surprise REAL NOT NULL DEFAULT 0.0, access_count INTEGER NOT NULL DEFAULT 0,
+                               model TEXT NOT NULL DEFAULT '', embedding BLOB, replaced_by INTEGER REFERENCES memories(id));
+        CREATE VIRTUAL TABLE memories_fts USING fts5(text, summary, content='memories', content_rowid='id',
+                                                     tokenize='porter unicode61');
+        CREATE TABLE "values" (name TEXT PRIMARY KEY, weight REAL NOT NULL, curve TEXT NOT NULL, rate REAL NOT NULL,
+                               level REAL NOT NULL DEFAULT 0.0, updated REAL NOT NULL);
+        """
+    )
+
+
+def _m002_meta(db: sqlite3.Connection) -> None:
+    """Store-wide facts (which embedder wrote the vectors, their dimension)."""
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_meta]
+
+
+def _driver(need_extensions: bool) -> ModuleType:
+    """The sqlite3 module to use: the standard one unless vectors need extension loading
+    that this Python's build lacks."""
+    if not need_extensions or hasattr(sqlite3.Connection, "enable_load_extension"):
+        return sqlite3
+    try:
+        import sqlean  # type: ignore[import-not-found]
+    except ImportError:
+        raise InvalidInput("vectors on SQLite need sqlite-vec and an sqlite3 that loads extensions: "
+                           "pip install 'islands[embed]' (or use --embedder none)") from None
+    return sqlean  # type: ignore[no-any-return]
+
+
+def _row(r: tuple[Any, ...]) -> Memory:
+    return Memory(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12])
+
+
+class SqliteStore(MemoryStore):
+    def __init__(self, path: Path, embedder: Embedder | None = None) -> None:
+        self.path = path
+        self.location = str(path)
+        self.embedder = embedder
+        self.sql = _driver(embedder is not None)
+        self.db_errors = (self.sql.Error,)
+        self._lock = threading.RLock()
+        self._depth = 0
+        if path.is_dir():
+            raise InvalidInput(f"{path} is a directory, not a memory database")
+        try:
+            self.db = self.sql.connect(str(path), timeout=30, check_same_thread=False)
+            self._check_ours()
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+        except self.sql.DatabaseError as e:
+            raise InvalidInput(f"{path} is not an islands memory database ({e})") from None
+        if embedder is not None:
+            self._load_vec()
+        self.migrate()
+
+    def _load_vec(self) -> None:
+        try:
+            import sqlite_vec  # type: ignore[import-not-found]
+
+            self.db.enable_load_extension(True)
+            sqlite_vec.load(self.db)
+            self.db.enable_load_extension(False)
+        except (ImportError, AttributeError, self.sql.OperationalError) as e:
+            raise InvalidInput(f"vectors on SQLite need sqlite-vec ({e}): pip install 'islands[embed]' "
+                               "(or use --embedder none)") from None
+
+    def _check_ours(self) -> None:
+        app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
+        tables = self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if app_id == 0 and tables == 0:
+            self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        elif app_id != APPLICATION_ID:
+            raise InvalidInput(f"{self.path} is not an islands memory database (left untouched)")
+
+    def migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY)")
+        self.db.commit()
+        done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
+        for step in MIGRATIONS:
+            if step.__name__ not in done:
+                with self.transaction():
+                    step(self.db)
+                    self.db.execute("INSERT OR IGNORE INTO migrations (name) VALUES (?)", (step.__name__,))
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            self._depth += 1
+            try:
+                if self._depth > 1:
+                    yield
+                else:
+                    with self.db:
+                        yield
+            finally:
+                self._depth -= 1
+
+    # -- episodes and memories ----------------------------------------------------------------
+
+    def add_episode(self, text: str, source: str = "", created: float | None = None) -> int:
+        with self.transaction():
+            cur = self.db.execute("INSERT INTO episodes (text, source, created) VALUES (?, ?, ?)",
+                                  (text, source, created if created is not None else time.time()))
+        return int(cur.lastrowid or 0)
+
+    def _insert_memory(self, row: dict[str, Any], vector: np.ndarray | None) -> int:
+        with self.transaction():
+            cur = self.db.execute(
+                "INSERT INTO memories (text, summary, episode_ids, created, valid_from, valid_to, last_accessed, importance, "
+                "surprise, access_count, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (row["text"], row["summary"], json.dumps(row["episode_ids"]), row["created"], row["valid_from"],
+                 row["valid_to"], row["last_accessed"], row["importance"], row["surprise"], row["access_count"], row["model"]),
+            )
+            mid = int(cur.lastrowid or 0)
+            self.db.execute("INSERT INTO memories_fts (rowid, text, summary) VALUES (?, ?, ?)", (mid, row["text"], row["summary"]))
+            if vector is not None:
+                self._set_vectors([mid], vector[None, :])
+        return mid
+
+    def update(self, memory_id: int, **fields: Any) -> None:
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise InvalidInput(f"cannot update {sorted(unknown)[0]!r} of a memory")
+        if "episode_ids" in fields:
+            fields["episode_ids"] = json.dumps(fields["episode_ids"])
+        with self.transaction():
+            if "text" in fields or "summary" in fields:  # keep the external-content FTS index in step
+                old = self.db.execute("SELECT text, summary FROM memories WHERE id = ?", (memory_id,)).fetchone()
+                self.db.execute("INSERT INTO memories_fts (memories_fts, rowid, text, summary) VALUES ('delete', ?, ?, ?)",
+                                (memory_id, *old))
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            self.db.execute(f"UPDATE memories SET {sets} WHERE id = ?", (*fields.values(), memory_id))
+            if "text" in fields or "summary" in fields:
+                self.db.execute("INSERT INTO memories_fts (rowid, text, summary) SELECT id, text, summary FROM memories WHERE id = ?",
+                                (memory_id,))
+
+    def get(self, memory_id: int) -> Memory:
+        row = self.db.execute(f"SELECT {_COLUMNS} FROM memories WHERE id = ?", (memory_id,)).fetchone()
+        if row is None:
+            raise InvalidInput(f"no memory with id {memory_id}")
+        return _row(row)
+
+    def episode(self, episode_id: int) -> str:
+        row = self.db.execute("SELECT text FROM episodes WHERE id = ?", (episode_id,)).fetchone()
+        if row is None:
+            raise InvalidInput(f"no episode with id {episode_id}")
+        return str(row[0])
+
+    def episodes(self) -> list[tuple[int, str, str, float]]:
+        return [tuple(r) for r in self.db.execute("SELECT id, text, source, created FROM episodes ORDER BY id")]  # type: ignore[misc]
+
+    def delete_episodes(self, ids: list[int]) -> None:
+        with self.transaction():
+            self.db.executemany("DELETE FROM episodes WHERE id = ?", [(i,) for i in ids])
+
+    def memories(self, valid_only: bool = True) -> list[Memory]:
+        where = "WHERE valid_to IS NULL " if valid_only else ""
+        return [_row(r) for r in self.db.execute(f"SELECT {_COLUMNS} FROM memories {where}ORDER BY id")]
+
+    def _match(self, words: list[str], limit: int, include_invalid: bool, all_words: bool) -> list[Memory]:
+        sql = (
+            f"SELECT {', '.join('m.' + c for c in MEMORY_FIELDS)} FROM memories_fts "
+            "JOIN memories m ON m.id = memories_fts.rowid WHERE memories_fts MATCH ? "
+            + ("" if include_invalid else "AND m.valid_to IS NULL ") + "ORDER BY bm25(memories_fts) LIMIT ?"
+        )
+        terms = [f'"{w}"' for w in words]
+        return [_row(r) for r in self.db.execute(sql, ((" " if all_words else " OR ").join(terms), limit))]
+
+    def _nearest(self, vector: np.ndarray, limit: int, include_invalid: bool) -> list[tuple[Memory, float]]:
+        if not self._has_vec_table():
+            return []
+        blob = np.asarray(vector, dtype=np.float32).tobytes()
+        # the sign bits propose 8x the candidates; exact cosine distance ranks them
+        candidates = [r[0] for r in self.db.execute(
+            "SELECT rowid FROM memories_vec WHERE embedding MATCH vec_quantize_binary(?) AND k = ?", (blob, min(4096, max(64, limit * 8))))]
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS}, vec_distance_cosine(embedding, ?) AS d FROM memories "
+            "WHERE id IN (SELECT value FROM json_each(?)) AND embedding IS NOT NULL "
+            + ("" if include_invalid else "AND valid_to IS NULL ") + "ORDER BY d LIMIT ?",
+            (blob, json.dumps(candidates), limit),
+        )
+        return [(_row(r[:-1]), 1.0 - float(r[-1])) for r in rows]
+
+    def _touch(self, ids: list[int], now: float) -> None:
+        with self.transaction():
+            self.db.executemany("UPDATE memories SET access_count = access_count + 1, last_accessed = ? WHERE id = ?",
+                                [(now, i) for i in ids])
+
+    def stats(self) -> dict[str, int]:
+        one = lambda sql: int(self.db.execute(sql).fetchone()[0])  # noqa: E731
+        return {
+            "memories": one("SELECT count(*) FROM memories"),
+            "valid_memories": one("SELECT count(*) FROM memories WHERE valid_to IS NULL"),
+            "episodes": one("SELECT count(*) FROM episodes"),
+            "values": one('SELECT count(*) FROM "values"'),
+        }
+
+    # -- meta and vectors ---------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                            (key, value))
+
+    def _has_vec_table(self) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'memories_vec'").fetchone() is not None
+
+    def _reset_vectors(self, dim: int) -> None:
+        if dim % 8:
+            raise InvalidInput(f"embedding dimension {dim} is not a multiple of 8")
+        with self.transaction():
+            self.db.execute("DROP TABLE IF EXISTS memories_vec")
+            self.db.execute("UPDATE memories SET embedding = NULL WHERE embedding IS NOT NULL")
+            self.db.execute(f"CREATE VIRTUAL TABLE memories_vec USING vec0(embedding bit[{dim}])")
+
+    def _without_vectors(self) -> list[tuple[int, str]]:
+        return [(int(r[0]), str(r[1])) for r in self.db.execute("SELECT id, text FROM memories WHERE embedding IS NULL ORDER BY id")]
+
+    def _set_vectors(self, ids: list[int], vectors: np.ndarray) -> None:
+        blobs = [np.asarray(v, dtype=np.float32).tobytes() for v in vectors]
+        with self.transaction():
+            self.db.executemany("UPDATE memories SET embedding = ? WHERE id = ?", list(zip(blobs, ids)))
+            self.db.executemany("DELETE FROM memories_vec WHERE rowid = ?", [(i,) for i in ids])
+            self.db.executemany("INSERT INTO memories_vec (rowid, embedding) VALUES (?, vec_quantize_binary(?))", list(zip(ids, blobs)))
+
+    def vector(self, memory_id: int) -> np.ndarray | None:
+        row = self.db.execute("SELECT embedding FROM memories WHERE id = ?", (memory_id,)).fetchone()
+        return None if row is None or row[0] is None else np.frombuffer(row[0], dtype=np.float32).copy()
+
+    # -- values -------------------------------------------------------------------------------
+
+    def put_value(self, name: str, weight: float, curve: str, rate: float, level: float | None = None) -> None:
+        keep = "" if level is None else ", level = excluded.level"
+        with self.transaction():
+            self.db.execute(
+                'INSERT INTO "values" (name, weight, curve, rate, level, updated) VALUES (?, ?, ?, ?, ?, ?) '
+                "ON CONFLICT(name) DO UPDATE SET weight = excluded.weight, curve = excluded.curve, rate = excluded.rate, "
+                f"updated = excluded.updated{keep}",
+                (name, weight, curve, rate, level or 0.0, time.time()),
+            )
+
+    def get_value(self, name: str) -> tuple[str, float, str, float, float] | None:
+        row = self.db.execute('SELECT name, weight, curve, rate, level FROM "values" WHERE name = ?', (name,)).fetchone()
+        return None if row is None else tuple(row)  # type: ignore[return-value]
+
+    def list_values(self) -> list[tuple[str, float, str, float, float]]:
+        return [tuple(r) for r in self.db.execute('SELECT name, weight, curve, rate, level FROM "values" ORDER BY name')]  # type: ignore[misc]
+
+    def add_level(self, name: str, amount: float) -> None:
+        with self.transaction():
+            self.db.execute('UPDATE "values" SET level = max(0, level + ?), updated = ? WHERE name = ?', (amount, time.time(), name))
