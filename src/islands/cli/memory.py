@@ -1,4 +1,5 @@
-"""`islands memory add|search|show|stats` and `islands values list|set|event|rank`."""
+"""`islands memory add|search|show|stats|sleep|export|import`, `islands chat` and
+`islands values list|set|event|rank`. `--memory` takes a SQLite file or a postgresql:// URL."""
 
 from __future__ import annotations
 
@@ -18,7 +19,33 @@ __all__ = ["memory_app", "values_app"]
 
 memory_app = typer.Typer(help="Memory: save what surprised the model, recall it.", no_args_is_help=True)
 values_app = typer.Typer(help="Values: what matters, how much, with diminishing returns.", no_args_is_help=True)
-MemoryOption = Annotated[Path | None, typer.Option("--memory", help="The memory database (default: $ISLANDS_HOME/memory.sqlite).", show_default=False)]
+MemoryOption = Annotated[str | None, typer.Option(
+    "--memory", envvar="ISLANDS_MEMORY", show_default=False,
+    help="The memory database: a SQLite file (default: $ISLANDS_HOME/memory.sqlite) or a postgresql:// URL.")]
+EmbedderOption = Annotated[str | None, typer.Option(
+    "--embedder", envvar="ISLANDS_EMBEDDER", show_default=False,
+    help="Vectors for recall: minilm (the embed extra), hash, none (BM25 alone) or auto (default: minilm when installed).")]
+
+
+def open_store(memory: str | None, embedder: str | None = None) -> MemoryStore:
+    """The store, with a progress bar while memories get vectors from a new embedder."""
+    from rich.progress import Progress
+
+    bar: list[Progress] = []
+    task: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        if not bar:
+            bar.append(Progress(transient=True, console=Console(stderr=True)))
+            bar[0].start()
+            task.append(bar[0].add_task("embedding memories", total=total))
+        bar[0].update(task[0], completed=done)
+
+    try:
+        return MemoryStore.open(memory, embedder=embedder or "auto", progress=progress)
+    finally:
+        if bar:
+            bar[0].stop()
 
 
 @memory_app.command("add")
@@ -26,12 +53,13 @@ def add(
     text: Annotated[str, typer.Argument(help="What was observed.", show_default=False)],
     always: Annotated[bool, typer.Option("--always", help="Store it whole, surprising or not.")] = False,
     memory: MemoryOption = None,
+    embedder: EmbedderOption = None,
     model: ModelOption = None,
     ctx: CtxOption = 4096,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Remember TEXT: the raw episode always, as memories the parts that surprised the model."""
-    store = MemoryStore.open(memory)
+    store = open_store(memory, embedder)
     result = remember(load_engine(model, ctx), store, text, always=always)
     if as_json:
         doc = asdict(result) | {"memories": [asdict(store.get(i)) for i in result.memory_ids]}
@@ -52,23 +80,27 @@ def search(
     query: Annotated[str, typer.Argument(help="Words to look for.", show_default=False)],
     k: Annotated[int, typer.Option("--limit", "-k", help="How many.")] = 5,
     memory: MemoryOption = None,
+    embedder: EmbedderOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Memories matching QUERY (BM25 x recency x importance), with ids and scores."""
-    found = MemoryStore.open(memory).search(query, k)
+    """Memories matching QUERY (BM25 and vectors fused by rank, x recency x importance),
+    with ids, scores and how each was found."""
+    found = open_store(memory, embedder).search(query, k)
     if as_json:
         typer.echo(json.dumps([asdict(m) for m in found]))
         return
-    table = Table("id", "score", "memory", "importance")
+    table = Table("id", "score", "memory", "importance", "found by")
     for m in found:
-        table.add_row(str(m.id), f"{m.score:.3f}", m.text, f"{m.importance:g}")
+        how = [f"bm25 #{m.extra['bm25_rank']}"] if "bm25_rank" in m.extra else []
+        how += [f"vector #{m.extra['dense_rank']} (cos {m.extra['similarity']:.2f})"] if "dense_rank" in m.extra else []
+        table.add_row(str(m.id), f"{m.score:.3f}", m.text, f"{m.importance:g}", ", ".join(how))
     Console().print(table)
 
 
 @memory_app.command("show")
 def show(memory_id: Annotated[int, typer.Argument(help="A memory id.")], memory: MemoryOption = None) -> None:
     """One memory with its raw episodes."""
-    store = MemoryStore.open(memory)
+    store = open_store(memory, "none")
     m = store.get(memory_id)
     typer.echo(json.dumps(asdict(m) | {"episodes": [store.episode(e) for e in m.episode_ids]}, indent=1))
 
@@ -76,7 +108,8 @@ def show(memory_id: Annotated[int, typer.Argument(help="A memory id.")], memory:
 @memory_app.command("stats")
 def stats(memory: MemoryOption = None, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """How many memories, valid memories, episodes and values."""
-    counts = MemoryStore.open(memory).stats()
+    store = open_store(memory, "none")
+    counts: dict[str, object] = {**store.stats(), "embedder": store.get_meta("embedder") or "none"}
     if as_json:
         typer.echo(json.dumps(counts))
         return
@@ -88,7 +121,7 @@ def stats(memory: MemoryOption = None, as_json: Annotated[bool, typer.Option("--
 def list_values(memory: MemoryOption = None) -> None:
     """Every value with its level and marginal value now."""
     table = Table("value", "weight", "curve", "rate", "level", "marginal")
-    for v in ValueStore(MemoryStore.open(memory)).list():
+    for v in ValueStore(open_store(memory, "none")).list():
         table.add_row(v.name, f"{v.weight:g}", v.curve, f"{v.rate:g}", f"{v.level:g}", f"{v.marginal:.4f}")
     Console().print(table)
 
@@ -102,7 +135,7 @@ def set_value(
     memory: MemoryOption = None,
 ) -> None:
     """Add or change a value."""
-    v = ValueStore(MemoryStore.open(memory)).set(name, weight, curve, rate)
+    v = ValueStore(open_store(memory, "none")).set(name, weight, curve, rate)
     typer.echo(f"{v.name}: weight {v.weight:g}, {v.curve}, rate {v.rate:g}, marginal {v.marginal:.4f}")
 
 
@@ -113,37 +146,38 @@ def event(
     memory: MemoryOption = None,
 ) -> None:
     """Record that some of NAME was had."""
-    v = ValueStore(MemoryStore.open(memory)).event(name, amount)
+    v = ValueStore(open_store(memory, "none")).event(name, amount)
     typer.echo(f"{v.name}: level {v.level:g}, marginal {v.marginal:.4f}")
 
 
 @values_app.command("rank")
 def rank(names: Annotated[list[str], typer.Argument(help="Options to rank.")], memory: MemoryOption = None) -> None:
     """Options by what one more unit of each is worth now."""
-    for name, value in ValueStore(MemoryStore.open(memory)).rank(names):
+    for name, value in ValueStore(open_store(memory, "none")).rank(names):
         typer.echo(f"{value:.4f}\t{name}")
 
 
 @memory_app.command("export")
-def export(file: Annotated[Path, typer.Argument(help="JSONL file to write.")], memory: MemoryOption = None) -> None:
+def export(file: Annotated[Path, typer.Argument(help="JSONL file to write.")], memory: MemoryOption = None, embedder: EmbedderOption = None) -> None:
     """Write episodes, memories and values as model-agnostic JSONL."""
     from islands.memory.portable import export_jsonl
 
-    typer.echo(f"{export_jsonl(MemoryStore.open(memory), file)} lines written to {file}")
+    typer.echo(f"{export_jsonl(open_store(memory, embedder), file)} lines written to {file}")
 
 
 @memory_app.command("import")
-def import_(file: Annotated[Path, typer.Argument(help="JSONL file from `islands memory export`.")], memory: MemoryOption = None) -> None:
+def import_(file: Annotated[Path, typer.Argument(help="JSONL file from `islands memory export`.")], memory: MemoryOption = None, embedder: EmbedderOption = None) -> None:
     """Add a JSONL export's episodes, memories and values (all or nothing)."""
     from islands.memory.portable import import_jsonl
 
-    counts = import_jsonl(MemoryStore.open(memory), file)
+    counts = import_jsonl(open_store(memory, embedder), file)
     typer.echo(", ".join(f"{v} {k}" for k, v in counts.items()) + " imported")
 
 
 @memory_app.command("sleep")
 def sleep_command(
     memory: MemoryOption = None,
+    embedder: EmbedderOption = None,
     forget_raw: Annotated[bool, typer.Option("--forget-raw", help="Also delete episodes no valid memory points to.")] = False,
     threshold: Annotated[float, typer.Option("--threshold", help="Prune below this keep-score (recency x importance x use).")] = 0.05,
     ttl_days: Annotated[float | None, typer.Option("--ttl-days", help="Prune memories unused for this many days.", show_default=False)] = None,
@@ -155,7 +189,7 @@ def sleep_command(
     """Consolidate: merge near-duplicates, write reflections, decay and prune; report."""
     from islands.memory.sleep import sleep
 
-    store = MemoryStore.open(memory)
+    store = open_store(memory, embedder)
     engine = None if no_reflect else load_engine(model, ctx)
     report = sleep(store, engine, threshold=threshold, ttl_days=ttl_days, reflect=not no_reflect, forget_raw=forget_raw)
     if as_json:
@@ -169,6 +203,7 @@ def sleep_command(
 
 def chat(
     memory: MemoryOption = None,
+    embedder: EmbedderOption = None,
     model: ModelOption = None,
     ctx: CtxOption = 4096,
     max_tokens: Annotated[int, typer.Option("--max-tokens", "-n", help="Tokens per reply.")] = 96,
@@ -179,7 +214,7 @@ def chat(
     from islands.flows.chat import ChatSession
     from islands.params import SamplingParams
 
-    store = MemoryStore.open(memory)
+    store = open_store(memory, embedder)
     session = ChatSession(load_engine(model, ctx), store, SamplingParams(temperature=0.7, max_tokens=max_tokens))
     console = Console(highlight=False)
     while True:

@@ -20,7 +20,7 @@ def serve(
     api_key: Annotated[str | None, typer.Option("--api-key", envvar="ISLANDS_API_KEY", help="Require Authorization: Bearer KEY (or set ISLANDS_API_KEY).", show_default=False)] = None,
     model: ModelOption = None,
     corpus: CorpusOption = None,
-    memory_file: Annotated[Path | None, typer.Option("--memory", help="A memory database for the memory extension (recall/remember).", show_default=False)] = None,
+    memory_file: Annotated[str | None, typer.Option("--memory", help="A memory database (SQLite file or postgresql:// URL) for the memory extension.", show_default=False)] = None,
     flows_dir: Annotated[Path | None, typer.Option("--flows", help="Serve the flows in this folder (*.yaml, *.yml, *.json) by name.", show_default=False)] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens-limit", help="Largest max_tokens a request may ask for.")] = 4096,
     max_n: Annotated[int, typer.Option("--max-n", help="Most branches (n) per request.")] = 64,

@@ -104,7 +104,7 @@ _shared: dict[str, Embedder] = {}
 def embedder_from(name: str | None) -> Embedder | None:
     """An embedder by name (shared per process: the model loads once); None for `none`."""
     name = (name or "auto").lower()
-    if name not in EMBEDDERS and not name.startswith("hash-"):
+    if name not in EMBEDDERS and not re.fullmatch(r"hash-[1-9]\d*", name):
         raise InvalidInput(f"unknown embedder {name!r}: choose {', '.join(EMBEDDERS)}")
     if name == "auto":
         name = "minilm" if MiniLMEmbedder.available() else "none"
@@ -114,8 +114,7 @@ def embedder_from(name: str | None) -> Embedder | None:
         if name == "minilm":
             _shared[name] = MiniLMEmbedder()
         else:
-            dim = int(name.split("-", 1)[1]) if "-" in name else 256
-            _shared[name] = HashEmbedder(dim)
+            _shared[name] = HashEmbedder(int(name.split("-", 1)[1]) if "-" in name else 256)
     return _shared[name]
 
 
