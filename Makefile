@@ -14,8 +14,11 @@ DEMO_QUESTION ?= What is 3 to the power 40?
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# torch first, pinned: 2.13.0 is the CPU build that lies on disk here; an unpinned torch
+# (asked for by sentence-transformers) would pull several GB of CUDA packages
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(PIP) install -e .
+	$(PIP) install torch==2.13.0
+	$(PIP) install -e '.[embed,postgres]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed

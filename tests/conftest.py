@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,37 @@ def real(real_engine: Engine) -> Iterator[Engine]:
     real_engine.clear_cache()
     yield real_engine
     assert not real_engine.live_branches, "a test left live branches behind"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL server with pgvector on 127.0.0.1, started by scripts/postgres.sh for
+    this test session and stopped at its end; skipped, with the script's reason, where
+    none can be had."""
+    import tempfile
+
+    where = tempfile.mkdtemp(prefix="islands-pg-")  # readable by the server's own user
+    p = subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh"), "start", where], capture_output=True, text=True, timeout=300)
+    if p.returncode == 3:
+        pytest.skip(f"no PostgreSQL server: {p.stderr.strip()}")
+    assert p.returncode == 0, p.stderr
+    try:
+        yield p.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh"), "stop", where], capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def fresh_pg(pg_url: str) -> Callable[[], str]:
+    """The server's URL with the islands schema dropped: each call starts empty."""
+    import psycopg
+
+    def reset() -> str:
+        with psycopg.connect(pg_url, autocommit=True) as db:
+            db.execute("DROP SCHEMA IF EXISTS islands CASCADE")
+        return pg_url
+
+    return reset

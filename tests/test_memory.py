@@ -4,6 +4,7 @@ contradiction without deletion, recall, the value store, and refusing foreign fi
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,16 @@ from islands.memory.values import Value
 from islands.memory.write import segments
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> MemoryStore:
-    return MemoryStore.open(tmp_path / "memory.sqlite")
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MemoryStore]:
+    """The same behaviour on both backends."""
+    where = str(tmp_path / "memory.sqlite") if request.param == "sqlite" else request.getfixturevalue("fresh_pg")()
+    with MemoryStore.open(where) as s:
+        yield s
 
 
-def test_exact_schema(store: MemoryStore) -> None:
+def test_exact_schema(tmp_path: Path) -> None:
+    store = MemoryStore.open(tmp_path / "memory.sqlite")
     tables = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type IN ('table') AND name NOT LIKE 'memories_fts_%'")}
     assert tables == {"migrations", "episodes", "memories", "memories_fts", "values", "meta"}
     columns = [r[1] for r in store.db.execute("PRAGMA table_info(memories)")]

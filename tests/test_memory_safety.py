@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from islands.memory import MemoryStore
@@ -58,3 +59,34 @@ def test_two_writers_and_a_reader_lose_nothing(tmp_path: Path) -> None:
     assert store.stats()["memories"] == 600 and reads > 0
     for name in ("a", "b"):
         assert len(store.db.execute("SELECT id FROM memories WHERE text LIKE ?", (f"{name} fact%",)).fetchall()) == 300
+
+
+def test_on_postgres_two_writers_a_reader_and_a_killed_writer_lose_nothing(fresh_pg: Callable[[], str]) -> None:
+    url, writers = fresh_pg(), 2
+    MemoryStore.open(url).close()
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, url, "200", name], stdout=subprocess.DEVNULL) for name in ("a", "b")[:writers]]
+    victim = subprocess.Popen([sys.executable, "-c", WRITER, url, "100000", "k"], stdout=subprocess.PIPE, text=True)
+    with MemoryStore.open(url) as reader:
+        reads, acknowledged = _watch(victim, reader)
+        for p in procs:
+            assert p.wait(timeout=120) == 0
+        ids = {m.id for m in reader.memories(valid_only=False)}
+        assert set(acknowledged) <= ids and reads > 0
+        for name in ("a", "b")[:writers]:
+            assert sum(m.text.startswith(f"{name} fact") for m in reader.memories()) == 200
+        assert len(reader.search("harbour fact", k=5)) == 5
+
+
+def _watch(victim: subprocess.Popen[str], reader: MemoryStore) -> tuple[int, list[int]]:
+    """Read while the victim writes; kill it after 150 acknowledged memories."""
+    reads, acknowledged = 0, []
+    assert victim.stdout is not None
+    for line in victim.stdout:
+        acknowledged.append(int(line))
+        reads += reader.stats()["memories"] > 0
+        if len(acknowledged) == 150:
+            os.kill(victim.pid, signal.SIGKILL)  # in the middle of its run
+            break
+    victim.wait()
+    victim.stdout.close()
+    return reads, acknowledged

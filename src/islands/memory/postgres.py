@@ -1,0 +1,254 @@
+"""The PostgreSQL memory backend: the same records and recall as the SQLite store, in a
+schema `islands` of any database; full-text search with tsvector (`ts_rank_cd`), vectors
+in a pgvector column with an HNSW cosine index. Needs the `postgres` extra (psycopg) and
+the server's `vector` extension.
+
+    store = MemoryStore.open("postgresql://user:pw@127.0.0.1:5432/db")
+
+Numbered migrations are recorded in `islands.migrations` (taken under an advisory lock,
+so two processes opening a new database at once do not race). A database whose `islands`
+schema was not made by us is refused, untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from islands.errors import InvalidInput
+from islands.memory.embed import Embedder
+from islands.memory.store import MEMORY_FIELDS, Memory, MemoryStore
+
+__all__ = ["MIGRATIONS", "PostgresStore"]
+
+_COLUMNS = ", ".join(MEMORY_FIELDS)
+_UPDATABLE = {"text", "summary", "episode_ids", "valid_to", "last_accessed", "importance", "surprise", "access_count",
+              "replaced_by"}
+_LOCK_KEY = 0x15A1D5  # advisory lock held while migrating
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("m001_initial", """
+        CREATE EXTENSION IF NOT EXISTS vector;
+        CREATE TABLE islands.episodes (id BIGSERIAL PRIMARY KEY, text TEXT NOT NULL, source TEXT NOT NULL DEFAULT '',
+                                       created DOUBLE PRECISION NOT NULL);
+        CREATE TABLE islands.memories (
+            id BIGSERIAL PRIMARY KEY, text TEXT NOT NULL, summary TEXT NOT NULL, episode_ids JSONB NOT NULL DEFAULT '[]',
+            created DOUBLE PRECISION NOT NULL, valid_from DOUBLE PRECISION NOT NULL, valid_to DOUBLE PRECISION,
+            last_accessed DOUBLE PRECISION, importance DOUBLE PRECISION NOT NULL DEFAULT 1.0,
+            surprise DOUBLE PRECISION NOT NULL DEFAULT 0.0, access_count INTEGER NOT NULL DEFAULT 0,
+            model TEXT NOT NULL DEFAULT '', embedding vector, replaced_by BIGINT REFERENCES islands.memories(id),
+            tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', text || ' ' || summary)) STORED);
+        CREATE INDEX memories_tsv ON islands.memories USING GIN (tsv);
+        CREATE INDEX memories_valid ON islands.memories (id) WHERE valid_to IS NULL;
+        CREATE TABLE islands."values" (name TEXT PRIMARY KEY, weight DOUBLE PRECISION NOT NULL, curve TEXT NOT NULL,
+                                       rate DOUBLE PRECISION NOT NULL, level DOUBLE PRECISION NOT NULL DEFAULT 0.0,
+                                       updated DOUBLE PRECISION NOT NULL);
+        CREATE TABLE islands.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """),
+]
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+def _vec(v: np.ndarray) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in np.asarray(v, dtype=np.float32)) + "]"
+
+
+def _row(r: tuple[Any, ...]) -> Memory:
+    return Memory(int(r[0]), r[1], r[2], list(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
+                  None if r[12] is None else int(r[12]))
+
+
+class PostgresStore(MemoryStore):
+    def __init__(self, url: str, embedder: Embedder | None = None) -> None:
+        try:
+            import psycopg
+        except ImportError:
+            raise InvalidInput("PostgreSQL memory needs the postgres extra: pip install 'islands[postgres]'") from None
+        self.location = _redact(url)
+        self.embedder = embedder
+        self.db_errors = (psycopg.Error,)
+        self._lock = threading.RLock()
+        try:
+            self.db = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as e:
+            raise InvalidInput(f"cannot connect to {self.location}: {str(e).strip().splitlines()[0]}") from None
+        try:
+            self.migrate()
+        except psycopg.Error as e:
+            self.db.close()
+            raise InvalidInput(f"{self.location}: cannot set up the memory schema: {str(e).strip().splitlines()[0]}") from None
+        except BaseException:
+            self.db.close()
+            raise
+
+    def migrate(self) -> None:
+        with self.transaction():
+            self.db.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            schema = self.db.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = 'islands'").fetchone()
+            ours = self.db.execute("SELECT to_regclass('islands.migrations')").fetchone()[0]
+            if schema and not ours:
+                raise InvalidInput(f"{self.location}: the schema 'islands' is not an islands memory store (left untouched)")
+            self.db.execute("CREATE SCHEMA IF NOT EXISTS islands")
+            self.db.execute("CREATE TABLE IF NOT EXISTS islands.migrations (name TEXT PRIMARY KEY)")
+            done = {r[0] for r in self.db.execute("SELECT name FROM islands.migrations")}
+            for name, sql in MIGRATIONS:
+                if name not in done:
+                    self.db.execute(sql)
+                    self.db.execute("INSERT INTO islands.migrations (name) VALUES (%s)", (name,))
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock, self.db.transaction():  # nested: a savepoint
+            yield
+
+    # -- episodes and memories ----------------------------------------------------------------
+
+    def add_episode(self, text: str, source: str = "", created: float | None = None) -> int:
+        with self.transaction():
+            row = self.db.execute("INSERT INTO islands.episodes (text, source, created) VALUES (%s, %s, %s) RETURNING id",
+                                  (text, source, created if created is not None else time.time())).fetchone()
+        return int(row[0])
+
+    def _insert_memory(self, row: dict[str, Any], vector: np.ndarray | None) -> int:
+        with self.transaction():
+            got = self.db.execute(
+                "INSERT INTO islands.memories (text, summary, episode_ids, created, valid_from, valid_to, last_accessed, "
+                "importance, surprise, access_count, model, embedding) "
+                "VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector) RETURNING id",
+                (row["text"], row["summary"], json.dumps(row["episode_ids"]), row["created"], row["valid_from"], row["valid_to"],
+                 row["last_accessed"], row["importance"], row["surprise"], row["access_count"], row["model"],
+                 None if vector is None else _vec(vector)),
+            ).fetchone()
+        return int(got[0])
+
+    def update(self, memory_id: int, **fields: Any) -> None:
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise InvalidInput(f"cannot update {sorted(unknown)[0]!r} of a memory")
+        if "episode_ids" in fields:
+            fields["episode_ids"] = json.dumps(fields["episode_ids"])
+        sets = ", ".join(f"{k} = %s::jsonb" if k == "episode_ids" else f"{k} = %s" for k in fields)
+        with self.transaction():
+            self.db.execute(f"UPDATE islands.memories SET {sets} WHERE id = %s", (*fields.values(), memory_id))
+
+    def get(self, memory_id: int) -> Memory:
+        row = self.db.execute(f"SELECT {_COLUMNS} FROM islands.memories WHERE id = %s", (memory_id,)).fetchone()
+        if row is None:
+            raise InvalidInput(f"no memory with id {memory_id}")
+        return _row(row)
+
+    def episode(self, episode_id: int) -> str:
+        row = self.db.execute("SELECT text FROM islands.episodes WHERE id = %s", (episode_id,)).fetchone()
+        if row is None:
+            raise InvalidInput(f"no episode with id {episode_id}")
+        return str(row[0])
+
+    def episodes(self) -> list[tuple[int, str, str, float]]:
+        return [(int(r[0]), r[1], r[2], r[3]) for r in self.db.execute("SELECT id, text, source, created FROM islands.episodes ORDER BY id")]
+
+    def delete_episodes(self, ids: list[int]) -> None:
+        with self.transaction():
+            self.db.execute("DELETE FROM islands.episodes WHERE id = ANY(%s)", (ids,))
+
+    def memories(self, valid_only: bool = True) -> list[Memory]:
+        where = "WHERE valid_to IS NULL " if valid_only else ""
+        return [_row(r) for r in self.db.execute(f"SELECT {_COLUMNS} FROM islands.memories {where}ORDER BY id")]
+
+    def _match(self, words: list[str], limit: int, include_invalid: bool, all_words: bool) -> list[Memory]:
+        query = (" " if all_words else " or ").join(words)
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM islands.memories, websearch_to_tsquery('english', %s) q WHERE tsv @@ q "
+            + ("" if include_invalid else "AND valid_to IS NULL ") + "ORDER BY ts_rank_cd(tsv, q) DESC, id LIMIT %s",
+            (query, limit),
+        )
+        return [_row(r) for r in rows]
+
+    def _nearest(self, vector: np.ndarray, limit: int, include_invalid: bool) -> list[tuple[Memory, float]]:
+        v = _vec(vector)
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS}, 1 - (embedding <=> %s::vector) FROM islands.memories WHERE embedding IS NOT NULL "
+            + ("" if include_invalid else "AND valid_to IS NULL ") + "ORDER BY embedding <=> %s::vector LIMIT %s",
+            (v, v, limit),
+        )
+        return [(_row(r[:-1]), float(r[-1])) for r in rows]
+
+    def _touch(self, ids: list[int], now: float) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE islands.memories SET access_count = access_count + 1, last_accessed = %s WHERE id = ANY(%s)",
+                            (now, ids))
+
+    def stats(self) -> dict[str, int]:
+        row = self.db.execute(
+            "SELECT (SELECT count(*) FROM islands.memories), (SELECT count(*) FROM islands.memories WHERE valid_to IS NULL), "
+            '(SELECT count(*) FROM islands.episodes), (SELECT count(*) FROM islands."values")'
+        ).fetchone()
+        return dict(zip(("memories", "valid_memories", "episodes", "values"), map(int, row)))
+
+    # -- meta and vectors ---------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM islands.meta WHERE key = %s", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction():
+            self.db.execute("INSERT INTO islands.meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                            (key, value))
+
+    def _reset_vectors(self, dim: int) -> None:
+        with self.transaction():
+            self.db.execute("DROP INDEX IF EXISTS islands.memories_embedding")
+            self.db.execute("UPDATE islands.memories SET embedding = NULL WHERE embedding IS NOT NULL")
+            self.db.execute(f"ALTER TABLE islands.memories ALTER COLUMN embedding TYPE vector({int(dim)})")
+            self.db.execute("CREATE INDEX memories_embedding ON islands.memories USING hnsw (embedding vector_cosine_ops)")
+
+    def _without_vectors(self) -> list[tuple[int, str]]:
+        return [(int(r[0]), str(r[1])) for r in self.db.execute("SELECT id, text FROM islands.memories WHERE embedding IS NULL ORDER BY id")]
+
+    def _set_vectors(self, ids: list[int], vectors: np.ndarray) -> None:
+        with self.transaction(), self.db.cursor() as cur:
+            cur.executemany("UPDATE islands.memories SET embedding = %s::vector WHERE id = %s",
+                            [(_vec(v), i) for v, i in zip(vectors, ids)])
+
+    def vector(self, memory_id: int) -> np.ndarray | None:
+        row = self.db.execute("SELECT embedding::text FROM islands.memories WHERE id = %s", (memory_id,)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return np.asarray(json.loads(row[0]), dtype=np.float32)
+
+    # -- values -------------------------------------------------------------------------------
+
+    def put_value(self, name: str, weight: float, curve: str, rate: float, level: float | None = None) -> None:
+        keep = "" if level is None else ", level = excluded.level"
+        with self.transaction():
+            self.db.execute(
+                'INSERT INTO islands."values" (name, weight, curve, rate, level, updated) VALUES (%s, %s, %s, %s, %s, %s) '
+                "ON CONFLICT (name) DO UPDATE SET weight = excluded.weight, curve = excluded.curve, rate = excluded.rate, "
+                f"updated = excluded.updated{keep}",
+                (name, weight, curve, rate, level or 0.0, time.time()),
+            )
+
+    def get_value(self, name: str) -> tuple[str, float, str, float, float] | None:
+        row = self.db.execute('SELECT name, weight, curve, rate, level FROM islands."values" WHERE name = %s', (name,)).fetchone()
+        return None if row is None else tuple(row)  # type: ignore[return-value]
+
+    def list_values(self) -> list[tuple[str, float, str, float, float]]:
+        return [tuple(r) for r in self.db.execute('SELECT name, weight, curve, rate, level FROM islands."values" ORDER BY name')]  # type: ignore[misc]
+
+    def add_level(self, name: str, amount: float) -> None:
+        with self.transaction():
+            self.db.execute('UPDATE islands."values" SET level = GREATEST(0, level + %s), updated = %s WHERE name = %s',
+                            (amount, time.time(), name))
