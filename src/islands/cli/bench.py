@@ -189,24 +189,37 @@ def consistency_bench(
     _report(result, as_json)
 
 
+def _sizes(text: str, option: str) -> tuple[int, ...]:
+    try:
+        chosen = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        die(f"invalid {option} {text!r}: comma-separated whole numbers")
+    if not chosen or any(not 200 <= n <= 1_000_000 for n in chosen):
+        die(f"{option}: each size must be between 200 and 1,000,000")
+    return chosen
+
+
 @app.command("memory")
 def memory_bench(
-    sizes: Annotated[str, typer.Option("--sizes", help="Comma-separated store sizes.")] = "1000,10000,100000",
+    sizes: Annotated[str, typer.Option("--sizes", help="Comma-separated store sizes for BM25 alone.")] = "1000,10000,100000",
+    dense_sizes: Annotated[str, typer.Option("--dense-sizes", help="Sizes for hybrid recall (BM25 + vectors); '' for none.")] = "1000,10000",
+    embedder: Annotated[str, typer.Option("--embedder", help="The embedder for hybrid recall (minilm, hash).")] = "minilm",
     model: ModelOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Recall@5, latency and ingest rate over planted facts among distractors; sleep time at
-    10k; and surprise gating on prose with planted facts (needs the model)."""
-    try:
-        chosen = tuple(int(x) for x in sizes.split(","))
-    except ValueError:
-        die(f"invalid --sizes {sizes!r}: comma-separated whole numbers")
-    if not chosen or any(not 200 <= n <= 1_000_000 for n in chosen):
-        die("each size must be between 200 and 1,000,000")
+    """Recall@5, latency and ingest rate over planted facts among distractors, with BM25
+    alone and hybrid; sleep time at 10k; surprise gating on prose with planted facts."""
+    chosen, dense = _sizes(sizes, "--sizes"), _sizes(dense_sizes, "--dense-sizes") if dense_sizes.strip() else ()
     from islands.memory.bench import bench_retrieval, bench_surprise
+    from islands.memory.embed import embedder_from
 
-    with err.status("benchmarking retrieval"):
-        result: dict[str, Any] = {"retrieval": bench_retrieval(chosen)}
+    emb = embedder_from(embedder) if dense else None
+    if dense and emb is None:
+        die("--embedder none: choose minilm or hash (or --dense-sizes '')")
+    with err.status("benchmarking retrieval") as status:
+        result: dict[str, Any] = {"retrieval": {"bm25": bench_retrieval(chosen, progress=lambda s: status.update(f"BM25: {s}"))}}
+        if emb is not None:
+            result["retrieval"][f"hybrid-{emb.name}"] = bench_retrieval(dense, embedder=emb, progress=lambda s: status.update(f"hybrid: {s}"))
     engine = load_engine(model, 4096)
     with err.status("benchmarking surprise gating"):
         result["surprise"] = bench_surprise(engine)
