@@ -65,7 +65,7 @@ def sleep(store: MemoryStore, engine: Engine | None = None, *, threshold: float 
         for a in memories:  # 1. near-duplicates, among each memory's closest matches (FTS), not all pairs
             if a.id in gone or not _words(a.text):
                 continue
-            for hit in store.search(a.text, k=4, touch=False, any_word=True):
+            for hit in store.search(a.text, k=4, touch=False, any_word=True, dense=False):
                 b = by_id.get(hit.id)
                 if b is None or b.id <= a.id or b.id in gone:
                     continue
@@ -83,7 +83,7 @@ def sleep(store: MemoryStore, engine: Engine | None = None, *, threshold: float 
         for m in memories:
             if m.id in used or m.summary.startswith("reflection"):
                 continue
-            near = {h.id for h in store.search(m.text, k=8, touch=False, any_word=True)} if _words(m.text) else set()
+            near = {h.id for h in store.search(m.text, k=8, touch=False, any_word=True, dense=False)} if _words(m.text) else set()
             cluster = [o for o in memories if o.id in near and o.id != m.id and o.id not in used
                        and not o.summary.startswith("reflection") and len(_words(m.text) & _words(o.text)) >= 2]
             if len(cluster) < 2:
