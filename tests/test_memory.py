@@ -55,6 +55,14 @@ def test_an_older_file_is_upgraded_in_place(tmp_path: Path) -> None:
     assert [m.text for m in store.search("kept upgrade")] == ["kept across the upgrade"]
 
 
+def test_sentences_end_at_a_stop_followed_by_space_not_inside_numbers() -> None:
+    from islands.memory.write import SENTENCE
+
+    text = "The gauge read 4.91 metres. It rose! Did it fall? No... see e.g.x now"
+    assert [m.group().strip() for m in SENTENCE.finditer(text)] == [
+        "The gauge read 4.91 metres.", "It rose!", "Did it fall?", "No...", "see e.g.x now"]
+
+
 def test_segments_start_at_spikes() -> None:
     assert segments([1, 1, 1, 1, 9, 1, 1], gamma=1.0) == [(0, 4, False), (4, 7, True)]
     assert segments([2, 2, 2, 2]) == [(0, 4, False)]

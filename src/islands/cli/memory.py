@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from islands.cli.common import CtxOption, ModelOption, load_engine
+from islands.cli.common import CtxOption, ModelOption, die, load_engine
 from islands.memory import MemoryStore, ValueStore, remember
 
 __all__ = ["memory_app", "values_app"]
@@ -52,6 +52,8 @@ def open_store(memory: str | None, embedder: str | None = None) -> MemoryStore:
 def add(
     text: Annotated[str, typer.Argument(help="What was observed.", show_default=False)],
     always: Annotated[bool, typer.Option("--always", help="Store it whole, surprising or not.")] = False,
+    gamma: Annotated[float, typer.Option("--gamma", help="A spike: surprisal above the running mean + gamma x std.")] = 2.0,
+    margin: Annotated[float, typer.Option("--margin", help="Keep a sentence whose mean surprisal is this much above the rest's.")] = 0.2,
     memory: MemoryOption = None,
     embedder: EmbedderOption = None,
     model: ModelOption = None,
@@ -60,7 +62,9 @@ def add(
 ) -> None:
     """Remember TEXT: the raw episode always, as memories the parts that surprised the model."""
     store = open_store(memory, embedder)
-    result = remember(load_engine(model, ctx), store, text, always=always)
+    if gamma <= 0 or margin < 0:
+        die("--gamma must be > 0 and --margin >= 0")
+    result = remember(load_engine(model, ctx), store, text, always=always, gamma=gamma, margin=margin)
     if as_json:
         doc = asdict(result) | {"memories": [asdict(store.get(i)) for i in result.memory_ids]}
         typer.echo(json.dumps(doc))

@@ -107,7 +107,7 @@ PLANTED = [
 ]
 
 
-def bench_surprise(engine: Engine, *, texts: int = 10, seed: int = 0) -> dict[str, Any]:
+def bench_surprise(engine: Engine, *, texts: int = 10, seed: int = 0, gamma: float = 2.0, margin: float = 0.2) -> dict[str, Any]:
     """Share of planted facts stored, and share of predictable sentences not stored."""
     rng = random.Random(seed)
     kept_planted = planted_total = kept_prose = prose_total = 0
@@ -117,7 +117,7 @@ def bench_surprise(engine: Engine, *, texts: int = 10, seed: int = 0) -> dict[st
             fact = rng.choice(PLANTED)
             sentences = rng.sample(PROSE, 4)
             sentences.insert(rng.randrange(1, 4), fact)
-            result = remember(engine, store, " ".join(sentences))
+            result = remember(engine, store, " ".join(sentences), gamma=gamma, margin=margin)
             stored = " ".join(store.get(i).text for i in result.memory_ids + result.reinforced)
             planted_total += 1
             kept_planted += fact in stored

@@ -1,9 +1,10 @@
 """The write path: keep what surprised the model.
 
 The observation is scored token by token under the current model. A token whose surprisal
-exceeds the running mean + γ·std of the tokens before it starts a segment; segments that
-start at such a spike are kept as memories (their sentence as text, the segment as
-summary, linked to the raw episode, which is always kept). Predictable text is not stored
+exceeds the running mean + γ·std of the tokens before it starts a segment; a sentence
+where such a spike starts, and whose mean surprisal is above the rest of the episode's by
+a margin, is kept as a memory (the sentence as text, the spiky segment as summary, linked
+to the raw episode, which is always kept). Predictable text is not stored
 twice. A memory that repeats an old one reinforces it instead; one that says the same
 thing with different numbers supersedes it (`valid_to`, `replaced_by`) — nothing deleted.
 
@@ -69,9 +70,14 @@ def _numbers(text: str) -> set[str]:
     return set(re.findall(r"\d+(?:[.:]\d+)?", text))
 
 
-def _surprising_sentences(engine: Engine, observation: str, gamma: float, result: Remembered) -> list[tuple[str, str, float]]:
-    """Sentences that hold a surprise spike and are more surprising than the episode on
-    average: (sentence, the spiky segment, its mean surprisal)."""
+# a sentence ends at . ! ? followed by a space or the end ("4.91" and "e.g.x" do not end one)
+SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=[^\s.!?]))+[.!?]*")
+
+
+def _surprising_sentences(engine: Engine, observation: str, gamma: float, margin: float,
+                          result: Remembered) -> list[tuple[str, str, float]]:
+    """Sentences that hold a surprise spike and whose mean surprisal is above the rest of
+    the episode's by `margin` (0.2: a fifth): (sentence, the spiky segment, its mean)."""
     scored = engine.score("", observation)
     result.surprise = surprise = scored.surprisal
     starts, at = [], 0
@@ -79,8 +85,8 @@ def _surprising_sentences(engine: Engine, observation: str, gamma: float, result
         starts.append(at)
         at += len(piece)
     shift = len(observation) - at  # the tokenizer may drop a leading space
-    episode_mean = sum(surprise) / len(surprise)
-    spans = [(m.start(), m.end()) for m in re.finditer(r"[^.!?\n]+[.!?]?", observation) if m.group().strip()]
+    total = sum(surprise)
+    spans = [(m.start(), m.end()) for m in SENTENCE.finditer(observation) if m.group().strip()]
     out = []
     for lo, hi, spiky in segments(surprise, gamma):
         if not spiky:
@@ -90,7 +96,8 @@ def _surprising_sentences(engine: Engine, observation: str, gamma: float, result
             if s0 <= char < s1:
                 inside = [x for i, x in enumerate(surprise) if s0 <= starts[i] + shift < s1]
                 mean = sum(inside) / len(inside) if inside else 0.0
-                if mean > episode_mean or len(spans) == 1:  # one sentence: its spike is enough
+                rest = (total - sum(inside)) / max(1, len(surprise) - len(inside))
+                if len(spans) == 1 or mean > (1 + margin) * rest:  # one sentence: its spike is enough
                     segment = observation[char : min(s1, (starts[hi - 1] + shift + len(scored.pieces[hi - 1])))].strip()
                     out.append((observation[s0:s1].strip(), segment, mean))
                 break
@@ -98,7 +105,7 @@ def _surprising_sentences(engine: Engine, observation: str, gamma: float, result
 
 
 def remember(engine: Engine, store: MemoryStore, observation: str, *, always: bool = False, gamma: float = 2.0,
-             source: str = "") -> Remembered:
+             margin: float = 0.2, source: str = "") -> Remembered:
     """Store the raw episode, and as memories the parts that surprised the model."""
     if not observation.strip():
         raise InvalidInput("nothing to remember: the text is empty")
@@ -107,7 +114,7 @@ def remember(engine: Engine, store: MemoryStore, observation: str, *, always: bo
     if always:
         candidates = [(observation.strip(), observation.strip(), 0.0)]
     else:
-        candidates = _surprising_sentences(engine, observation, gamma, result)
+        candidates = _surprising_sentences(engine, observation, gamma, margin, result)
     seen: set[str] = set()
     for text, summary, surprise in candidates:
         if not text or text in seen:
