@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL server with pgvector for the tests, bound to 127.0.0.1.
 #
-#   scripts/postgres.sh start DIR   # prints the URL (postgresql://USER@127.0.0.1:PORT/islands) on stdout
+#   scripts/postgres.sh start DIR   # prints the URL (postgresql://USER:PASSWORD@127.0.0.1:PORT/islands)
 #   scripts/postgres.sh stop DIR    # stops the server and removes DIR
 #
 # The server comes from Debian's packages when they have pgvector (postgresql-NN-pgvector,
@@ -60,18 +60,25 @@ start)
     run=(runuser -u "$user" --)
   fi
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  "${run[@]}" "$bin/initdb" -D "$dir/data" -U "$user" --auth=trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 ||
-    { echo "initdb failed: $(tail -1 "$dir/initdb.log")" >&2; exit 1; }
+  password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+  umask 077
+  printf '%s\n' "$password" >"$dir/pwfile"
+  [ "${#run[@]}" -eq 0 ] || chown "$user" "$dir/pwfile"
+  echo "$bin" >"$dir/bin"  # written first: stop finds the server even if start times out
+  # password (scram) on TCP, no Unix socket: other local users cannot walk in as superuser
+  "${run[@]}" "$bin/initdb" -D "$dir/data" -U "$user" --auth=scram-sha-256 --pwfile="$dir/pwfile" -E UTF8 --no-locale \
+    >"$dir/initdb.log" 2>&1 || { echo "initdb failed: $(tail -1 "$dir/initdb.log")" >&2; exit 1; }
   "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off" start >/dev/null ||
+    -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories='' -c fsync=off" start >/dev/null ||
     { echo "the server did not start: $(tail -1 "$dir/server.log" 2>/dev/null)" >&2; exit 1; }
-  echo "$bin" >"$dir/bin"
-  "${run[@]}" "$bin/createdb" -h 127.0.0.1 -p "$port" -U "$user" islands
-  echo "postgresql://$user@127.0.0.1:$port/islands"
+  PGPASSWORD=$password "$bin/createdb" -h 127.0.0.1 -p "$port" -U "$user" islands
+  echo "postgresql://$user:$password@127.0.0.1:$port/islands"
   ;;
 stop)
-  if [ -f "$dir/bin" ]; then
-    bin=$(cat "$dir/bin")
+  [ -d "$dir" ] || exit 0
+  [ -f "$dir/bin" ] || { echo "$dir was not made by $0 start; left alone" >&2; exit 2; }
+  bin=$(cat "$dir/bin")
+  if [ -f "$dir/data/PG_VERSION" ]; then
     run=()
     [ "$(id -u)" = 0 ] && run=(runuser -u "$(stat -c %U "$dir/data")" --)
     "${run[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true

@@ -230,3 +230,24 @@ def test_a_memory_written_under_one_model_is_used_under_another(engine: Engine, 
     assert spans and "07:42" in prompt[spans[0].start : spans[0].end]
     answer = real.generate(prompt, params=SamplingParams(temperature=0, max_tokens=6)).text  # gemma uses it
     assert "07:42" in answer or "7:42" in answer
+
+
+def test_bad_calls_are_clear_errors_and_a_failed_transaction_leaves_nothing(store: MemoryStore, tmp_path: Path) -> None:
+    from islands.memory.portable import import_jsonl
+
+    with pytest.raises(InvalidInput, match="no memory with id 404"):
+        store.update(404, importance=2.0)
+    with pytest.raises(InvalidInput, match="no memory with id 404"):
+        store.reinforce(404)
+    with pytest.raises(InvalidInput, match="invalid k 0"):
+        store.search("anything", k=0)
+    with pytest.raises(RuntimeError), store.transaction():
+        store.add_episode("half a batch")
+        store.add_memory("written, then rolled back")
+        raise RuntimeError("the writer fails mid-batch")
+    assert store.stats() == {"memories": 0, "valid_memories": 0, "episodes": 0, "values": 0}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "episode", "id": 1, "text": "fine"}\n{"type": "memory", "id": 1, "text": "x", "importance": "high"}\n')
+    with pytest.raises(InvalidInput, match=r"bad.jsonl:2: importance must be a number; nothing imported"):
+        import_jsonl(store, bad)
+    assert store.stats()["episodes"] == 0

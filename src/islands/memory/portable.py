@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 from islands.errors import InvalidInput
 from islands.files import write_jsonl
 from islands.memory.store import MemoryStore
+from islands.memory.values import CURVES
 
 __all__ = ["export_jsonl", "import_jsonl"]
 
@@ -63,6 +65,31 @@ def _vector(doc: dict[str, Any], store: MemoryStore, where: str) -> np.ndarray |
     return vector.astype(np.float32)
 
 
+_NUMBERS = {"created", "valid_from", "valid_to", "last_accessed", "importance", "surprise", "weight", "rate", "level"}
+_INTEGERS = {"id", "access_count", "replaced_by"}
+
+
+def _check_fields(doc: dict[str, Any], where: str) -> None:
+    """Types and ranges, before anything is written (the stores would take some wrong ones)."""
+    for key, value in doc.items():
+        if value is None and key in ("valid_to", "last_accessed", "replaced_by"):
+            continue
+        if key in _NUMBERS and (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)):
+            raise InvalidInput(f"{where}: {key} must be a number; nothing imported")
+        if key in _INTEGERS and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63):
+            raise InvalidInput(f"{where}: {key} must be a whole number >= 0; nothing imported")
+        if key in ("summary", "source", "model", "name", "curve") and not isinstance(value, str):
+            raise InvalidInput(f"{where}: {key} must be a string; nothing imported")
+    if doc.get("type") == "memory" and not (isinstance(doc.get("episodes", []), list)
+                                             and all(isinstance(e, int) and not isinstance(e, bool) for e in doc.get("episodes", []))):
+        raise InvalidInput(f"{where}: episodes must be a list of ids; nothing imported")
+    if doc.get("type") == "value":
+        if doc["curve"] not in CURVES:
+            raise InvalidInput(f"{where}: unknown curve {doc['curve']!r} (log or exp); nothing imported")
+        if doc["rate"] <= 0 or doc.get("level", 0.0) < 0:
+            raise InvalidInput(f"{where}: a value's rate must be > 0 and its level >= 0; nothing imported")
+
+
 def import_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
     """Add a file's episodes, memories and values (ids are remapped); all or nothing.
     Vectors are reused from the file when the embedder matches, else recomputed."""
@@ -87,6 +114,7 @@ def import_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
             raise InvalidInput(f"{path}:{n}: {doc['type']} without {missing[0]!r}; nothing imported")
         if doc["type"] in ("episode", "memory") and not (isinstance(doc["text"], str) and doc["text"].strip()):
             raise InvalidInput(f"{path}:{n}: {doc['type']} text must be a non-empty string; nothing imported")
+        _check_fields(doc, f"{path}:{n}")
         if doc["type"] == "memory":
             vector = _vector(doc, store, f"{path}:{n}")
             if vector is not None:
@@ -115,6 +143,9 @@ def import_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
             for doc in (d for d in docs if d["type"] == "value"):
                 store.put_value(doc["name"], doc["weight"], doc["curve"], doc["rate"], doc.get("level", 0.0))
                 counts["values"] += 1
-    except (TypeError, ValueError, *store.db_errors) as e:
-        raise InvalidInput(f"{path}: a field has the wrong type ({e}); nothing imported") from None
+    except InvalidInput:
+        raise
+    except (TypeError, ValueError, OverflowError, *store.db_errors) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InvalidInput(f"{path}: cannot import ({first}); nothing imported") from None
     return counts

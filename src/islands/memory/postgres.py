@@ -56,11 +56,12 @@ MIGRATIONS: list[tuple[str, str]] = [
 
 
 def _redact(url: str) -> str:
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+    url = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+    return re.sub(r"(?i)(password=)[^&]*", r"\1***", url)
 
 
 def _vec(v: np.ndarray) -> str:
-    return "[" + ",".join(f"{x:.7g}" for x in np.asarray(v, dtype=np.float32)) + "]"
+    return "[" + ",".join(f"{x:.9g}" for x in np.asarray(v, dtype=np.float32)) + "]"  # 9 digits: float32 exactly
 
 
 def _row(r: tuple[Any, ...]) -> Memory:
@@ -141,8 +142,12 @@ class PostgresStore(MemoryStore):
         if "episode_ids" in fields:
             fields["episode_ids"] = json.dumps(fields["episode_ids"])
         sets = ", ".join(f"{k} = %s::jsonb" if k == "episode_ids" else f"{k} = %s" for k in fields)
+        if "text" in fields:
+            sets += ", embedding = NULL"  # the old vector described the old text
         with self.transaction():
-            self.db.execute(f"UPDATE islands.memories SET {sets} WHERE id = %s", (*fields.values(), memory_id))
+            cur = self.db.execute(f"UPDATE islands.memories SET {sets} WHERE id = %s", (*fields.values(), memory_id))
+            if cur.rowcount == 0:
+                raise InvalidInput(f"no memory with id {memory_id}")
 
     def get(self, memory_id: int) -> Memory:
         row = self.db.execute(f"SELECT {_COLUMNS} FROM islands.memories WHERE id = %s", (memory_id,)).fetchone()
@@ -184,6 +189,11 @@ class PostgresStore(MemoryStore):
             (v, v, limit),
         )
         return [(_row(r[:-1]), float(r[-1])) for r in rows]
+
+    def _bump(self, memory_id: int, by: float, now: float) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE islands.memories SET importance = importance + %s, last_accessed = %s WHERE id = %s",
+                            (by, now, memory_id))
 
     def _touch(self, ids: list[int], now: float) -> None:
         with self.transaction():

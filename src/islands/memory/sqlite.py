@@ -33,8 +33,16 @@ _UPDATABLE = {"text", "summary", "episode_ids", "valid_to", "last_accessed", "im
               "replaced_by"}
 
 
+def _run(db: sqlite3.Connection, script: str) -> None:
+    """Statements one by one, inside the caller's transaction (executescript would commit it)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 def _m001_initial(db: sqlite3.Connection) -> None:
-    db.executescript(
+    _run(
+        db,
         """
         CREATE TABLE episodes (id INTEGER PRIMARY KEY, text TEXT NOT NULL, source TEXT NOT NULL DEFAULT '',
                                created REAL NOT NULL);
@@ -87,16 +95,25 @@ class SqliteStore(MemoryStore):
         self._depth = 0
         if path.is_dir():
             raise InvalidInput(f"{path} is a directory, not a memory database")
+        try:  # autocommit mode: transaction() says BEGIN IMMEDIATE and COMMIT itself, DDL included
+            self.db = self.sql.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+        except self.sql.Error as e:
+            raise InvalidInput(f"cannot open {path}: {e}") from None
         try:
-            self.db = self.sql.connect(str(path), timeout=30, check_same_thread=False)
-            self._check_ours()
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-        except self.sql.DatabaseError as e:
-            raise InvalidInput(f"{path} is not an islands memory database ({e})") from None
-        if embedder is not None:
-            self._load_vec()
-        self.migrate()
+            try:
+                self._check_ours()
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+            except self.sql.DatabaseError as e:
+                if "locked" in str(e) or "unable to open" in str(e):
+                    raise InvalidInput(f"cannot open {path}: {e}") from None
+                raise InvalidInput(f"{path} is not an islands memory database ({e})") from None
+            if embedder is not None:
+                self._load_vec()
+            self.migrate()
+        except BaseException:
+            self.db.close()
+            raise
 
     def _load_vec(self) -> None:
         try:
@@ -118,14 +135,15 @@ class SqliteStore(MemoryStore):
             raise InvalidInput(f"{self.path} is not an islands memory database (left untouched)")
 
     def migrate(self) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY)")
-        self.db.commit()
-        done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
-        for step in MIGRATIONS:
-            if step.__name__ not in done:
-                with self.transaction():
+        """Apply the steps not yet recorded, in one write transaction (BEGIN IMMEDIATE), so
+        two processes opening a new file do not both apply them."""
+        with self.transaction():
+            self.db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY)")
+            done = {r[0] for r in self.db.execute("SELECT name FROM migrations")}
+            for step in MIGRATIONS:
+                if step.__name__ not in done:
                     step(self.db)
-                    self.db.execute("INSERT OR IGNORE INTO migrations (name) VALUES (?)", (step.__name__,))
+                    self.db.execute("INSERT INTO migrations (name) VALUES (?)", (step.__name__,))
 
     def close(self) -> None:
         self.db.close()
@@ -133,15 +151,24 @@ class SqliteStore(MemoryStore):
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self._lock:
-            self._depth += 1
-            try:
-                if self._depth > 1:
+            if self._depth:  # nested: part of the outer transaction
+                self._depth += 1
+                try:
                     yield
-                else:
-                    with self.db:
-                        yield
+                finally:
+                    self._depth -= 1
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            else:
+                self.db.execute("COMMIT")
             finally:
-                self._depth -= 1
+                self._depth = 0
 
     # -- episodes and memories ----------------------------------------------------------------
 
@@ -172,12 +199,16 @@ class SqliteStore(MemoryStore):
         if "episode_ids" in fields:
             fields["episode_ids"] = json.dumps(fields["episode_ids"])
         with self.transaction():
+            old = self.db.execute("SELECT text, summary FROM memories WHERE id = ?", (memory_id,)).fetchone()
+            if old is None:
+                raise InvalidInput(f"no memory with id {memory_id}")
             if "text" in fields or "summary" in fields:  # keep the external-content FTS index in step
-                old = self.db.execute("SELECT text, summary FROM memories WHERE id = ?", (memory_id,)).fetchone()
                 self.db.execute("INSERT INTO memories_fts (memories_fts, rowid, text, summary) VALUES ('delete', ?, ?, ?)",
                                 (memory_id, *old))
             sets = ", ".join(f"{k} = ?" for k in fields)
             self.db.execute(f"UPDATE memories SET {sets} WHERE id = ?", (*fields.values(), memory_id))
+            if "text" in fields:  # the old vector described the old text
+                self.db.execute("UPDATE memories SET embedding = NULL WHERE id = ?", (memory_id,))
             if "text" in fields or "summary" in fields:
                 self.db.execute("INSERT INTO memories_fts (rowid, text, summary) SELECT id, text, summary FROM memories WHERE id = ?",
                                 (memory_id,))
@@ -228,6 +259,10 @@ class SqliteStore(MemoryStore):
             (blob, json.dumps(candidates), limit),
         )
         return [(_row(r[:-1]), 1.0 - float(r[-1])) for r in rows]
+
+    def _bump(self, memory_id: int, by: float, now: float) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE memories SET importance = importance + ?, last_accessed = ? WHERE id = ?", (by, now, memory_id))
 
     def _touch(self, ids: list[int], now: float) -> None:
         with self.transaction():

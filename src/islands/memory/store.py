@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -79,6 +80,7 @@ class MemoryStore(ABC):
 
     location: str
     embedder: Embedder | None = None
+    _lock: threading.RLock  # held by transactions and by search's reads
     min_similarity = 0.3  # dense hits below this cosine similarity are not recalled
     db_errors: tuple[type[Exception], ...] = ()  # the backend's database errors
 
@@ -166,6 +168,10 @@ class MemoryStore(ABC):
     def _touch(self, ids: list[int], now: float) -> None: ...
 
     @abstractmethod
+    def _bump(self, memory_id: int, by: float, now: float) -> None:
+        """importance += by (in SQL: concurrent reinforcements add up), last_accessed = now."""
+
+    @abstractmethod
     def stats(self) -> dict[str, int]: ...
 
     @abstractmethod
@@ -240,13 +246,15 @@ class MemoryStore(ABC):
         return ids
 
     def reinforce(self, memory_id: int, by: float = 1.0) -> None:
-        m = self.get(memory_id)
-        self.update(memory_id, importance=m.importance + by, last_accessed=time.time())
+        self.get(memory_id)  # an unknown id is an error, not a no-op
+        self._bump(memory_id, by, time.time())
 
     def supersede(self, old_id: int, new_id: int) -> None:
         """`old_id` stops being valid now; it points at the memory that replaced it."""
-        if self.get(old_id).valid_to is None:
-            self.update(old_id, valid_to=time.time(), replaced_by=new_id)
+        with self.transaction():
+            self.get(new_id)
+            if self.get(old_id).valid_to is None:
+                self.update(old_id, valid_to=time.time(), replaced_by=new_id)
 
     def sync_vectors(self, progress: Callable[[int, int], None] | None = None, batch: int = 256) -> int:
         """Give every memory a vector from the current embedder; when the store's vectors
@@ -275,18 +283,20 @@ class MemoryStore(ABC):
         """BM25 matches (every word first; any word when none has them all, or with
         `any_word`) and the nearest vectors, fused by reciprocal rank, then weighted by
         recency (half-life) and importance. Valid memories only unless `include_invalid`."""
+        if k < 1:
+            raise InvalidInput(f"invalid k {k}: must be at least 1")
         words = query_words(query)
         if not words:
             raise InvalidInput("the query has no words")
         words = words[:32]
         limit = k * 4
-        lexical = self._match(words, limit, include_invalid, all_words=True) if len(words) > 1 and not any_word else []
-        if not lexical:
-            lexical = self._match(words, limit, include_invalid, all_words=False)
-        nearest: list[tuple[Memory, float]] = []
-        if dense and self.embedder is not None:
-            vector = self.embedder.embed([query])[0]
-            nearest = [(m, s) for m, s in self._nearest(vector, limit, include_invalid) if s >= self.min_similarity]
+        vector = self.embedder.embed([query])[0] if dense and self.embedder is not None else None
+        with self._lock:  # one connection: other threads' transactions are not read half-done
+            lexical = self._match(words, limit, include_invalid, all_words=True) if len(words) > 1 and not any_word else []
+            if not lexical:
+                lexical = self._match(words, limit, include_invalid, all_words=False)
+            nearest = [] if vector is None else [
+                (m, s) for m, s in self._nearest(vector, limit, include_invalid) if s >= self.min_similarity]
         now = time.time()
         found: dict[int, Memory] = {}
         for rank, mem in enumerate(lexical, 1):
@@ -303,5 +313,5 @@ class MemoryStore(ABC):
             mem.score *= (0.5 + 0.5 * recency) * (1 + math.log1p(mem.importance))
         ranked = sorted(found.values(), key=lambda m: (-m.score, m.id))[:k]
         if touch and ranked:
-            self._touch([m.id for m in ranked], now)
+            self._touch([m.id for m in ranked], now)  # under the lock too: it is a transaction
         return ranked

@@ -130,8 +130,9 @@ def remember(engine: Engine, store: MemoryStore, observation: str, *, always: bo
                 result.reinforced.append(old.id)
                 continue
             if overlap >= 0.4 and _numbers(old.text) != _numbers(text) and _numbers(text):
-                new_id = store.add_memory(text, summary=summary, episode_ids=[result.episode_id], surprise=surprise, model=model)
-                store.supersede(old.id, new_id)
+                with store.transaction():  # the new fact and the old one's end land together
+                    new_id = store.add_memory(text, summary=summary, episode_ids=[result.episode_id], surprise=surprise, model=model)
+                    store.supersede(old.id, new_id)
                 result.memory_ids.append(new_id)
                 result.superseded.append(old.id)
                 continue
