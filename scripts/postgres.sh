@@ -58,6 +58,16 @@ start)
     id -u "$user" >/dev/null 2>&1 || { user=islands-pg; id -u "$user" >/dev/null 2>&1 || useradd --system --no-create-home "$user"; }
     chown "$user" "$dir"
     run=(runuser -u "$user" --)
+    if ! runuser -u "$user" -- test -x "$bin/postgres"; then
+      # the project lies where that user cannot reach (a clone under /root): a copy it can
+      # (pgserver's layout: its binaries find their libraries at $ORIGIN/../../../pgserver.libs)
+      site=$(cd "$bin/../../.." && pwd)
+      mkdir -p "$dir/pg/pgserver"
+      cp -a "$site/pgserver/pginstall" "$dir/pg/pgserver/"
+      if [ -d "$site/pgserver.libs" ]; then cp -a "$site/pgserver.libs" "$dir/pg/"; fi
+      chmod -R go+rX "$dir/pg"
+      bin=$dir/pg/pgserver/pginstall/bin
+    fi
   fi
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
