@@ -87,8 +87,7 @@ def search(
     embedder: EmbedderOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Memories matching QUERY (BM25 and vectors fused by rank, x recency x importance),
-    with ids, scores and how each was found."""
+    """Memories matching QUERY (BM25 + vectors by rank, x recency x importance), with ids, scores, how found."""
     found = open_store(memory, embedder).search(query, k)
     if as_json:
         typer.echo(json.dumps([asdict(m) for m in found]))
