@@ -251,3 +251,13 @@ def test_bad_calls_are_clear_errors_and_a_failed_transaction_leaves_nothing(stor
     with pytest.raises(InvalidInput, match=r"bad.jsonl:2: importance must be a number; nothing imported"):
         import_jsonl(store, bad)
     assert store.stats()["episodes"] == 0
+
+
+def test_bulk_adds_return_ids_in_order(store: MemoryStore) -> None:
+    texts = [f"bulk fact number {i} about the harbour" for i in range(300)]
+    ids = store.add_memories(texts, model="bulk", batch=128)
+    assert [store.get(i).text for i in ids] == texts and len(set(ids)) == 300
+    assert store.search("bulk fact 123")[0].text == texts[123]
+    with pytest.raises(InvalidInput, match="a memory needs text"):
+        store.add_memories(["fine", "  "])
+    assert store.stats()["memories"] == 300

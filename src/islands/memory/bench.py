@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from islands.engine import Engine
+from islands.errors import InvalidInput
 from islands.memory.embed import Embedder, embedder_from
 from islands.memory.sleep import sleep
 from islands.memory.store import MemoryStore
@@ -34,10 +35,12 @@ def _name(rng: random.Random) -> str:
 
 def bench_retrieval(sizes: tuple[int, ...] = (1000, 10_000, 100_000), *, queries: int = 100, seed: int = 0,
                     embedder: Embedder | str | None = None, sleep_at: int = 10_000,
-                    progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                    progress: Callable[[str], None] | None = None,
+                    open_store: Callable[[Embedder | None], MemoryStore] | None = None) -> dict[str, Any]:
     """Per size: recall@5 of planted (and later updated) facts, p50/p95 query latency,
     ingest rate (embedding included), and sleep time at `sleep_at`. `embedder` None: BM25
-    alone; else hybrid (the query's embedding is part of its latency)."""
+    alone; else hybrid (the query's embedding is part of its latency). `open_store` gives
+    another (empty) store per size, e.g. on PostgreSQL; default: a temporary SQLite file."""
     out: dict[str, Any] = {}
     if isinstance(embedder, str):
         embedder = embedder_from(embedder)
@@ -48,7 +51,10 @@ def bench_retrieval(sizes: tuple[int, ...] = (1000, 10_000, 100_000), *, queries
         if progress:
             progress(f"{size:,} memories")
         with tempfile.TemporaryDirectory() as tmp:
-            store = MemoryStore.open(Path(tmp) / "m.sqlite", embedder=embedder)
+            store = open_store(embedder) if open_store else MemoryStore.open(Path(tmp) / "m.sqlite", embedder=embedder)
+            if store.stats()["memories"]:
+                store.close()
+                raise InvalidInput(f"the benchmark needs an empty store, and {store.location} has memories")
             names = set()
             while len(names) < size:
                 names.add(_name(rng) + _name(rng))

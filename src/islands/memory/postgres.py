@@ -45,7 +45,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             surprise DOUBLE PRECISION NOT NULL DEFAULT 0.0, access_count INTEGER NOT NULL DEFAULT 0,
             model TEXT NOT NULL DEFAULT '', embedding vector, replaced_by BIGINT REFERENCES islands.memories(id),
             tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', text || ' ' || summary)) STORED);
-        CREATE INDEX memories_tsv ON islands.memories USING GIN (tsv);
+        CREATE INDEX memories_tsv ON islands.memories USING GIN (tsv) WITH (fastupdate = off);  -- no pending list to scan
         CREATE INDEX memories_valid ON islands.memories (id) WHERE valid_to IS NULL;
         CREATE TABLE islands."values" (name TEXT PRIMARY KEY, weight DOUBLE PRECISION NOT NULL, curve TEXT NOT NULL,
                                        rate DOUBLE PRECISION NOT NULL, level DOUBLE PRECISION NOT NULL DEFAULT 0.0,
@@ -134,6 +134,23 @@ class PostgresStore(MemoryStore):
                  None if vector is None else _vec(vector)),
             ).fetchone()
         return int(got[0])
+
+    def _insert_many(self, rows: list[dict[str, Any]], vectors: np.ndarray | None) -> list[int]:
+        """One round trip for a batch (executemany, pipelined)."""
+        params = [(r["text"], r["summary"], json.dumps(r["episode_ids"]), r["created"], r["valid_from"], r["valid_to"],
+                   r["last_accessed"], r["importance"], r["surprise"], r["access_count"], r["model"],
+                   None if vectors is None else _vec(vectors[i])) for i, r in enumerate(rows)]
+        ids: list[int] = []
+        with self.transaction(), self.db.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO islands.memories (text, summary, episode_ids, created, valid_from, valid_to, last_accessed, "
+                "importance, surprise, access_count, model, embedding) "
+                "VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector) RETURNING id", params, returning=True)
+            while True:
+                ids.append(int(cur.fetchone()[0]))  # type: ignore[index]
+                if not cur.nextset():
+                    break
+        return ids
 
     def update(self, memory_id: int, **fields: Any) -> None:
         unknown = set(fields) - _UPDATABLE

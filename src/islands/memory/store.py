@@ -135,6 +135,10 @@ class MemoryStore(ABC):
     @abstractmethod
     def _insert_memory(self, row: dict[str, Any], vector: np.ndarray | None) -> int: ...
 
+    def _insert_many(self, rows: list[dict[str, Any]], vectors: np.ndarray | None) -> list[int]:
+        """A batch of rows (backends with round trips do it in one)."""
+        return [self._insert_memory(row, None if vectors is None else vectors[i]) for i, row in enumerate(rows)]
+
     @abstractmethod
     def update(self, memory_id: int, **fields: Any) -> None:
         """Set columns of one memory (importance, episode_ids, valid_to, replaced_by, ...)."""
@@ -234,13 +238,17 @@ class MemoryStore(ABC):
     def add_memories(self, texts: list[str], *, model: str = "", batch: int = 256,
                      progress: Callable[[int, int], None] | None = None) -> list[int]:
         """Many memories, embedded in batches, one transaction (bulk loads)."""
+        if any(not t.strip() for t in texts):
+            raise InvalidInput("a memory needs text")
         ids: list[int] = []
+        now = time.time()
         with self.transaction():
             for lo in range(0, len(texts), batch):
                 chunk = texts[lo : lo + batch]
-                vectors = self._embed(chunk)
-                for i, text in enumerate(chunk):
-                    ids.append(self.add_memory(text, model=model, vector=None if vectors is None else vectors[i]))
+                rows = [{"text": t, "summary": t, "episode_ids": [], "created": now, "valid_from": now, "valid_to": None,
+                         "last_accessed": None, "importance": 1.0, "surprise": 0.0, "access_count": 0, "model": model}
+                        for t in chunk]
+                ids += self._insert_many(rows, self._embed(chunk))
                 if progress:
                     progress(len(ids), len(texts))
         return ids
