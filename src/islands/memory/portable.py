@@ -120,6 +120,12 @@ def import_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
             if vector is not None:
                 vectors[len(docs)] = vector
         docs.append(doc)
+    missing = [at for at, d in enumerate(docs) if d["type"] == "memory" and at not in vectors]
+    if store.embedder is not None:  # recomputed in batches, before the transaction
+        for lo in range(0, len(missing), 256):
+            chunk = missing[lo : lo + 256]
+            for at, vector in zip(chunk, store.embedder.embed([docs[at]["text"] for at in chunk])):
+                vectors[at] = vector
     counts = {"episodes": 0, "memories": 0, "values": 0}
     episodes: dict[int, int] = {}
     memories: dict[int, int] = {}
