@@ -51,6 +51,9 @@ def test_the_memory_extension_recalls_and_remembers(tmp_path) -> None:  # type: 
                                                       "max_tokens": 4, "memory": {"recall": True, "remember": True}})
         assert r.status_code == 200
         assert r.json()["usage"]["prompt_tokens"] > len("When does the harbour bell ring?") + 40  # the memory went into the prompt
+        for bad in ("three", 0, True):
+            r = client.post("/v1/completions", json={"prompt": "bell", "memory": {"k": bad}})
+            assert r.status_code == 400 and r.json()["error"]["param"] == "memory"
     assert store.stats()["episodes"] == 1  # the user's message was remembered (raw episode at least)
     with TestClient(create_app(Engine(MockModel()), model_name="mock")) as client:
         r = client.post("/v1/completions", json={"prompt": "x", "memory": True})

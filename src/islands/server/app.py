@@ -191,10 +191,16 @@ def create_app(
 
     def memory_job(req: Common, prompt: str, params: SamplingParams, message: str) -> Any:
         if memory is None:
-            raise ApiError(400, "this server has no memory (start it with --memory FILE)", param="memory")
+            raise ApiError(400, "this server has no memory (start it with --memory FILE or URL)", param="memory")
         opts = req.memory if isinstance(req.memory, dict) else {}
+        k = opts.get("k", 3)
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 50:
+            raise ApiError(400, "memory.k must be a whole number from 1 to 50", param="memory")
         if opts.get("recall", True):
-            prompt, _ = recall_into(memory, prompt, message, k=int(opts.get("k", 3)))
+            try:
+                prompt, _ = recall_into(memory, prompt, message, k=k)
+            except InvalidInput as e:
+                raise ApiError(400, str(e), param="memory") from None
         plain = req.model_copy(update={"memory": None})
 
         def make() -> Any:  # on the loop thread: remember needs the engine
