@@ -50,8 +50,11 @@ def serve(
     engine = load_engine(model, ctx)
     registry = Registry.default(open_corpus(corpus, quiet=True) if corpus is not None else None)
     name = os.path.splitext(engine.info().name)[0]
+    store = MemoryStore.open(memory_file) if memory_file is not None else None
+    if store is not None and store.embedder is not None:
+        store.embedder.embed(["warm up"])  # the embedder loads now, not during the first request
     app = create_app(engine, model_name=name, api_key=api_key, limits=Limits(max_tokens=max_tokens, max_n=max_n), registry=registry, flows=flows,
-                     memory=MemoryStore.open(memory_file) if memory_file is not None else None)
+                     memory=store)
     err.print(f"serving {name} on http://{host}:{port}/v1" + (" (API key required)" if api_key else ""))
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
