@@ -61,9 +61,9 @@ def add(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Remember TEXT: the raw episode always, as memories the parts that surprised the model."""
-    store = open_store(memory, embedder)
     if gamma <= 0 or margin < 0:
         die("--gamma must be > 0 and --margin >= 0")
+    store = open_store(memory, embedder)
     result = remember(load_engine(model, ctx), store, text, always=always, gamma=gamma, margin=margin)
     if as_json:
         doc = asdict(result) | {"memories": [asdict(store.get(i)) for i in result.memory_ids]}

@@ -8,6 +8,7 @@ the server's `vector` extension.
 Numbered migrations are recorded in `islands.migrations` (taken under an advisory lock,
 so two processes opening a new database at once do not race). A database whose `islands`
 schema was not made by us is refused, untouched.
+The SQL it shares with SQLite lives in `islands.memory.sql`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,13 +24,11 @@ import numpy as np
 
 from islands.errors import InvalidInput
 from islands.memory.embed import Embedder
-from islands.memory.store import MEMORY_FIELDS, Memory, MemoryStore
+from islands.memory.sql import COLUMNS, UPDATABLE, SqlStore, memory_row
+from islands.memory.store import Memory
 
 __all__ = ["MIGRATIONS", "PostgresStore"]
 
-_COLUMNS = ", ".join(MEMORY_FIELDS)
-_UPDATABLE = {"text", "summary", "episode_ids", "valid_to", "last_accessed", "importance", "surprise", "access_count",
-              "replaced_by"}
 _LOCK_KEY = 0x15A1D5  # advisory lock held while migrating
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -64,12 +62,11 @@ def _vec(v: np.ndarray) -> str:
     return "[" + ",".join(f"{x:.9g}" for x in np.asarray(v, dtype=np.float32)) + "]"  # 9 digits: float32 exactly
 
 
-def _row(r: tuple[Any, ...]) -> Memory:
-    return Memory(int(r[0]), r[1], r[2], list(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
-                  None if r[12] is None else int(r[12]))
+class PostgresStore(SqlStore):
+    schema = "islands."
+    placeholder = "%s"
+    greatest = "GREATEST"
 
-
-class PostgresStore(MemoryStore):
     def __init__(self, url: str, embedder: Embedder | None = None) -> None:
         try:
             import psycopg
@@ -117,12 +114,6 @@ class PostgresStore(MemoryStore):
 
     # -- episodes and memories ----------------------------------------------------------------
 
-    def add_episode(self, text: str, source: str = "", created: float | None = None) -> int:
-        with self.transaction():
-            row = self.db.execute("INSERT INTO islands.episodes (text, source, created) VALUES (%s, %s, %s) RETURNING id",
-                                  (text, source, created if created is not None else time.time())).fetchone()
-        return int(row[0])
-
     def _insert_memory(self, row: dict[str, Any], vector: np.ndarray | None) -> int:
         with self.transaction():
             got = self.db.execute(
@@ -153,7 +144,7 @@ class PostgresStore(MemoryStore):
         return ids
 
     def update(self, memory_id: int, **fields: Any) -> None:
-        unknown = set(fields) - _UPDATABLE
+        unknown = set(fields) - UPDATABLE
         if unknown:
             raise InvalidInput(f"cannot update {sorted(unknown)[0]!r} of a memory")
         if "episode_ids" in fields:
@@ -166,74 +157,25 @@ class PostgresStore(MemoryStore):
             if cur.rowcount == 0:
                 raise InvalidInput(f"no memory with id {memory_id}")
 
-    def get(self, memory_id: int) -> Memory:
-        row = self.db.execute(f"SELECT {_COLUMNS} FROM islands.memories WHERE id = %s", (memory_id,)).fetchone()
-        if row is None:
-            raise InvalidInput(f"no memory with id {memory_id}")
-        return _row(row)
-
-    def episode(self, episode_id: int) -> str:
-        row = self.db.execute("SELECT text FROM islands.episodes WHERE id = %s", (episode_id,)).fetchone()
-        if row is None:
-            raise InvalidInput(f"no episode with id {episode_id}")
-        return str(row[0])
-
-    def episodes(self) -> list[tuple[int, str, str, float]]:
-        return [(int(r[0]), r[1], r[2], r[3]) for r in self.db.execute("SELECT id, text, source, created FROM islands.episodes ORDER BY id")]
-
-    def delete_episodes(self, ids: list[int]) -> None:
-        with self.transaction():
-            self.db.execute("DELETE FROM islands.episodes WHERE id = ANY(%s)", (ids,))
-
-    def memories(self, valid_only: bool = True) -> list[Memory]:
-        where = "WHERE valid_to IS NULL " if valid_only else ""
-        return [_row(r) for r in self.db.execute(f"SELECT {_COLUMNS} FROM islands.memories {where}ORDER BY id")]
-
     def _match(self, words: list[str], limit: int, include_invalid: bool, all_words: bool) -> list[Memory]:
         query = (" " if all_words else " or ").join(words)
         rows = self.db.execute(
-            f"SELECT {_COLUMNS} FROM islands.memories, websearch_to_tsquery('english', %s) q WHERE tsv @@ q "
+            f"SELECT {COLUMNS} FROM islands.memories, websearch_to_tsquery('english', %s) q WHERE tsv @@ q "
             + ("" if include_invalid else "AND valid_to IS NULL ") + "ORDER BY ts_rank_cd(tsv, q) DESC, id LIMIT %s",
             (query, limit),
         )
-        return [_row(r) for r in rows]
+        return [memory_row(r) for r in rows]
 
     def _nearest(self, vector: np.ndarray, limit: int, include_invalid: bool) -> list[tuple[Memory, float]]:
         v = _vec(vector)
         rows = self.db.execute(
-            f"SELECT {_COLUMNS}, 1 - (embedding <=> %s::vector) FROM islands.memories WHERE embedding IS NOT NULL "
+            f"SELECT {COLUMNS}, 1 - (embedding <=> %s::vector) FROM islands.memories WHERE embedding IS NOT NULL "
             + ("" if include_invalid else "AND valid_to IS NULL ") + "ORDER BY embedding <=> %s::vector LIMIT %s",
             (v, v, limit),
         )
-        return [(_row(r[:-1]), float(r[-1])) for r in rows]
-
-    def _bump(self, memory_id: int, by: float, now: float) -> None:
-        with self.transaction():
-            self.db.execute("UPDATE islands.memories SET importance = importance + %s, last_accessed = %s WHERE id = %s",
-                            (by, now, memory_id))
-
-    def _touch(self, ids: list[int], now: float) -> None:
-        with self.transaction():
-            self.db.execute("UPDATE islands.memories SET access_count = access_count + 1, last_accessed = %s WHERE id = ANY(%s)",
-                            (now, ids))
-
-    def stats(self) -> dict[str, int]:
-        row = self.db.execute(
-            "SELECT (SELECT count(*) FROM islands.memories), (SELECT count(*) FROM islands.memories WHERE valid_to IS NULL), "
-            '(SELECT count(*) FROM islands.episodes), (SELECT count(*) FROM islands."values")'
-        ).fetchone()
-        return dict(zip(("memories", "valid_memories", "episodes", "values"), map(int, row)))
+        return [(memory_row(r[:-1]), float(r[-1])) for r in rows]
 
     # -- meta and vectors ---------------------------------------------------------------------
-
-    def get_meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM islands.meta WHERE key = %s", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self.transaction():
-            self.db.execute("INSERT INTO islands.meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                            (key, value))
 
     def _reset_vectors(self, dim: int) -> None:
         with self.transaction():
@@ -241,9 +183,6 @@ class PostgresStore(MemoryStore):
             self.db.execute("UPDATE islands.memories SET embedding = NULL WHERE embedding IS NOT NULL")
             self.db.execute(f"ALTER TABLE islands.memories ALTER COLUMN embedding TYPE vector({int(dim)})")
             self.db.execute("CREATE INDEX memories_embedding ON islands.memories USING hnsw (embedding vector_cosine_ops)")
-
-    def _without_vectors(self) -> list[tuple[int, str]]:
-        return [(int(r[0]), str(r[1])) for r in self.db.execute("SELECT id, text FROM islands.memories WHERE embedding IS NULL ORDER BY id")]
 
     def _set_vectors(self, ids: list[int], vectors: np.ndarray) -> None:
         with self.transaction(), self.db.cursor() as cur:
@@ -255,27 +194,3 @@ class PostgresStore(MemoryStore):
         if row is None or row[0] is None:
             return None
         return np.asarray(json.loads(row[0]), dtype=np.float32)
-
-    # -- values -------------------------------------------------------------------------------
-
-    def put_value(self, name: str, weight: float, curve: str, rate: float, level: float | None = None) -> None:
-        keep = "" if level is None else ", level = excluded.level"
-        with self.transaction():
-            self.db.execute(
-                'INSERT INTO islands."values" (name, weight, curve, rate, level, updated) VALUES (%s, %s, %s, %s, %s, %s) '
-                "ON CONFLICT (name) DO UPDATE SET weight = excluded.weight, curve = excluded.curve, rate = excluded.rate, "
-                f"updated = excluded.updated{keep}",
-                (name, weight, curve, rate, level or 0.0, time.time()),
-            )
-
-    def get_value(self, name: str) -> tuple[str, float, str, float, float] | None:
-        row = self.db.execute('SELECT name, weight, curve, rate, level FROM islands."values" WHERE name = %s', (name,)).fetchone()
-        return None if row is None else tuple(row)  # type: ignore[return-value]
-
-    def list_values(self) -> list[tuple[str, float, str, float, float]]:
-        return [tuple(r) for r in self.db.execute('SELECT name, weight, curve, rate, level FROM islands."values" ORDER BY name')]  # type: ignore[misc]
-
-    def add_level(self, name: str, amount: float) -> None:
-        with self.transaction():
-            self.db.execute('UPDATE islands."values" SET level = GREATEST(0, level + %s), updated = %s WHERE name = %s',
-                            (amount, time.time(), name))

@@ -5,6 +5,7 @@ quantization) that proposes candidates, rescored by exact cosine distance.
 The file carries `PRAGMA application_id`, so a file that is not ours is refused untouched.
 Python builds whose sqlite3 cannot load extensions use `sqlean` (the embed extra) instead;
 both read and write the same file format.
+The SQL it shares with PostgreSQL lives in `islands.memory.sql`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,14 +23,12 @@ import numpy as np
 
 from islands.errors import InvalidInput
 from islands.memory.embed import Embedder
-from islands.memory.store import MEMORY_FIELDS, Memory, MemoryStore
+from islands.memory.sql import COLUMNS, UPDATABLE, SqlStore, memory_row
+from islands.memory.store import MEMORY_FIELDS, Memory
 
 __all__ = ["MIGRATIONS", "SqliteStore"]
 
 APPLICATION_ID = 0x15A1D5  # PRAGMA application_id of an islands memory file
-_COLUMNS = ", ".join(MEMORY_FIELDS)
-_UPDATABLE = {"text", "summary", "episode_ids", "valid_to", "last_accessed", "importance", "surprise", "access_count",
-              "replaced_by"}
 
 
 def _run(db: sqlite3.Connection, script: str) -> None:
@@ -80,11 +78,7 @@ def _driver(need_extensions: bool) -> ModuleType:
     return sqlean  # type: ignore[no-any-return]
 
 
-def _row(r: tuple[Any, ...]) -> Memory:
-    return Memory(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12])
-
-
-class SqliteStore(MemoryStore):
+class SqliteStore(SqlStore):
     def __init__(self, path: Path, embedder: Embedder | None = None) -> None:
         self.path = path
         self.location = str(path)
@@ -172,12 +166,6 @@ class SqliteStore(MemoryStore):
 
     # -- episodes and memories ----------------------------------------------------------------
 
-    def add_episode(self, text: str, source: str = "", created: float | None = None) -> int:
-        with self.transaction():
-            cur = self.db.execute("INSERT INTO episodes (text, source, created) VALUES (?, ?, ?)",
-                                  (text, source, created if created is not None else time.time()))
-        return int(cur.lastrowid or 0)
-
     def _insert_memory(self, row: dict[str, Any], vector: np.ndarray | None) -> int:
         with self.transaction():
             cur = self.db.execute(
@@ -193,7 +181,7 @@ class SqliteStore(MemoryStore):
         return mid
 
     def update(self, memory_id: int, **fields: Any) -> None:
-        unknown = set(fields) - _UPDATABLE
+        unknown = set(fields) - UPDATABLE
         if unknown:
             raise InvalidInput(f"cannot update {sorted(unknown)[0]!r} of a memory")
         if "episode_ids" in fields:
@@ -213,29 +201,6 @@ class SqliteStore(MemoryStore):
                 self.db.execute("INSERT INTO memories_fts (rowid, text, summary) SELECT id, text, summary FROM memories WHERE id = ?",
                                 (memory_id,))
 
-    def get(self, memory_id: int) -> Memory:
-        row = self.db.execute(f"SELECT {_COLUMNS} FROM memories WHERE id = ?", (memory_id,)).fetchone()
-        if row is None:
-            raise InvalidInput(f"no memory with id {memory_id}")
-        return _row(row)
-
-    def episode(self, episode_id: int) -> str:
-        row = self.db.execute("SELECT text FROM episodes WHERE id = ?", (episode_id,)).fetchone()
-        if row is None:
-            raise InvalidInput(f"no episode with id {episode_id}")
-        return str(row[0])
-
-    def episodes(self) -> list[tuple[int, str, str, float]]:
-        return [tuple(r) for r in self.db.execute("SELECT id, text, source, created FROM episodes ORDER BY id")]  # type: ignore[misc]
-
-    def delete_episodes(self, ids: list[int]) -> None:
-        with self.transaction():
-            self.db.executemany("DELETE FROM episodes WHERE id = ?", [(i,) for i in ids])
-
-    def memories(self, valid_only: bool = True) -> list[Memory]:
-        where = "WHERE valid_to IS NULL " if valid_only else ""
-        return [_row(r) for r in self.db.execute(f"SELECT {_COLUMNS} FROM memories {where}ORDER BY id")]
-
     def _match(self, words: list[str], limit: int, include_invalid: bool, all_words: bool) -> list[Memory]:
         sql = (
             f"SELECT {', '.join('m.' + c for c in MEMORY_FIELDS)} FROM memories_fts "
@@ -243,7 +208,7 @@ class SqliteStore(MemoryStore):
             + ("" if include_invalid else "AND m.valid_to IS NULL ") + "ORDER BY bm25(memories_fts) LIMIT ?"
         )
         terms = [f'"{w}"' for w in words]
-        return [_row(r) for r in self.db.execute(sql, ((" " if all_words else " OR ").join(terms), limit))]
+        return [memory_row(r) for r in self.db.execute(sql, ((" " if all_words else " OR ").join(terms), limit))]
 
     def _nearest(self, vector: np.ndarray, limit: int, include_invalid: bool) -> list[tuple[Memory, float]]:
         if not self._has_vec_table():
@@ -253,41 +218,14 @@ class SqliteStore(MemoryStore):
         candidates = [r[0] for r in self.db.execute(
             "SELECT rowid FROM memories_vec WHERE embedding MATCH vec_quantize_binary(?) AND k = ?", (blob, min(4096, max(64, limit * 8))))]
         rows = self.db.execute(
-            f"SELECT {_COLUMNS}, vec_distance_cosine(embedding, ?) AS d FROM memories "
+            f"SELECT {COLUMNS}, vec_distance_cosine(embedding, ?) AS d FROM memories "
             "WHERE id IN (SELECT value FROM json_each(?)) AND embedding IS NOT NULL "
             + ("" if include_invalid else "AND valid_to IS NULL ") + "ORDER BY d LIMIT ?",
             (blob, json.dumps(candidates), limit),
         )
-        return [(_row(r[:-1]), 1.0 - float(r[-1])) for r in rows]
-
-    def _bump(self, memory_id: int, by: float, now: float) -> None:
-        with self.transaction():
-            self.db.execute("UPDATE memories SET importance = importance + ?, last_accessed = ? WHERE id = ?", (by, now, memory_id))
-
-    def _touch(self, ids: list[int], now: float) -> None:
-        with self.transaction():
-            self.db.executemany("UPDATE memories SET access_count = access_count + 1, last_accessed = ? WHERE id = ?",
-                                [(now, i) for i in ids])
-
-    def stats(self) -> dict[str, int]:
-        one = lambda sql: int(self.db.execute(sql).fetchone()[0])  # noqa: E731
-        return {
-            "memories": one("SELECT count(*) FROM memories"),
-            "valid_memories": one("SELECT count(*) FROM memories WHERE valid_to IS NULL"),
-            "episodes": one("SELECT count(*) FROM episodes"),
-            "values": one('SELECT count(*) FROM "values"'),
-        }
+        return [(memory_row(r[:-1]), 1.0 - float(r[-1])) for r in rows]
 
     # -- meta and vectors ---------------------------------------------------------------------
-
-    def get_meta(self, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self.transaction():
-            self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                            (key, value))
 
     def _has_vec_table(self) -> bool:
         return self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'memories_vec'").fetchone() is not None
@@ -300,9 +238,6 @@ class SqliteStore(MemoryStore):
             self.db.execute("UPDATE memories SET embedding = NULL WHERE embedding IS NOT NULL")
             self.db.execute(f"CREATE VIRTUAL TABLE memories_vec USING vec0(embedding bit[{dim}])")
 
-    def _without_vectors(self) -> list[tuple[int, str]]:
-        return [(int(r[0]), str(r[1])) for r in self.db.execute("SELECT id, text FROM memories WHERE embedding IS NULL ORDER BY id")]
-
     def _set_vectors(self, ids: list[int], vectors: np.ndarray) -> None:
         blobs = [np.asarray(v, dtype=np.float32).tobytes() for v in vectors]
         with self.transaction():
@@ -313,26 +248,3 @@ class SqliteStore(MemoryStore):
     def vector(self, memory_id: int) -> np.ndarray | None:
         row = self.db.execute("SELECT embedding FROM memories WHERE id = ?", (memory_id,)).fetchone()
         return None if row is None or row[0] is None else np.frombuffer(row[0], dtype=np.float32).copy()
-
-    # -- values -------------------------------------------------------------------------------
-
-    def put_value(self, name: str, weight: float, curve: str, rate: float, level: float | None = None) -> None:
-        keep = "" if level is None else ", level = excluded.level"
-        with self.transaction():
-            self.db.execute(
-                'INSERT INTO "values" (name, weight, curve, rate, level, updated) VALUES (?, ?, ?, ?, ?, ?) '
-                "ON CONFLICT(name) DO UPDATE SET weight = excluded.weight, curve = excluded.curve, rate = excluded.rate, "
-                f"updated = excluded.updated{keep}",
-                (name, weight, curve, rate, level or 0.0, time.time()),
-            )
-
-    def get_value(self, name: str) -> tuple[str, float, str, float, float] | None:
-        row = self.db.execute('SELECT name, weight, curve, rate, level FROM "values" WHERE name = ?', (name,)).fetchone()
-        return None if row is None else tuple(row)  # type: ignore[return-value]
-
-    def list_values(self) -> list[tuple[str, float, str, float, float]]:
-        return [tuple(r) for r in self.db.execute('SELECT name, weight, curve, rate, level FROM "values" ORDER BY name')]  # type: ignore[misc]
-
-    def add_level(self, name: str, amount: float) -> None:
-        with self.transaction():
-            self.db.execute('UPDATE "values" SET level = max(0, level + ?), updated = ? WHERE name = ?', (amount, time.time(), name))
