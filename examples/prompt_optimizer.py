@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from islands import Engine, SamplingParams
-from islands.engine.grammar import Grammar
+from islands.grammar import Grammar
 from islands.flows.optimize import optimize, self_optimize
 
 DEV = [

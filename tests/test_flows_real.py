@@ -43,7 +43,7 @@ def test_plan_ahead_ends_lines_at_their_targets(real: Engine) -> None:
 
 
 def test_self_optimize_on_a_tiny_dev_set(real: Engine) -> None:
-    from islands.engine.grammar import Grammar
+    from islands.grammar import Grammar
     from islands.flows.optimize import self_optimize
 
     dev = [("I loved this film", " positive"), ("Terrible and boring", " negative"), ("What a great day", " positive"), ("I hate rain", " negative")]

@@ -10,7 +10,8 @@ import pytest
 
 from islands import InvalidInput, SamplingParams
 from islands.engine import Engine
-from islands.engine.grammar import Grammar
+from islands.engine.grammar import check_grammar, to_llguidance
+from islands.grammar import Grammar
 from islands.engine.model import Constraint
 
 
@@ -73,7 +74,7 @@ def test_grammars_need_a_real_model(engine: Engine) -> None:
 )
 def test_invalid_grammars_say_where(grammar: Grammar, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
-        grammar.to_llguidance()
+        check_grammar(grammar)
 
 
 @pytest.mark.model
@@ -105,7 +106,7 @@ def test_choice_regex_and_gbnf(real: Engine) -> None:
 def test_the_gbnf_meta_grammar_compiles() -> None:
     from islands.tools.grammar_writer import GBNF_SYNTAX
 
-    assert Grammar.lark(GBNF_SYNTAX).to_llguidance()
+    assert to_llguidance(Grammar.lark(GBNF_SYNTAX))
 
 
 @pytest.mark.model

@@ -190,7 +190,7 @@ def test_bench_serve_runs_a_tiny_load(real: object) -> None:
 
 def test_remote_engine_against_the_server(server: str) -> None:
     from islands import InvalidInput, SamplingParams
-    from islands.engine.grammar import Grammar
+    from islands.grammar import Grammar
     from islands.engine.remote import RemoteEngine
 
     remote = RemoteEngine([server], "islands", api_key=KEY)
@@ -235,9 +235,9 @@ def test_hard_islands_against_a_remote_server(server: str) -> None:
     from islands import SamplingParams
     from islands.engine.remote import RemoteEngine
     from islands.tools import Registry, calc
-    from islands.tools.remote import RemoteIslandRunner
+    from islands.tools import IslandRunner
 
-    runner = RemoteIslandRunner(RemoteEngine([server], "islands", api_key=KEY), Registry.default())
+    runner = IslandRunner(RemoteEngine([server], "islands", api_key=KEY), Registry.default())
     try:
         ended = runner.generate("2^64 is CALC(2^64)", params=SamplingParams(max_tokens=4, temperature=0))
         assert ended.outputs[0].text.startswith(f" => {2**64}")

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from islands import InvalidInput, SamplingParams
 from islands.engine import Engine
-from islands.engine.grammar import Grammar
+from islands.engine.grammar import to_llguidance
+from islands.grammar import Grammar
 from islands.tools import IslandRunner, Registry
 from islands.tools.corpus import Corpus
 from islands.tools.soft import Source, retrieve, with_sources
@@ -60,6 +61,6 @@ def test_trace_has_prompt_soft_and_hard_spans(engine: Engine, tmp_path: Path) ->
 @given(st.text(max_size=40), st.sampled_from(["regex", "gbnf", "lark", "json_schema"]))
 def test_grammar_front_ends_never_crash(text: str, kind: str) -> None:
     try:
-        assert isinstance(Grammar(kind, text).to_llguidance(), str)
+        assert isinstance(to_llguidance(Grammar(kind, text)), str)
     except InvalidInput:
         pass

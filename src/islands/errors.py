@@ -8,7 +8,8 @@ Catch at whatever level you need::
     ├── ModelError                a model file that is missing, corrupt or not loadable
     └── EngineError               the runtime cannot do what was asked
         ├── ContextFull           the KV cache cannot hold the request: says needed and free
-        └── TooManyBranches       every sequence slot of the context is taken by live branches
+        ├── TooManyBranches       every sequence slot of the context is taken by live branches
+        └── Unsupported           the engine lacks a capability (a remote server cannot fork)
 
 Every message is one line meant for a person: what was wrong, and the value that was wrong.
 """
@@ -23,6 +24,7 @@ __all__ = [
     "ModelError",
     "PromptTooLong",
     "TooManyBranches",
+    "Unsupported",
 ]
 
 
@@ -73,3 +75,13 @@ class TooManyBranches(EngineError):
         )
         self.wanted = wanted
         self.available = available
+
+
+class Unsupported(EngineError):
+    """The engine cannot do this: it lacks the named capability."""
+
+    def __init__(self, capability: str, engine: str, why: str = "") -> None:
+        more = f": {why}" if why else ""
+        super().__init__(f"{engine} does not support {capability!r}{more}")
+        self.capability = capability
+        self.engine = engine

@@ -18,7 +18,8 @@ from islands.cli.common import CtxOption, ModelOption, die, err, load_engine
 from islands.cli.corpus import open_corpus
 from islands.cli.tools import CorpusOption, generate_with_tools, pick_tools
 from islands.engine import Generation, Stats
-from islands.engine.grammar import Grammar
+from islands.engine.grammar import check_grammar
+from islands.grammar import Grammar
 from islands.params import SamplingParams
 from islands.tools import IslandGeneration
 from islands.tools.soft import SoftSpan, with_sources
@@ -83,7 +84,7 @@ def generate(
     if (grammar is not None or grammar_from is not None) and registry is not None:
         die("--tools cannot be combined with a grammar yet")
     if grammar is not None:
-        grammar.to_llguidance()  # syntax errors before the model loads
+        check_grammar(grammar)  # syntax errors before the model loads
     if retrieve and corpus is None:
         die("--retrieve needs --corpus DIR")
     if trace is not None and not trace.parent.is_dir():
@@ -143,7 +144,7 @@ def _generate_remote(
     """The same generation against a remote OpenAI-compatible server."""
     from islands.engine.remote import RemoteEngine
     from islands.tools import Registry
-    from islands.tools.remote import RemoteIslandRunner
+    from islands.tools import IslandRunner
 
     if not base_urls:
         die("--engine openai needs --base-url URL")
@@ -159,7 +160,7 @@ def _generate_remote(
     stream = None if as_json or n > 1 else _write_stdout
     result: Generation | IslandGeneration
     if isinstance(registry, Registry):
-        runner = RemoteIslandRunner(remote, registry)
+        runner = IslandRunner(remote, registry)
         try:
             result = runner.generate(prompt, n=n, params=params, on_text=stream)
         finally:

@@ -16,7 +16,7 @@ from islands.cli.corpus import open_corpus
 from islands.engine import Engine
 from islands.params import SamplingParams
 from islands.tools import IslandGeneration, IslandRunner, Registry
-from islands.tools.runner import Island
+from islands.tools.track import Island
 
 __all__ = ["app", "generate_with_tools", "pick_tools"]
 

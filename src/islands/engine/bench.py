@@ -243,7 +243,7 @@ def bench_tree(
 
 def bench_grammar(engine: Engine, *, tokens: int = 64) -> dict[str, Any]:
     """ms per token with and without a JSON-schema grammar: same prompt, model and seed."""
-    from islands.engine.grammar import Grammar
+    from islands.grammar import Grammar
 
     schema = {"type": "array", "items": {"type": "string", "maxLength": 40}, "minItems": 200}
     grammar = Grammar.json_schema(schema)

@@ -11,13 +11,15 @@ steps. While `generating`, every time its last token has fresh logits it samples
     engine.run(kids)                         # one llama_decode per step for all four
     kids[0].truncate(len(kids[0].tokens) - 5)  # backtrack five tokens
 
+The attributes in the first block of `__init__` are the scheduler's bookkeeping: the engine
+keeps them, everybody else reads them. Callers change a branch only through its methods.
+
 What it leaves out: scheduling and KV bookkeeping (the engine's), tools and grammars
-(later layers attach them through `extend`, `start` and stop strings).
+(later layers attach them through `watch`, `allow`, `constrain` and stop strings).
 """
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -25,63 +27,65 @@ import numpy as np
 
 from islands.engine.model import Constraint, Sampler
 from islands.engine.results import Output, Stats, TokenLogprob
+from islands.engine.segment import Segment
 from islands.params import SamplingParams
 
 if TYPE_CHECKING:
     from islands.engine.core import Engine
-    from islands.engine.grammar import Grammar
+    from islands.grammar import Grammar
 
 __all__ = ["Branch"]
 
+# watch(branch) -> True pauses the segment with finish_reason "island"
+Watch = Callable[["Branch"], bool]
+# allow(branch) -> bool mask over the vocabulary for the next token, or None for no limit
+Allow = Callable[["Branch"], "np.ndarray | None"]
+
 
 class Branch:
-    """A live sequence of tokens. Use the methods; the attributes are read-only by habit."""
+    """A live sequence of tokens. Read the attributes; change it through the methods."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        seq: int,
-        tokens: list[int],
-        n_past: int,
-        stats: Stats,
-    ) -> None:
+    def __init__(self, engine: Engine, seq: int, tokens: list[int], n_past: int, stats: Stats) -> None:
+        # -- kept by the engine --------------------------------------------------------------
         self.engine = engine
         self.seq = seq  # llama.cpp sequence id
         self.tokens = tokens
         self.n_past = n_past  # tokens[:n_past] are in KV
         self.stats = stats
         self.alive = True
-        self.params: SamplingParams | None = None
         self.sampler: Sampler | None = None
-        self.generating = False
-        self.keep_logits = False  # ask for logits at the end of pending even when idle
-        self.finish_reason: str | None = None
+        self.segment: Segment | None = None  # the current (or last) generation segment
         # fresh logits: (batch index, output row, engine step); valid while step is current
         self.row: tuple[int, int, int] | None = None
         self.sampled_pos: int | None = None  # position of a sampled token not yet in KV
         self.score_from: int | None = None  # record logprobs of tokens at >= this position
         self.scored: list[float] = []
-        self._start = len(tokens)  # where the current generation segment starts
-        self._bytes_decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self.text = ""  # text generated in the current segment (stop string cut off)
-        self.logprobs: list[TokenLogprob] = []
-        self.emitted = 0  # how much of `text` a stream has handed out
-        # hooks for the layers above (hard islands, grammars):
-        # watch(branch) -> True pauses the segment with finish_reason "island"
-        # allow(branch) -> bool mask over the vocabulary for the next token, or None
-        self.watch: Callable[[Branch], bool] | None = None
-        self.allow: Callable[[Branch], np.ndarray | None] | None = None
-        self.constraint: Constraint | None = None  # a grammar for the whole segment
+        self.constraint: Constraint | None = None  # a grammar for the current segment
         self.constraint_from = 0  # tokens from here on were accepted by the constraint
+        # -- set by callers ------------------------------------------------------------------
+        self.keep_logits = False  # ask for logits of the last pending token even when idle
+        self.watch: Watch | None = None
+        self.allow: Allow | None = None
 
     def __repr__(self) -> str:
         state = "generating" if self.generating else ("idle" if self.alive else "released")
         return f"Branch(seq={self.seq}, tokens={len(self.tokens)}, n_past={self.n_past}, {state})"
 
+    # -- reading -------------------------------------------------------------------------
+
     @property
     def pending(self) -> int:
         """Tokens waiting to be decoded into KV."""
         return len(self.tokens) - self.n_past
+
+    @property
+    def generating(self) -> bool:
+        return self.segment is not None and self.segment.active
+
+    @property
+    def ready(self) -> bool:
+        """Its last token has logits from the engine's latest step (ready to sample or fork)."""
+        return self.row is not None and self.row[2] == self.engine.steps
 
     @property
     def wants_decode(self) -> bool:
@@ -94,9 +98,26 @@ class Branch:
         return not (self.pending == 1 and self.sampled_pos == self.n_past)
 
     @property
+    def params(self) -> SamplingParams | None:
+        return self.segment.params if self.segment is not None else None
+
+    @property
+    def text(self) -> str:
+        """Text generated in the current segment (a stop string cut off)."""
+        return self.segment.text if self.segment is not None else ""
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.segment.finish_reason if self.segment is not None else None
+
+    @property
+    def logprobs(self) -> list[TokenLogprob]:
+        return self.segment.logprobs if self.segment is not None else []
+
+    @property
     def generated(self) -> list[int]:
-        """Tokens sampled in the current segment."""
-        return self.tokens[self._start :]
+        """Tokens of the current segment."""
+        return self.tokens[self.segment.start :] if self.segment is not None else []
 
     @property
     def position(self) -> int:
@@ -125,84 +146,41 @@ class Branch:
         """End the branch; with `cache`, its KV stays as a prefix-cache entry."""
         self.engine.release(self, cache=cache)
 
+    def constrain(self, constraint: Constraint | None) -> None:
+        """Put the rest of the current segment inside `constraint` (None lifts it)."""
+        self.constraint = constraint
+        self.constraint_from = len(self.tokens)
+
+    def take_text(self) -> str:
+        """The segment's text not taken yet (a tail that may become a stop string waits)."""
+        return self.segment.take() if self.segment is not None else ""
+
+    def cut_text(self, end: int) -> None:
+        """Keep the first `end` characters of a stopped segment's text. When `end` falls
+        inside the last token ("3)." sampled as one token, a call closing at its ")"),
+        that token is re-split: dropped, and its kept part extended as tokens of its own."""
+        seg = self.segment
+        if seg is None or end >= len(seg.text):
+            return
+        last = self.tokens[-1]
+        piece = self.engine.detokenize([last])
+        head = len(seg.text) - len(piece)
+        if not 0 <= head <= end:
+            raise ValueError(f"cut at {end} reaches before the last token (from {head})")
+        keep = seg.text[head:end]
+        self.truncate(len(self.tokens) - 1)
+        if keep:
+            self.extend(keep)
+            seg.append_text(keep)
+
     def output(self) -> Output:
         """This segment as an `Output`."""
-        assert self.params is not None and self.params.seed is not None
+        assert self.segment is not None and self.segment.params.seed is not None
+        seg = self.segment
         return Output(
-            text=self.text,
+            text=seg.text,
             tokens=list(self.generated),
-            finish_reason=self.finish_reason or "length",  # "stop", "eos", "length", "island"
-            seed=self.params.seed,
-            logprobs=list(self.logprobs) if self.params.logprobs is not None else None,
+            finish_reason=seg.finish_reason or "length",  # "stop", "eos", "length", "island"
+            seed=seg.params.seed,
+            logprobs=list(seg.logprobs) if seg.params.logprobs is not None else None,
         )
-
-    # -- called by the engine --------------------------------------------------------------
-
-    def _begin_segment(self, params: SamplingParams, sampler: Sampler) -> None:
-        if self.sampler is not None:
-            self.sampler.close()
-        self.params = params
-        self.sampler = sampler
-        self.generating = True
-        self.finish_reason = None
-        self._start = len(self.tokens)
-        self._bytes_decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self.text = ""
-        self.logprobs = []
-        self.emitted = 0
-
-    def _append_sampled(self, token: int, piece: bytes, eog: bool) -> None:
-        """Add a sampled token and decide whether the segment is finished."""
-        assert self.params is not None
-        self.tokens.append(token)
-        self.sampled_pos = len(self.tokens) - 1
-        if eog:
-            self._finish("eos")
-            return
-        before = len(self.text)
-        self.text += self._bytes_decoder.decode(piece)
-        if self.params.stop and self._cut_at_stop(before):
-            self._finish("stop")
-        elif self.watch is not None and self.watch(self):
-            self._finish("island")
-        elif self.constraint is not None and self.constraint.done:
-            self._finish("stop")  # the grammar is complete
-        elif len(self.tokens) - self._start >= self.params.max_tokens:
-            self._finish("length")
-
-    def _cut_at_stop(self, before: int) -> bool:
-        assert self.params is not None
-        longest = max(len(s) for s in self.params.stop)
-        lo = max(0, before - longest + 1)
-        hits = [i for i in (self.text.find(s, lo) for s in self.params.stop) if i >= 0]
-        if not hits:
-            return False
-        self.text = self.text[: min(hits)]
-        return True
-
-    def _finish(self, reason: str) -> None:
-        if reason != "stop":
-            self.text += self._bytes_decoder.decode(b"", final=True)
-        self.generating = False
-        self.finish_reason = reason
-
-    def _rebuild_text(self, pieces: list[bytes]) -> None:
-        """Recompute the segment's text after a truncation."""
-        self._bytes_decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self.text = "".join(self._bytes_decoder.decode(p) for p in pieces)
-        self.emitted = min(self.emitted, len(self.text))
-        self.logprobs = self.logprobs[: len(pieces)]
-
-    def _take_delta(self) -> str:
-        """Text a stream may hand out now: all of it when finished, else all but a tail
-        that could still turn into a stop string."""
-        end = len(self.text)
-        if self.generating and self.params is not None and self.params.stop:
-            for s in self.params.stop:
-                for k in range(min(len(s) - 1, end), 0, -1):
-                    if self.text.endswith(s[:k]):
-                        end = min(end, len(self.text) - k)
-                        break
-        delta = self.text[self.emitted : end] if end > self.emitted else ""
-        self.emitted = max(self.emitted, end)
-        return delta

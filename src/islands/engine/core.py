@@ -28,8 +28,11 @@ import numpy as np
 from islands.engine.branch import Branch
 from islands.engine.kv import KVLedger
 from islands.engine.model import Constraint, KVFull, Model, ModelInfo, Sampler
+from islands.engine.protocol import CAPABILITIES
 from islands.engine.radix import RadixTree
-from islands.engine.results import Generation, Score, Stats, TokenLogprob
+from islands.engine.logits import logprob_of, token_logprob
+from islands.engine.results import Generation, Score, Stats
+from islands.engine.segment import Segment
 from islands.engine.stream import GenerationJob, GenerationStream
 from islands.errors import (
     ContextFull,
@@ -41,7 +44,7 @@ from islands.errors import (
 from islands.params import SamplingParams
 
 if TYPE_CHECKING:
-    from islands.engine.grammar import Grammar
+    from islands.grammar import Grammar
 
 __all__ = ["Engine", "GenerationStream"]  # GenerationStream lives in stream.py
 
@@ -49,7 +52,11 @@ MAX_LOGIT_ROWS = 64  # scoring rows per step: each row of logits is n_vocab floa
 
 
 class Engine:
-    """The runtime: `generate`, `stream`, `score`, and branch-level calls for flows."""
+    """The runtime: `generate`, `stream`, `score`, and branch-level calls for flows.
+
+    A `Brancher` (engine/protocol.py): it has every capability."""
+
+    capabilities = frozenset(CAPABILITIES)
 
     def __init__(
         self,
@@ -83,6 +90,9 @@ class Engine:
 
     def info(self) -> ModelInfo:
         return self.model.info()
+
+    def supports(self, capability: str) -> bool:
+        return capability in self.capabilities
 
     def tokenize(self, text: str, *, add_bos: bool = True) -> list[int]:
         return self.model.tokenize(text, add_bos=add_bos)
@@ -149,11 +159,12 @@ class Engine:
             kid = Branch(self, seq, list(parent.tokens), parent.n_past, parent.stats)
             kid.row = parent.row
             kid.sampled_pos = parent.sampled_pos
-            kid.params = parent.params
             kid.sampler = parent.sampler.clone() if parent.sampler is not None else None
             kid.constraint = parent.constraint.clone() if parent.constraint is not None else None
             kid.constraint_from = parent.constraint_from
-            kid._start = parent._start
+            if parent.segment is not None:  # the child carries the text, and starts anew
+                kid.segment = parent.segment.copy()
+                kid.segment.active = False
             if parent.seq in self.tree:  # concurrent prompts may start from the kids too
                 self.tree.insert(seq, self.tree.tokens_of(parent.seq))
             self._live[seq] = kid
@@ -174,6 +185,12 @@ class Engine:
         b.tokens.extend(new)
         b.row = None
 
+    def check_grammar(self, grammar: Grammar) -> None:
+        """Raise InvalidInput (one line) unless `grammar` compiles."""
+        from islands.engine.grammar import check_grammar
+
+        check_grammar(grammar)
+
     def constraint(self, grammar: Grammar) -> Constraint:
         """A compiled grammar for one branch (InvalidInput says what is wrong with it)."""
         from islands.engine.grammar import compile_grammar
@@ -188,9 +205,12 @@ class Engine:
             b.constraint = grammar if isinstance(grammar, Constraint) else self.constraint(grammar)
             b.constraint_from = len(b.tokens)
         sampler = self._sampler_for(params, b.tokens)
-        if b.pending == 0 and not self._fresh(b):
+        if b.pending == 0 and not b.ready:
             self._rewind(b, b.n_past - 1)  # decode the last token again to get its logits
-        b._begin_segment(params, sampler)
+        if b.sampler is not None:
+            b.sampler.close()
+        b.sampler = sampler
+        b.segment = Segment(params, len(b.tokens))
 
     def truncate(self, b: Branch, position: int) -> None:
         """Keep tokens[:position]; the sampler is rebuilt from that history."""
@@ -207,22 +227,23 @@ class Engine:
         if b.sampled_pos is not None and b.sampled_pos >= position:
             b.sampled_pos = None
         b.row = None
-        b.generating = False
-        if b.params is not None:
-            sampler = self._sampler_for(b.params, b.tokens)
+        seg = b.segment
+        if seg is not None:
+            seg.active = False
+            sampler = self._sampler_for(seg.params, b.tokens)
             if b.sampler is not None:
                 b.sampler.close()
             b.sampler = sampler
-        if position < b._start:
-            b._start = position
-        b._rebuild_text([self.model.piece(t) for t in b.generated])
+            seg.start = min(seg.start, position)
+            seg.rebuild([self.model.piece(t) for t in b.generated])
 
     def release(self, b: Branch, *, cache: bool = True) -> None:
         """End `b`. With `cache` its KV stays as a prefix-cache entry (LRU)."""
         if not b.alive:
             return
         b.alive = False
-        b.generating = False
+        if b.segment is not None:
+            b.segment.active = False
         del self._live[b.seq]
         if b.sampler is not None:
             b.sampler.close()
@@ -283,7 +304,7 @@ class Engine:
                         b.row = (index, out, self.steps)
                     if b.score_from is not None and p + 1 >= b.score_from and p + 1 < len(b.tokens):
                         logits = self.model.logits() if logits is None else logits
-                        b.scored.append(_logprob_of(logits[out], b.tokens[p + 1]))
+                        b.scored.append(logprob_of(logits[out], b.tokens[p + 1]))
                     out += 1
                 index += 1
             b.n_past += count
@@ -311,7 +332,7 @@ class Engine:
             b.keep_logits = True
         try:
             self.run(until=lambda: all(b.pending == 0 for b in branches))
-            if not all(self._fresh(b) for b in branches):  # decoded in different steps
+            if not all(b.ready for b in branches):  # decoded in different steps
                 for b in branches:
                     if b.pending == 0:
                         self._rewind(b, b.n_past - 1)  # one token again, together
@@ -388,9 +409,6 @@ class Engine:
         if not b.alive or b.engine is not self:
             raise EngineError(f"branch {b.seq} was released")
 
-    def _fresh(self, b: Branch) -> bool:
-        return b.row is not None and b.row[2] == self.steps
-
     def _rewind(self, b: Branch, position: int) -> None:
         """Drop b's KV from `position` on (the tokens stay, as pending)."""
         self.model.seq_rm(b.seq, position, -1)
@@ -462,12 +480,13 @@ class Engine:
     def _sample_ready(self) -> None:
         logits = None
         for b in self._live.values():
-            if not (b.generating and b.pending == 0 and self._fresh(b)):
+            if not (b.generating and b.pending == 0 and b.ready):
                 continue
-            assert b.row is not None and b.params is not None and b.sampler is not None
+            seg = b.segment
+            assert b.row is not None and seg is not None and b.sampler is not None
             batch_index, out, _ = b.row
             logits = self.model.logits() if logits is None else logits
-            self._mask(logits, out, b.params)
+            self._mask(logits, out, seg.params)
             allowed = b.allow(b) if b.allow is not None else None
             if allowed is None and b.constraint is None:
                 token = b.sampler.sample(batch_index, len(b.tokens))
@@ -484,9 +503,24 @@ class Engine:
                     b.constraint.accept(token)
             b.row = None
             b.stats.sampled_tokens += 1
-            if b.params.logprobs is not None:
-                b.logprobs.append(self._token_logprob(logits[out], token, b.params.logprobs))
-            b._append_sampled(token, self.model.piece(token), token in self.model.eog_tokens)
+            if seg.params.logprobs is not None:
+                seg.logprobs.append(token_logprob(logits[out], token, seg.params.logprobs, self._piece_text))
+            self._append_sampled(b, seg, token)
+
+    def _append_sampled(self, b: Branch, seg: Segment, token: int) -> None:
+        """Add a sampled token to `b` and decide whether its segment is finished."""
+        b.tokens.append(token)
+        b.sampled_pos = len(b.tokens) - 1
+        if token in self.model.eog_tokens:
+            seg.finish("eos")
+        elif seg.add(self.model.piece(token)):
+            pass  # a stop string: finished
+        elif b.watch is not None and b.watch(b):
+            seg.finish("island")
+        elif b.constraint is not None and b.constraint.done:
+            seg.finish("stop")  # the grammar is complete
+        elif len(b.tokens) - seg.start >= seg.params.max_tokens:
+            seg.finish("length")
 
     def _mask(self, logits: np.ndarray, out: int, params: SamplingParams) -> None:
         """Special/unused tokens (and with ignore_eos, end tokens) can never be sampled."""
@@ -498,15 +532,6 @@ class Engine:
             logits[out, self._eog] = -np.inf
         if not params.allow_special and not params.ignore_eos:
             self._masked_rows.add(out)  # siblings on this row may mask it the same way
-
-    def _token_logprob(self, row: np.ndarray, token: int, top: int) -> TokenLogprob:
-        lse = _logsumexp(row)
-        alts: tuple[tuple[str, float], ...] = ()
-        if top:
-            ids = np.argpartition(row, -top)[-top:]
-            ids = ids[np.argsort(row[ids])[::-1]]
-            alts = tuple((self._piece_text(int(i)), float(row[i] - lse)) for i in ids)
-        return TokenLogprob(token, self._piece_text(token), float(row[token] - lse), alts)
 
     def token_mask(self, keep: Callable[[bytes], bool], key: str | None = None) -> np.ndarray:
         """A bool mask over the vocabulary: the tokens whose bytes `keep` accepts.
@@ -569,12 +594,3 @@ class Engine:
         self._free_seqs.append(seq)
         self._free_seqs.sort(reverse=True)
 
-
-def _logsumexp(row: np.ndarray) -> float:
-    finite = row[np.isfinite(row)]
-    m = float(finite.max())
-    return m + float(np.log(np.exp(finite - m, dtype=np.float64).sum()))
-
-
-def _logprob_of(row: np.ndarray, token: int) -> float:
-    return float(row[token]) - _logsumexp(row)

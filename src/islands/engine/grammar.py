@@ -1,4 +1,4 @@
-"""Grammars as hard islands for whole outputs: GBNF, Lark, JSON Schema, regex, choices.
+"""Grammars compiled for a branch: GBNF, Lark, JSON Schema, regex, choices (llguidance).
 
 llguidance compiles the grammar and computes, before each sampled token, the set of
 tokens that keep the output inside it (≈1 ms for this 262,144-token vocabulary); the
@@ -7,6 +7,9 @@ engine sets the others to -inf on the logits row before the sampler chain sees i
     g = Grammar.json_schema('{"type": "object", "properties": {"x": {"type": "integer"}}}')
     engine.generate("Point: ", params=SamplingParams(max_tokens=32), grammar=g)
 
+`Grammar` itself is plain data (`islands.grammar`); this module is the only one that turns
+it into an llguidance matcher.
+
 What it leaves out: grammars on the mock model (it has no llguidance tokenizer).
 """
 
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 
 import llguidance
 import llguidance.numpy as llnp
@@ -22,65 +24,39 @@ import numpy as np
 
 from islands.engine.model import Constraint
 from islands.errors import InvalidInput
+from islands.grammar import Grammar
 
-__all__ = ["Grammar", "GrammarConstraint", "compile_grammar"]
+__all__ = ["GrammarConstraint", "check_grammar", "compile_grammar", "to_llguidance"]
 
 
-@dataclass(frozen=True)
-class Grammar:
-    """A grammar in one of the supported front-end languages."""
+def to_llguidance(grammar: Grammar) -> str:
+    """The grammar as llguidance's JSON; InvalidInput says what is wrong and where."""
+    try:
+        text = grammar.source
+        if grammar.kind == "json_schema":
+            schema = json.loads(text)
+            if isinstance(schema, dict) and "x-guidance" not in schema:
+                # compact JSON: a small model given free whitespace may pad until max_tokens
+                schema["x-guidance"] = {"whitespace_flexible": False}
+                text = json.dumps(schema)
+        if grammar.kind == "regex":
+            re.compile(text)
+        source = llguidance.grammar_from(grammar.kind, text)  # type: ignore[arg-type]
+    except json.JSONDecodeError as e:
+        raise InvalidInput(f"invalid JSON schema: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except re.error as e:
+        raise InvalidInput(f"invalid regex: {e.msg} at position {e.pos}") from None
+    except (ValueError, RuntimeError, KeyError, IndexError) as e:
+        raise InvalidInput(f"invalid {grammar.kind} grammar: {_one_line(str(e))}") from None
+    problem = llguidance.LLMatcher.validate_grammar(source)
+    if problem:
+        raise InvalidInput(f"invalid {grammar.kind} grammar: {_one_line(problem)}")
+    return source
 
-    kind: str  # "gbnf", "lark", "json_schema", "regex", "choice"
-    source: str
 
-    @classmethod
-    def gbnf(cls, text: str) -> Grammar:
-        return cls("gbnf", text)
-
-    @classmethod
-    def lark(cls, text: str) -> Grammar:
-        return cls("lark", text)
-
-    @classmethod
-    def json_schema(cls, schema: str | dict[str, object]) -> Grammar:
-        return cls("json_schema", schema if isinstance(schema, str) else json.dumps(schema))
-
-    @classmethod
-    def regex(cls, pattern: str) -> Grammar:
-        return cls("regex", pattern)
-
-    @classmethod
-    def choice(cls, options: list[str]) -> Grammar:
-        if not options or any(not o for o in options):
-            raise InvalidInput("a choice grammar needs non-empty options")
-        return cls("choice", json.dumps(options))
-
-    def to_llguidance(self) -> str:
-        """The grammar as llguidance's JSON; InvalidInput says what is wrong and where."""
-        if self.kind not in ("gbnf", "lark", "json_schema", "regex", "choice"):
-            raise InvalidInput(f"unknown grammar kind {self.kind!r}")
-        try:
-            text = self.source
-            if self.kind == "json_schema":
-                schema = json.loads(text)
-                if isinstance(schema, dict) and "x-guidance" not in schema:
-                    # compact JSON: a small model given free whitespace may pad until max_tokens
-                    schema["x-guidance"] = {"whitespace_flexible": False}
-                    text = json.dumps(schema)
-            if self.kind == "regex":
-                re.compile(text)
-            source = llguidance.grammar_from(self.kind, text)  # type: ignore[arg-type]
-        except json.JSONDecodeError as e:
-            raise InvalidInput(f"invalid JSON schema: {e.msg} at line {e.lineno} column {e.colno}") from None
-        except re.error as e:
-            raise InvalidInput(f"invalid regex: {e.msg} at position {e.pos}") from None
-        except (ValueError, RuntimeError, KeyError, IndexError) as e:
-            raise InvalidInput(f"invalid {self.kind} grammar: {_one_line(str(e))}") from None
-        problem = llguidance.LLMatcher.validate_grammar(source)
-        if problem:
-            raise InvalidInput(f"invalid {self.kind} grammar: {_one_line(problem)}")
-        return source
-
+def check_grammar(grammar: Grammar) -> None:
+    """Raise InvalidInput (one line, with a position) unless `grammar` compiles; no model needed."""
+    to_llguidance(grammar)
 
 
 def _one_line(text: str) -> str:
@@ -89,7 +65,7 @@ def _one_line(text: str) -> str:
 
 def compile_grammar(grammar: Grammar, tokenizer: llguidance.LLTokenizer) -> GrammarConstraint:
     """A fresh constraint for one branch (validated: InvalidInput names the problem)."""
-    source = grammar.to_llguidance()
+    source = to_llguidance(grammar)
     problem = llguidance.LLMatcher.validate_grammar(source, tokenizer)
     if problem:
         raise InvalidInput(f"invalid {grammar.kind} grammar: {_one_line(problem)}")

@@ -10,8 +10,9 @@ structured-output parameters: `response_format` for JSON Schema (OpenAI, vLLM, l
 `guided_regex`/`guided_choice`, sent too).
 
 What it leaves out: KV-level branches (fork, truncate) and `score` — a remote server shares
-its prefix cache, not its KV cells. Hard islands work through `RemoteIslandRunner`
-(tools/remote.py): stop at the call, run the tool, continue with the extended text.
+its prefix cache, not its KV cells (`supports("branches")` is False). Hard islands work
+through the same `IslandRunner` as locally (tools/remote.py drives it over streams): stop at
+the call, run the tool, continue with the extended text.
 """
 
 from __future__ import annotations
@@ -24,18 +25,22 @@ from typing import Any
 
 import httpx
 
-from islands.engine.grammar import Grammar
-from islands.engine.results import Delta, Generation, Output, Stats, TokenLogprob
-from islands.errors import EngineError, InvalidInput
+from islands.engine.results import Delta, Generation, Output, Score, Stats, TokenLogprob
+from islands.errors import EngineError, InvalidInput, Unsupported
+from islands.grammar import Grammar
 from islands.params import SamplingParams
 
-__all__ = ["RemoteEngine"]
+__all__ = ["RemoteEngine", "RemoteStream"]
 
 RETRY_STATUS = {502, 503, 504}
 
 
 class RemoteEngine:
-    """generate / stream against OpenAI-compatible servers."""
+    """generate / stream against OpenAI-compatible servers (a `Generator`).
+
+    `transport` replaces the network (httpx.MockTransport in tests)."""
+
+    capabilities = frozenset({"generate", "stream", "grammar", "logprobs"})
 
     def __init__(
         self,
@@ -46,6 +51,7 @@ class RemoteEngine:
         timeout: float = 600.0,
         retries: int = 3,
         backoff: float = 0.2,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
         if not urls:
@@ -58,7 +64,7 @@ class RemoteEngine:
         self._outstanding = dict.fromkeys(self.urls, 0)
         self._lock = threading.Lock()
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(headers=headers, timeout=timeout)
+        self._http = httpx.Client(headers=headers, timeout=timeout, transport=transport)
 
     def close(self) -> None:
         self._http.close()
@@ -136,6 +142,9 @@ class RemoteEngine:
             time.sleep(self.backoff * 2**attempt)
         raise EngineError(f"no server answered after {self.retries + 1} attempts: {last}")
 
+    def supports(self, capability: str) -> bool:
+        return capability in self.capabilities
+
     def generate(
         self,
         prompt: str,
@@ -144,31 +153,48 @@ class RemoteEngine:
         on_text: Callable[[int, str], None] | None = None,
         grammar: Grammar | None = None,
     ) -> Generation:
-        result: list[Generation] = []
-        for delta in self.stream(prompt, n, params, grammar, result):
+        stream = self.stream(prompt, n, params, grammar)
+        for delta in stream:
             if on_text is not None:
                 on_text(delta.index, delta.text)
-        return result[0]
+        assert stream.result is not None
+        return stream.result
 
     def stream(
-        self,
-        prompt: str,
-        n: int = 1,
-        params: SamplingParams | None = None,
-        grammar: Grammar | None = None,
-        result: list[Generation] | None = None,
-    ) -> Iterator[Delta]:
-        """Deltas as the server streams them; the Generation is appended to `result`."""
+        self, prompt: str, n: int = 1, params: SamplingParams | None = None, grammar: Grammar | None = None
+    ) -> RemoteStream:
+        """Deltas as the server streams them; `.result` holds the Generation at the end."""
         if not prompt:
             raise InvalidInput("prompt is empty")
-        params = (params or SamplingParams()).seeded()
+        return RemoteStream(self, prompt, n, (params or SamplingParams()).seeded(), grammar)
+
+    def score(self, prefix: str, continuation: str) -> Score:
+        raise Unsupported("score", "RemoteEngine", "prompt log-probabilities are not requested from servers yet")
+
+
+class RemoteStream:
+    """One streamed completion request: iterate for `Delta`s, then read `.result`.
+    `close()` hangs up (the server stops generating)."""
+
+    def __init__(self, engine: RemoteEngine, prompt: str, n: int, params: SamplingParams, grammar: Grammar | None) -> None:
+        self.engine = engine
+        self.prompt = prompt
+        self.n = n
+        self.params = params
+        self.grammar = grammar
+        self.result: Generation | None = None
+        self._response: httpx.Response | None = None
+        self._url = ""
+
+    def __iter__(self) -> Iterator[Delta]:
+        n, params = self.n, self.params
         t0 = time.perf_counter()
-        url, response = self._send(self.body(prompt, n, params, grammar, stream=True))
+        self._url, self._response = self.engine._send(self.engine.body(self.prompt, n, params, self.grammar, stream=True))
         texts, finish = [""] * n, ["length"] * n
         logprobs: list[list[TokenLogprob]] = [[] for _ in range(n)]
         stats = Stats()
         try:
-            for line in response.iter_lines():
+            for line in self._response.iter_lines():
                 if not line.startswith("data: "):
                     continue
                 data = line[6:]
@@ -176,7 +202,7 @@ class RemoteEngine:
                     break
                 chunk = json.loads(data)
                 if "error" in chunk:
-                    raise EngineError(f"{url}: {chunk['error'].get('message', chunk['error'])}")
+                    raise EngineError(f"{self._url}: {chunk['error'].get('message', chunk['error'])}")
                 for choice in chunk.get("choices", []):
                     i = int(choice.get("index", 0))
                     text = choice.get("text") or ""
@@ -192,12 +218,20 @@ class RemoteEngine:
                 stats.prompt_tokens = usage.get("prompt_tokens", stats.prompt_tokens)
                 stats.sampled_tokens = usage.get("completion_tokens", stats.sampled_tokens)
         finally:
-            response.close()
-            self._done(url)
+            self.close()
         stats.seconds = time.perf_counter() - t0
-        outputs = [Output(texts[i], [], finish[i], (params.seed or 0) + i, logprobs[i] if params.logprobs is not None else None) for i in range(n)]
-        if result is not None:
-            result.append(Generation(outputs, stats))
+        seed = params.seed or 0
+        outputs = [
+            Output(texts[i], [], finish[i], seed + i, logprobs[i] if params.logprobs is not None else None)
+            for i in range(n)
+        ]
+        self.result = Generation(outputs, stats)
+
+    def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+            self.engine._done(self._url)
+            self._response = None
 
 
 def _message(response: httpx.Response) -> str:

@@ -97,14 +97,14 @@ class GenerationJob(Job):
         root = self.root
         assert root is not None
         if not self.kids:
-            if root.pending or not self.engine._fresh(root):
+            if root.pending or not root.ready:
                 return []
             root.keep_logits = False
             kids = root.fork(self.n)
             root.release(cache=False)
             self._start(kids)
             return []
-        deltas = [Delta(i, d) for i, kid in enumerate(self.kids) if (d := kid._take_delta())]
+        deltas = [Delta(i, d) for i, kid in enumerate(self.kids) if (d := kid.take_text())]
         if not any(k.generating for k in self.kids):
             self.stats.seconds = time.perf_counter() - self._t0
             self.result = Generation([k.output() for k in self.kids], self.stats)

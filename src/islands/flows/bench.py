@@ -16,7 +16,7 @@ from fractions import Fraction
 from typing import Any
 
 from islands.engine import Engine
-from islands.engine.grammar import Grammar
+from islands.grammar import Grammar
 from islands.flows.ask import FEW_SHOT
 from islands.flows.puzzle import random_puzzles, solve
 from islands.flows.scoring import last_number

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from islands.engine import Delta, Engine, Generation, Stats
 from islands.engine import Output as EngineOutput
-from islands.engine.grammar import Grammar
+from islands.grammar import Grammar
 from islands.engine.stream import Job
 from islands.errors import InvalidInput
 from islands.flows import scoring

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from islands.engine import Engine
-from islands.engine.grammar import Grammar
+from islands.grammar import Grammar
 from islands.errors import InvalidInput
 from islands.params import SamplingParams
 

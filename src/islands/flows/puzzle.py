@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from islands.engine import Engine
-from islands.engine.grammar import Grammar
+from islands.grammar import Grammar
 from islands.flows.search import SearchResult, search
 from islands.params import SamplingParams
 from islands.tools.calc import CalcError, evaluate

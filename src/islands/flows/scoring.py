@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from islands.engine import Engine
-from islands.engine.grammar import Grammar
+from islands.grammar import Grammar
 from islands.errors import InvalidInput
 from islands.flows.variants import Variant
 from islands.params import SamplingParams

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from islands.engine import Branch, Engine, Stats
-from islands.engine.grammar import Grammar
+from islands.grammar import Grammar
 from islands.errors import InvalidInput
 from islands.params import SamplingParams
 

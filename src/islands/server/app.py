@@ -28,7 +28,7 @@ from fastapi.responses import (
 from pydantic import BaseModel, ValidationError
 
 from islands.engine import Engine, Generation
-from islands.engine.grammar import Grammar
+from islands.grammar import Grammar
 from islands.engine.stream import GenerationJob
 from islands.errors import ContextFull, InvalidInput, TooManyBranches
 from islands.flows.graph import Flow, FlowJob, load_flow
@@ -164,7 +164,7 @@ def create_app(
             raise ApiError(400, "give at most one of grammar, json_schema, regex, choice, response_format")
         if chosen:
             try:
-                chosen[0].to_llguidance()
+                engine.check_grammar(chosen[0])
             except InvalidInput as e:
                 raise ApiError(400, str(e), param="grammar") from None
         return chosen[0] if chosen else None

@@ -7,7 +7,7 @@ import string
 from islands.tools.calc import calc
 from islands.tools.corpus import Corpus
 from islands.tools.registry import CALC_ALPHABET, CALC_GRAMMAR, Registry, ToolError
-from islands.tools.runner import Island
+from islands.tools.track import Island
 from islands.tools.sandbox import repl_script, run_python
 
 MAX_COPY = 16_000_000

@@ -16,7 +16,7 @@ What it leaves out: judging whether the grammar matches the description's intent
 from __future__ import annotations
 
 from islands.engine import Engine
-from islands.engine.grammar import Grammar
+from islands.grammar import Grammar
 from islands.errors import InvalidInput
 from islands.params import SamplingParams
 

@@ -152,6 +152,11 @@ class Registry:
     def __len__(self) -> int:
         return len(self._tools)
 
+    @property
+    def names(self) -> list[str]:
+        """The tools' names, sorted."""
+        return sorted(self._tools)
+
     def get(self, name: str) -> Tool:
         try:
             return self._tools[name.upper()]

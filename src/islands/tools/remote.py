@@ -1,6 +1,10 @@
 """Hard islands against a remote OpenAI-compatible server: stream until a call closes,
-stop reading (the server stops generating), run the tool, and continue with a new
-completion of the extended text — the server's prefix cache keeps that cheap.
+hang up (the server stops generating), run the tool, and continue with a new completion
+of the extended text — the server's prefix cache keeps that cheap.
+
+Each output is an `IslandTrack` (track.py), the same state machine the local runner drives
+over engine branches; here a thread per output drives it over streamed completions. A call
+the prompt ends with runs once, before the outputs fan out.
 
 What it leaves out: argument grammars while a call is open (a remote server cannot be
 constrained mid-stream); the model writes the arguments freely and a malformed call gets
@@ -13,98 +17,88 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from islands.engine.remote import RemoteEngine
 from islands.engine.results import Stats
 from islands.params import SamplingParams
-from islands.tools.registry import Registry
-from islands.tools.runner import (
-    MAX_CALLS,
-    IslandGeneration,
-    IslandOutput,
-    Span,
-    _last_call,
-    find_call,
-    run_tool,
-)
+from islands.tools.track import IslandGeneration, IslandTrack
 
-__all__ = ["RemoteIslandRunner"]
+if TYPE_CHECKING:
+    from islands.tools.runner import IslandRunner
+
+__all__ = ["generate_remote"]
 
 
-class RemoteIslandRunner:
-    def __init__(self, engine: RemoteEngine, registry: Registry, *, template: str = " => {result}") -> None:
-        self.engine = engine
-        self.registry = registry
-        self.template = template
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="island")
+def generate_remote(
+    runner: IslandRunner,
+    prompt: str,
+    n: int = 1,
+    params: SamplingParams | None = None,
+    on_text: Callable[[int, str], None] | None = None,
+    per_branch: list[SamplingParams] | None = None,
+) -> IslandGeneration:
+    """n continuations of `prompt` on the runner's remote engine, each running its calls."""
+    from islands.tools.runner import branch_params, head_track
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    engine = runner.engine
+    assert isinstance(engine, RemoteEngine)
+    t0 = time.perf_counter()
+    every = branch_params(n, (params or SamplingParams()).seeded(), per_branch)
+    lock = threading.Lock()
 
-    def generate(
-        self,
-        prompt: str,
-        n: int = 1,
-        params: SamplingParams | None = None,
-        on_text: Callable[[int, str], None] | None = None,
-    ) -> IslandGeneration:
-        params = (params or SamplingParams()).seeded()
-        lock = threading.Lock()
+    def emit(i: int, text: str) -> None:
+        if on_text is not None and text:
+            with lock:
+                on_text(i, text)
 
-        def emit(i: int, text: str) -> None:
-            if on_text is not None:
-                with lock:
-                    on_text(i, text)
+    head = head_track(runner, prompt, every[0])
+    context = prompt
+    if head.waiting:
+        splice = head.poll(block=True)
+        assert splice is not None
+        context += splice.context
+    tracks = [head.fork(p) for p in every]
+    for i, t in enumerate(tracks):
+        emit(i, t.text)
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="remote-island") as threads:
+        list(threads.map(lambda i: _drive(engine, tracks[i], context, lambda s: emit(i, s)), range(n)))
+    stats = Stats(sampled_tokens=sum(t.sampled for t in tracks), seconds=time.perf_counter() - t0)
+    return IslandGeneration([t.output() for t in tracks], stats, 0)
 
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=n) as pool:
-            results = list(pool.map(lambda i: self._one(prompt, params.for_branch(i), i, emit), range(n)))
-        stats = Stats(sampled_tokens=sum(r[1] for r in results), seconds=time.perf_counter() - t0)
-        return IslandGeneration([r[0] for r in results], stats, 0)
 
-    def _one(self, prompt: str, params: SamplingParams, index: int, emit: Callable[[int, str], None]) -> tuple[IslandOutput, int]:
-        text, spans, sampled, calls = "", [], 0, 0
-        context, finish = prompt, "length"
-        last = _last_call(prompt, self.registry)
-        carry = prompt[last.start :] if last is not None and last.end < 0 else ""
-        if last is not None and last.end == len(prompt.rstrip()):  # the prompt ends in a call
-            output, injected = self._splice(last.name, last.args, text, spans)
-            text, context = text + output, context + injected
-            emit(index, output)
-        while sampled < params.max_tokens:
-            segment, closed, shown = "", None, 0
-            stream = self.engine.stream(context, 1, params.replace(max_tokens=params.max_tokens - sampled))
-            try:
-                for delta in stream:
-                    segment += delta.text
-                    sampled += 1  # one streamed chunk is one token on the servers we know
-                    call = find_call(carry + segment, self.registry) if calls < MAX_CALLS else None
-                    if call is not None and call.end > 0:
-                        closed = call
-                        break
-                    emit(index, delta.text)
-                    shown = len(segment)
-            finally:
-                stream.close()  # hanging up stops the server's generation
-            if closed is None:
-                spans.append(Span(len(text), len(text) + len(segment), "sea"))
-                text += segment
-                finish = "stop" if sampled < params.max_tokens else "length"
-                break
-            cut = closed.end - len(carry)  # the call ends here in this segment
-            emit(index, segment[shown:cut])
-            spans.append(Span(len(text), len(text) + cut, "sea"))
-            text, context, carry = text + segment[:cut], context + segment[:cut], ""
-            calls += 1
-            output, injected = self._splice(closed.name, closed.args, text, spans)
-            text, context = text + output, context + injected
-            emit(index, output)
-        return IslandOutput(text, spans, finish, params.seed or 0, calls), sampled
-
-    def _splice(self, name: str, args: str, text: str, spans: list[Span]) -> tuple[str, str]:
-        started = time.perf_counter()
-        island = run_tool(self.registry, self._pool, name, args)
-        output = self.template.format(result=island.output)
-        context = self.template.format(result=island.context)
-        spans.append(Span(len(text), len(text) + len(output), "hard", name, args, island.context, time.perf_counter() - started, island.context.startswith("error:")))
-        return output, context
+def _drive(engine: RemoteEngine, track: IslandTrack, context: str, emit: Callable[[str], None]) -> None:
+    """One output: segments streamed from the server, calls run between them."""
+    params: SamplingParams | None = track.params
+    while params is not None and not track.done:
+        segment, shown, tokens, paused = "", 0, 0, False
+        stream = engine.stream(context, 1, params)
+        try:
+            for delta in stream:
+                segment += delta.text
+                tokens += 1  # one streamed chunk is one token on the servers we know
+                if track.watch(segment):
+                    paused = True
+                    break
+                emit(segment[shown:])
+                shown = len(segment)
+        finally:
+            stream.close()  # hanging up stops the server's generation
+        cut = track.cut()
+        if paused and cut is not None:
+            segment = segment[:cut]
+        emit(segment[shown:])
+        if paused:
+            reason = "island"
+        else:
+            result = stream.result
+            reason = result.outputs[0].finish_reason if result is not None else "length"
+        track.end_segment(segment, tokens, reason)
+        context += segment
+        if not track.waiting:
+            return
+        splice = track.poll(block=True)
+        assert splice is not None
+        emit(splice.output)
+        context += splice.context
+        params = track.resume()

@@ -16,7 +16,7 @@ from typing import Any
 
 from islands.engine import Generation
 from islands.files import write_jsonl
-from islands.tools.runner import IslandGeneration, Span
+from islands.tools.track import IslandGeneration, Span
 from islands.tools.soft import SoftSpan
 
 __all__ = ["write_trace"]
