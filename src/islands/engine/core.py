@@ -44,6 +44,7 @@ from islands.errors import (
 from islands.params import SamplingParams
 
 if TYPE_CHECKING:
+    from islands.engine.driver import Driver
     from islands.grammar import Grammar
 
 __all__ = ["Engine", "GenerationStream"]  # GenerationStream lives in stream.py
@@ -85,6 +86,7 @@ class Engine:
         self._eog = np.array(sorted(model.eog_tokens), dtype=np.int64)
         self._masked_rows: set[int] = set()  # output rows of this step already masked
         self._token_masks: dict[str, np.ndarray] = {}
+        self.driver: Driver | None = None  # set by a Driver: flows on other threads
 
     # -- text ------------------------------------------------------------------------------
 
@@ -266,6 +268,8 @@ class Engine:
 
     def step(self) -> bool:
         """Decode one batch and sample. False when there was nothing to do."""
+        if self.driver is not None and self.driver.foreign():
+            raise EngineError("step() is the loop thread's; a flow thread calls run() or prefill()")
         self._sample_ready()
         plan = self._plan()
         if not plan:
@@ -316,12 +320,18 @@ class Engine:
     def run(self, branches: Iterable[Branch] | None = None, until: Callable[[], bool] | None = None) -> None:
         """Step until the given branches (default: all live) stop generating and prefilling."""
         watched = list(branches) if branches is not None else None
-        while True:
+
+        def finished() -> bool:
             if until is not None and until():
-                return
+                return True
             group = watched if watched is not None else self.live_branches
-            if not any(b.alive and b.wants_decode or b.generating for b in group):
-                return
+            return not any(b.alive and b.wants_decode or b.generating for b in group)
+
+        if self.driver is not None and self.driver.foreign():
+            if not finished():
+                self.driver.wait(finished)  # the loop thread steps for us
+            return
+        while not finished():
             if not self.step():
                 return
 

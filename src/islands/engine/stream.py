@@ -131,7 +131,11 @@ class GenerationStream:
 
 
 def run_job(engine: Engine, job: Job) -> Iterator[Delta]:
-    """Drive one job to its end on this thread (other live branches advance too)."""
+    """Drive one job to its end on this thread (other live branches advance too); on a flow
+    thread of a driven engine, the loop thread advances it beside its other requests."""
+    if engine.driver is not None and engine.driver.foreign():
+        yield from engine.driver.host(job)
+        return
     try:
         job.begin()
         yield from job.advance()
