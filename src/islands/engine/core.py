@@ -197,7 +197,8 @@ class Engine:
         """A compiled grammar for one branch (InvalidInput says what is wrong with it)."""
         from islands.engine.grammar import compile_grammar
 
-        return compile_grammar(grammar, self.model.grammar_tokenizer())  # type: ignore[arg-type]
+        tokenizer = self.model.grammar_tokenizer(sliced=grammar.kind == "json_schema")
+        return compile_grammar(grammar, tokenizer)  # type: ignore[arg-type]
 
     def start(self, b: Branch, params: SamplingParams | None = None, grammar: Grammar | Constraint | None = None) -> None:
         """Begin a new generation segment on `b`, optionally inside a grammar."""
@@ -544,18 +545,15 @@ class Engine:
             self._masked_rows.add(out)  # siblings on this row may mask it the same way
 
     def token_mask(self, keep: Callable[[bytes], bool], key: str | None = None) -> np.ndarray:
-        """A bool mask over the vocabulary: the tokens whose bytes `keep` accepts.
-
-        Scans every token (about 0.5 s for 262,144 tokens); with a `key` the mask is
-        computed once per engine and kept.
-        """
-        if key is not None and key in self._token_masks:
-            return self._token_masks[key]
-        n = self.model.n_vocab
-        mask = np.fromiter((keep(self.model.piece(t)) for t in range(n)), dtype=bool, count=n)
-        if key is not None:
-            self._token_masks[key] = mask
-        return mask
+        """A bool mask over the vocabulary: the tokens whose bytes `keep` accepts. With a
+        `key` it is computed once per engine (and, for llama.cpp models, once per model file:
+        engine/vocab.py)."""
+        if key is None:
+            n = self.model.n_vocab
+            return np.fromiter((keep(self.model.piece(t)) for t in range(n)), dtype=bool, count=n)
+        if key not in self._token_masks:
+            self._token_masks[key] = self.model.token_mask(key, keep)
+        return self._token_masks[key]
 
     def _piece_text(self, token: int) -> str:
         return self.model.piece(token).decode("utf-8", errors="replace")

@@ -14,13 +14,14 @@ from __future__ import annotations
 import ctypes
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import llama_cpp as L
 import numpy as np
 
 from islands.engine.model import KVFull, Model, ModelInfo, Sampler, position_seed
+from islands.engine.vocab import VocabCache, VocabTables
 from islands.errors import EngineError, InvalidInput, ModelError
 from islands.params import SamplingParams
 
@@ -102,26 +103,34 @@ class LlamaModel(Model):
         np.ctypeslib.as_array(self._batch.n_seq_id, shape=(n_batch,))[:] = 1
         self._seq_slots = [self._batch.seq_id[i] for i in range(n_batch)]
         self._n_out = 0
-        self._pieces: dict[int, bytes] = {}
         self._piece_buf = ctypes.create_string_buffer(256)
-        self._ll_tokenizer: object | None = None
+        self._ll_tokenizers: dict[bool, object] = {}
         bos = L.llama_vocab_bos(self._vocab)
         self.bos = bos if bos >= 0 and L.llama_vocab_get_add_bos(self._vocab) else None
-        self.eog_tokens = frozenset(t for t in range(self.n_vocab) if L.llama_vocab_is_eog(self._vocab, t))
-        self.masked_tokens = self._find_masked()
+        self.vocab_cache = VocabCache.for_model(path)
+        tables = self.vocab_cache.load()
+        if tables is None or len(tables.pieces) != self.n_vocab:
+            tables = self.vocab_cache.save(self._read_vocab())
+        self._tables = tables
+        self._pieces = tables.pieces
+        self.eog_tokens = frozenset(int(t) for t in tables.eog)
+        self.masked_tokens = tables.masked
 
-    def _find_masked(self) -> np.ndarray:
-        """Control and unused tokens, and marker-like user-defined ones; not end tokens."""
-        masked = []
+    def _read_vocab(self) -> VocabTables:
+        """Every token's pieces and attributes, read through llama.cpp (about 2 s)."""
+        pieces, grammar, eog, masked = [], [], [], []
         for t in range(self.n_vocab):
             attr = L.llama_vocab_get_attr(self._vocab, t)
-            if t in self.eog_tokens:
-                continue
-            if attr & (_ATTR_UNUSED | _ATTR_CONTROL):
-                masked.append(t)
-            elif attr & _ATTR_USER_DEFINED and _MARKER.match(self._piece(t, special=True)):
-                masked.append(t)
-        return np.array(masked, dtype=np.int64)
+            special = self._piece(t, special=True)
+            pieces.append(self._piece(t, special=False))
+            # llguidance's convention: control tokens (and "<...>" user-defined ones) start 0xff
+            marked = attr & _ATTR_CONTROL or (attr & _ATTR_USER_DEFINED and special[:1] == b"<" and special[-1:] == b">")
+            grammar.append(b"\xff" + special if marked else special)
+            if L.llama_vocab_is_eog(self._vocab, t):
+                eog.append(t)
+            elif attr & (_ATTR_UNUSED | _ATTR_CONTROL) or (attr & _ATTR_USER_DEFINED and _MARKER.match(special)):
+                masked.append(t)  # control, unused and marker tokens; never end tokens
+        return VocabTables(pieces, grammar, np.array(eog, dtype=np.int64), np.array(masked, dtype=np.int64))
 
     def info(self) -> ModelInfo:
         buf = ctypes.create_string_buffer(256)
@@ -159,10 +168,7 @@ class LlamaModel(Model):
         return buf.raw[:n]
 
     def piece(self, token: int) -> bytes:
-        got = self._pieces.get(token)
-        if got is None:
-            got = self._pieces[token] = self._piece(token, special=False)
-        return got
+        return self._pieces[token]
 
     def decode(
         self,
@@ -229,17 +235,30 @@ class LlamaModel(Model):
         n = L.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
         return buf.value.decode("utf-8", errors="replace") if n >= 0 else ""
 
-    def grammar_tokenizer(self) -> object:
-        """llguidance's tokenizer for this vocabulary, built once (about 2 s)."""
-        if self._ll_tokenizer is None:
-            import warnings
+    def grammar_tokenizer(self, *, sliced: bool = False) -> object:
+        """llguidance's tokenizer for this vocabulary, built once per process from the
+        cached pieces. `sliced` adds llguidance's "slices", which make JSON-schema masks ~4x
+        faster but double the build (≈1 s more here); small grammars (tool arguments,
+        choices, regexes) are as fast without them."""
+        if sliced not in self._ll_tokenizers:
+            from llguidance import LLTokenizer
 
-            from llguidance.llamacpp import lltokenizer_from_vocab
+            tokenize = ctypes.cast(L.llama_cpp._lib.llama_tokenize, ctypes.c_void_p).value
+            self._ll_tokenizers[sliced] = LLTokenizer.from_llamacpp(  # type: ignore[attr-defined]
+                tokens=self._tables.grammar_pieces,
+                vocab_ptr=self._vocab,
+                tokenize_fptr=tokenize,
+                eos_token=L.llama_vocab_eos(self._vocab),
+                slices=None if sliced else [],
+            )
+        return self._ll_tokenizers[sliced]
 
-            with warnings.catch_warnings():  # it calls a llama.cpp function now deprecated
-                warnings.simplefilter("ignore", DeprecationWarning)
-                self._ll_tokenizer = lltokenizer_from_vocab(self._vocab)
-        return self._ll_tokenizer
+    def token_mask(self, key: str, keep: Callable[[bytes], bool]) -> np.ndarray:
+        """The tokens whose piece `keep` accepts, cached on disk under `key`."""
+        pieces = self._pieces
+        return self.vocab_cache.mask(
+            key, self.n_vocab, lambda: np.fromiter((keep(p) for p in pieces), dtype=bool, count=len(pieces))
+        )
 
     def close(self) -> None:
         if getattr(self, "_ctx", None):

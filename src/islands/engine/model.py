@@ -12,7 +12,7 @@ are shared by both backends, so the mock tests exercise the real scheduler.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,8 +147,14 @@ class Model(ABC):
             parts.append(f"<start_of_turn>{turn}\n{content}<end_of_turn>\n")
         return "".join(parts) + "<start_of_turn>model\n"
 
-    def grammar_tokenizer(self) -> object:
-        """llguidance's tokenizer for this vocabulary (backends that support grammars)."""
+    def token_mask(self, key: str, keep: Callable[[bytes], bool]) -> np.ndarray:
+        """A (n_vocab,) bool mask: the tokens whose piece `keep` accepts. Backends may keep
+        it across processes under `key` (llama.cpp's does); this one computes it."""
+        return np.fromiter((keep(self.piece(t)) for t in range(self.n_vocab)), dtype=bool, count=self.n_vocab)
+
+    def grammar_tokenizer(self, *, sliced: bool = False) -> object:
+        """llguidance's tokenizer for this vocabulary (backends that support grammars);
+        `sliced` asks for the variant that is faster on large grammars (JSON Schema)."""
         from islands.errors import InvalidInput
 
         raise InvalidInput("grammars need a llama.cpp model (the mock model has none)")
