@@ -119,3 +119,29 @@ def test_model_written_grammar_compiles_and_constrains(real: Engine) -> None:
     assert out.finish_reason == "stop"  # the output completed the model's own grammar
     with pytest.raises(InvalidInput, match="empty"):
         write_grammar(real, "  ")
+
+
+def test_numbers_and_objects_get_bounds_a_small_model_can_finish() -> None:
+    from islands.engine.grammar import NUMBER_BOUND, bound_numbers
+
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}, "x": {"type": ["number", "null"], "maximum": 5},
+                                               "items": {"type": "array", "items": {"type": "number"}}}}
+    out = bound_numbers(schema)
+    assert isinstance(out, dict)
+    props = out["properties"]
+    assert props["n"]["minimum"] == -NUMBER_BOUND and props["n"]["maximum"] == NUMBER_BOUND
+    assert props["x"]["maximum"] == 5 and props["x"]["minimum"] == -NUMBER_BOUND  # a given bound stays
+    assert props["items"]["items"]["maximum"] == NUMBER_BOUND
+    assert out["additionalProperties"] is False
+    assert bound_numbers({"type": "object", "properties": {}, "additionalProperties": True})["additionalProperties"] is True  # type: ignore[index]
+    assert bound_numbers({"const": {"type": "integer"}}) == {"const": {"type": "integer"}}  # data, not a schema
+
+
+@pytest.mark.model
+def test_structured_numbers_end_before_max_tokens(real: Engine) -> None:
+    schema = {"type": "object", "properties": {"x": {"type": "number"}, "n": {"type": "integer"}}, "required": ["x", "n"]}
+    g = real.generate("Numbers as JSON:", n=4, params=SamplingParams(max_tokens=60, temperature=1.0, seed=3),
+                      grammar=Grammar.json_schema(schema))
+    for out in g.outputs:
+        doc = json.loads(out.text)
+        assert out.finish_reason == "stop" and set(doc) == {"x", "n"} and abs(doc["n"]) <= 10**15

@@ -247,3 +247,9 @@ def test_params_validation() -> None:
             SamplingParams(**bad)  # type: ignore[arg-type]
     assert SamplingParams(stop="x").stop == ("x",)
     assert SamplingParams(seed=1).for_branch(2).seed == 3
+
+
+def test_whitespace_only_prompts_are_refused(engine: Engine) -> None:
+    for prompt in ("", "   ", "\n\t"):
+        with pytest.raises(InvalidInput, match="prompt is"):
+            engine.branch(prompt)

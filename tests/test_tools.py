@@ -93,8 +93,9 @@ def test_typed_tools_parse_and_check() -> None:
 
     tool = reg.get("add")
     assert tool.parse_args("2, 3") == [2, 3] and tool.parse_args("5") == [5]
-    assert set(tool.alphabet) <= set("0123456789+- _,)")
-    for bad in ("'x', 1", "1, 2, 3", "__import__('os')", ""):
+    assert tool.parse_args("2, b=3") == [2, 3] and tool.parse_args("b=4, a=1") == [1, 4]  # keyword forms
+    assert set(tool.alphabet) <= set("0123456789+- _,)=ab")  # values, and the names for keyword forms
+    for bad in ("'x', 1", "1, 2, 3", "__import__('os')", "", "b=2", "1, c=2", "1, b=__import__('os')", "1, **{}"):
         with pytest.raises(ToolError):
             tool.parse_args(bad)
     assert "CALC" in Registry.default()

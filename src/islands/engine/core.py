@@ -122,8 +122,8 @@ class Engine:
     ) -> Branch:
         """A new branch holding `prompt`, starting from the longest cached prefix."""
         tokens = self.tokenize(prompt, add_bos=add_bos) if isinstance(prompt, str) else list(prompt)
-        if not tokens or (isinstance(prompt, str) and not prompt):
-            raise InvalidInput("prompt is empty")
+        if not tokens or (isinstance(prompt, str) and not prompt.strip()):
+            raise InvalidInput("prompt is empty" if not prompt else "prompt is only whitespace")
         if len(tokens) > self.n_ctx:
             raise PromptTooLong(len(tokens), self.n_ctx)
         bad = [t for t in tokens if not 0 <= t < self.model.n_vocab]

@@ -26,7 +26,7 @@ from islands.engine.model import Constraint
 from islands.errors import InvalidInput
 from islands.grammar import Grammar
 
-__all__ = ["GrammarConstraint", "check_grammar", "compile_grammar", "to_llguidance"]
+__all__ = ["NUMBER_BOUND", "GrammarConstraint", "bound_numbers", "check_grammar", "compile_grammar", "to_llguidance"]
 
 
 def to_llguidance(grammar: Grammar) -> str:
@@ -35,10 +35,11 @@ def to_llguidance(grammar: Grammar) -> str:
         text = grammar.source
         if grammar.kind == "json_schema":
             schema = json.loads(text)
-            if isinstance(schema, dict) and "x-guidance" not in schema:
-                # compact JSON: a small model given free whitespace may pad until max_tokens
-                schema["x-guidance"] = {"whitespace_flexible": False}
-                text = json.dumps(schema)
+            if isinstance(schema, dict):
+                if "x-guidance" not in schema:
+                    # compact JSON: a small model given free whitespace may pad until max_tokens
+                    schema["x-guidance"] = {"whitespace_flexible": False}
+                text = json.dumps(bound_numbers(schema))
         if grammar.kind == "regex":
             re.compile(text)
         source = llguidance.grammar_from(grammar.kind, text)  # type: ignore[arg-type]
@@ -52,6 +53,34 @@ def to_llguidance(grammar: Grammar) -> str:
     if problem:
         raise InvalidInput(f"invalid {grammar.kind} grammar: {_one_line(problem)}")
     return source
+
+
+NUMBER_BOUND = 10**15  # default |value| bound of JSON-schema numbers that give none
+
+
+def bound_numbers(schema: object) -> object:
+    """The schema with defaults that let a small model finish: every integer/number without a
+    bound gets ±NUMBER_BOUND (else it can write digits until max_tokens), and an object that
+    lists `properties` but says nothing of others gets `additionalProperties: false` (else it
+    invents keys forever), as OpenAI's strict structured outputs do.
+
+    bound_numbers({"type": "integer"}) -> {"type": "integer", "minimum": -10**15, "maximum": 10**15}
+    """
+    if isinstance(schema, list):
+        return [bound_numbers(x) for x in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: (v if k in ("const", "enum", "default", "examples") else bound_numbers(v)) for k, v in schema.items()}
+    kinds = out.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if "integer" in kinds or "number" in kinds:
+        if "minimum" not in out and "exclusiveMinimum" not in out:
+            out["minimum"] = -NUMBER_BOUND
+        if "maximum" not in out and "exclusiveMaximum" not in out:
+            out["maximum"] = NUMBER_BOUND
+    if "properties" in out and "additionalProperties" not in out and "patternProperties" not in out:
+        out["additionalProperties"] = False
+    return out
 
 
 def check_grammar(grammar: Grammar) -> None:

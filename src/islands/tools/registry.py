@@ -72,11 +72,12 @@ _LARK_VALUES: dict[Any, str] = {
 def args_grammar(params: tuple[tuple[str, Any], ...], required: int) -> str | None:
     """A Lark grammar for `a, b)` from the hints; None when a hint has no grammar.
 
-    args_grammar((("x", int), ("y", int)), 1) -> 'start: /-?[0-9]+/ ("," " "? /-?[0-9]+/)? ")"'
+    args_grammar((("x", int), ("y", int)), 1) -> 'start: /-?[0-9]+/ ("," " "? ("y=")? /-?[0-9]+/)? ")"'
     """
     if any(h not in _LARK_VALUES for _, h in params):
         return None
     values = [_LARK_VALUES[h] for _, h in params]
+    values = [v if i == 0 else f'("{n}=")? {v}' for i, ((n, _), v) in enumerate(zip(params, values))]
     tail = ""
     for i in range(len(values) - 1, 0, -1):
         part = f'"," " "? {values[i]}{(" " + tail) if tail else ""}'
@@ -105,28 +106,57 @@ class Tool:
     grammar: str | None = None  # Lark: the arguments and ")" (None: the alphabet only)
 
     def parse_args(self, text: str) -> list[Any]:
-        """The argument text `2, 'x'` as checked Python values."""
+        """The argument text `2, 'x'` (or `2, name='x'`) as checked positional values."""
         if self.raw:
             return [text]
-        if not text.strip():
-            args: list[Any] = []
-        else:
-            try:
-                node = ast.literal_eval(f"({text},)")
-            except (ValueError, SyntaxError, MemoryError, RecursionError):
-                raise ToolError(f"{self.name}: cannot read arguments {text!r}") from None
-            args = list(node)
-        required = [p for p in inspect.signature(self.fn).parameters.values() if p.default is inspect.Parameter.empty]
-        if not len(required) <= len(args) <= len(self.params):
-            raise ToolError(f"{self.name}: takes {len(self.params)} argument(s), got {len(args)}")
-        for (name, hint), value in zip(self.params, args):
+        args, keywords = _read_call(self.name, text)
+        params = list(inspect.signature(self.fn).parameters.values())
+        names = [p.name for p in params]
+        if len(args) > len(params):
+            raise ToolError(f"{self.name}: takes {len(params)} argument(s), got {len(args)}")
+        values: dict[str, Any] = dict(zip(names, args))
+        for key, value in keywords.items():
+            if key not in names:
+                raise ToolError(f"{self.name}: no argument named {key!r} (arguments: {', '.join(names) or 'none'})")
+            if key in values:
+                raise ToolError(f"{self.name}: argument {key} given twice")
+            values[key] = value
+        last = max((names.index(k) for k in values), default=-1)
+        out = []
+        for p in params[: last + 1]:
+            if p.name in values:
+                out.append(values[p.name])
+            elif p.default is not inspect.Parameter.empty:
+                out.append(p.default)
+            else:
+                raise ToolError(f"{self.name}: missing argument {p.name}")
+        missing = [p.name for p in params[last + 1 :] if p.default is inspect.Parameter.empty]
+        if missing:
+            raise ToolError(f"{self.name}: takes {len(params)} argument(s), got {len(values)} (missing {', '.join(missing)})")
+        for (name, hint), value in zip(self.params, out):
             if hint in (int, float, str, bool) and not _fits(value, hint):
                 raise ToolError(f"{self.name}: argument {name} must be {hint.__name__}, got {value!r}")
-        return [float(v) if hint is float else v for (_, hint), v in zip(self.params, args)]
+        return [float(v) if hint is float else v for (_, hint), v in zip(self.params, out)]
 
     def signature(self) -> str:
         inner = ", ".join(f"{n}: {getattr(h, '__name__', str(h))}" for n, h in self.params)
         return f"{self.name}({inner})"
+
+
+def _read_call(name: str, text: str) -> tuple[list[Any], dict[str, Any]]:
+    """`2, 'x', k=3` as ([2, 'x'], {"k": 3}): Python literals only, never evaluated code."""
+    if not text.strip():
+        return [], {}
+    try:
+        call = ast.parse(f"f({text})", mode="eval").body
+        assert isinstance(call, ast.Call)
+        args = [ast.literal_eval(a) for a in call.args]
+        keywords = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg is not None}
+        if len(keywords) != len(call.keywords):
+            raise ValueError("**kwargs")
+    except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError, AssertionError):
+        raise ToolError(f"{name}: cannot read arguments {text!r}") from None
+    return args, keywords
 
 
 def _fits(value: Any, hint: Any) -> bool:
@@ -187,8 +217,8 @@ class Registry:
                 chars = alphabet
             elif raw or any(h not in _ALPHABETS for _, h in params):
                 chars = _PRINTABLE
-            else:
-                chars = "".join(sorted(set(",".join(_ALPHABETS[h] for _, h in params))))
+            else:  # the values' characters, and the names for keyword forms (offset=3)
+                chars = "".join(sorted(set(",=".join(_ALPHABETS[h] for _, h in params) + "".join(p for p, _ in params))))
             tool_name = (name or f.__name__).upper()
             if not tool_name.isidentifier():
                 raise InvalidInput(f"invalid tool name {tool_name!r}")
