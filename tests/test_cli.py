@@ -99,7 +99,7 @@ def test_bench_tree_runs_a_tiny_workload(model_path: Path) -> None:
     assert doc["islands_stats"]["prefill_tokens"] == 32  # the prompt, once, for both branches
     assert doc["islands_stats"]["sampled_tokens"] == 8
     assert doc["islands_s"] > 0 and doc["bare_s"] > 0
-    assert doc["efficiency_vs_bare"] == pytest.approx(doc["bare_s"] / doc["islands_s"], rel=0.01)
+    assert len(doc["islands_runs"]) == len(doc["bare_runs"]) == doc["repeat"] == 1  # same runs for each way
     assert doc["sequential_s"] is None and doc["ratio_vs_sequential"] is None
 
 

