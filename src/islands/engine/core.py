@@ -28,6 +28,7 @@ import numpy as np
 from islands.engine.branch import Branch
 from islands.engine.kv import KVLedger
 from islands.engine.model import Constraint, KVFull, Model, ModelInfo, Sampler
+from islands.engine.plan import plan_batch
 from islands.engine.protocol import CAPABILITIES
 from islands.engine.radix import RadixTree
 from islands.engine.logits import logprob_of, token_logprob
@@ -272,7 +273,7 @@ class Engine:
         if self.driver is not None and self.driver.foreign():
             raise EngineError("step() is the loop thread's; a flow thread calls run() or prefill()")
         self._sample_ready()
-        plan = self._plan()
+        plan = plan_batch(self._live.values(), self.model.n_batch, MAX_LOGIT_ROWS)
         if not plan:
             return False
         plan = self._fit(plan)
@@ -431,32 +432,6 @@ class Engine:
                 self.tree.insert(b.seq, b.tokens[:position])
             else:
                 self.tree.remove(b.seq)
-
-    def _plan(self) -> list[tuple[Branch, int]]:
-        """(branch, rows) for the next batch: every decode row first, then prefill chunks."""
-        budget = self.model.n_batch
-        logit_budget = MAX_LOGIT_ROWS
-        plan: list[tuple[Branch, int]] = []
-        waiting = []
-        for b in self._live.values():
-            if not b.wants_decode:
-                continue
-            if b.pending == 1 and b.score_from is None:
-                plan.append((b, 1))
-            else:
-                waiting.append(b)
-        budget -= len(plan)
-        for b in waiting:
-            if budget <= 0:
-                break
-            count = min(b.pending, budget)
-            if b.score_from is not None:  # rows from score_from - 1 on carry logits
-                first = max(b.n_past, b.score_from - 1)
-                count = min(count, max(1, first + logit_budget - b.n_past))
-                logit_budget -= max(0, b.n_past + count - first)
-            plan.append((b, count))
-            budget -= count
-        return plan
 
     def _fit(self, plan: list[tuple[Branch, int]]) -> list[tuple[Branch, int]]:
         """Make room for the plan: evict cache first, then shorten prefill chunks."""
