@@ -88,6 +88,7 @@ class Engine:
         self._masked_rows: set[int] = set()  # output rows of this step already masked
         self._token_masks: dict[str, np.ndarray] = {}
         self.driver: Driver | None = None  # set by a Driver: flows on other threads
+        self._piece_ids: dict[bytes, list[int]] | None = None
 
     # -- text ------------------------------------------------------------------------------
 
@@ -529,6 +530,15 @@ class Engine:
         if key not in self._token_masks:
             self._token_masks[key] = self.model.token_mask(key, keep)
         return self._token_masks[key]
+
+    def piece_ids(self) -> dict[bytes, list[int]]:
+        """Token ids by the bytes they render to (built once per engine)."""
+        if self._piece_ids is None:
+            index: dict[bytes, list[int]] = {}
+            for t in range(self.model.n_vocab):
+                index.setdefault(self.model.piece(t), []).append(t)
+            self._piece_ids = index
+        return self._piece_ids
 
     def _piece_text(self, token: int) -> str:
         return self.model.piece(token).decode("utf-8", errors="replace")

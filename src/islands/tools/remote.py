@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING
 
 from islands.engine.remote import RemoteEngine
 from islands.engine.results import Stats
+from islands.grammar import Grammar
 from islands.params import SamplingParams
+from islands.tools.answer import AnswerSlot
 from islands.tools.track import IslandGeneration, IslandTrack
 
 if TYPE_CHECKING:
@@ -58,7 +60,7 @@ def generate_remote(
         splice = head.poll(block=True)
         assert splice is not None
         context += splice.context
-    tracks = [head.fork(p) for p in every]
+    tracks = [head.fork(p, prompt=prompt) for p in every]
     for i, t in enumerate(tracks):
         emit(i, t.text)
     with ThreadPoolExecutor(max_workers=n, thread_name_prefix="remote-island") as threads:
@@ -69,6 +71,9 @@ def generate_remote(
 
 def _drive(engine: RemoteEngine, track: IslandTrack, context: str, emit: Callable[[str], None]) -> None:
     """One output: segments streamed from the server, calls run between them."""
+    if track.answer_due:
+        _answer(engine, track, context, emit)
+        return
     params: SamplingParams | None = track.params
     while params is not None and not track.done:
         segment, shown, tokens, paused = "", 0, 0, False
@@ -95,6 +100,9 @@ def _drive(engine: RemoteEngine, track: IslandTrack, context: str, emit: Callabl
             reason = result.outputs[0].finish_reason if result is not None else "length"
         track.end_segment(segment, tokens, reason)
         context += segment
+        if track.answer_due:
+            _answer(engine, track, context, emit)
+            return
         if not track.waiting:
             return
         splice = track.poll(block=True)
@@ -102,3 +110,16 @@ def _drive(engine: RemoteEngine, track: IslandTrack, context: str, emit: Callabl
         emit(splice.output)
         context += splice.context
         params = track.resume()
+
+
+def _answer(engine: RemoteEngine, track: IslandTrack, context: str, emit: Callable[[str], None]) -> None:
+    """The answer slot remotely: one request under the slot's regex (answer.py)."""
+    slot = AnswerSlot(track.answer_options(), {}, [])
+    params = track.begin_answer()
+    if params is None:
+        return
+    grammar = Grammar.regex(slot.regex()) if slot.options and engine.supports("grammar") else None
+    out = engine.generate(context, 1, params, grammar=grammar)
+    text = out.outputs[0].text
+    emit(text)
+    track.end_segment(text, len(out.outputs[0].tokens) or 1, out.outputs[0].finish_reason)

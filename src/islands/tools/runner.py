@@ -32,6 +32,7 @@ from islands.engine.stream import Job, run_job
 from islands.errors import InvalidInput, IslandsError
 from islands.grammar import Grammar
 from islands.params import SamplingParams
+from islands.tools.answer import FREE_START, AnswerSlot, free_start
 from islands.tools.calls import last_call
 from islands.tools.registry import Registry, Tool
 from islands.tools.track import Island, IslandGeneration, IslandTrack, run_tool
@@ -49,10 +50,12 @@ class IslandRunner:
         *,
         template: str = " => {result}",
         workers: int = 4,
+        answer: str | None = None,
     ) -> None:
         self.engine = engine
         self.registry = registry
         self.template = template
+        self.answer = answer  # e.g. "Answer:": the slot after it copies island results (answer.py)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="island")
         self._grammars = True  # argument grammars, until the model says it has none
 
@@ -60,7 +63,7 @@ class IslandRunner:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     def track(self, params: SamplingParams, carry: str = "") -> IslandTrack:
-        return IslandTrack(self.registry, self.pool, params, template=self.template, carry=carry)
+        return IslandTrack(self.registry, self.pool, params, template=self.template, carry=carry, answer=self.answer)
 
     def args_constraint(self, tool: Tool, written: str) -> Constraint | None:
         """The tool's argument grammar, past what the model already wrote after `NAME(`;
@@ -89,6 +92,13 @@ class IslandRunner:
             return bool(text) and all(c in allowed for c in text)
 
         return self.engine.token_mask(keep, key=f"alphabet:{tool.alphabet}")
+
+    def answer_slot(self, options: list[str]) -> AnswerSlot:
+        """The slot over these island results, with this engine's vocabulary."""
+        assert isinstance(self.engine, Engine)
+        engine = self.engine
+        newline = engine.piece_ids().get(b"\n", [])
+        return AnswerSlot(options, engine.piece_ids(), sorted(set(newline) | engine.model.eog_tokens))
 
     def run_tool(self, name: str, args: str) -> Island:
         """Run one tool directly (errors become `error: ...` text, as in generation)."""
@@ -210,11 +220,14 @@ class IslandJob(Job):
         if n > 1:
             root.release(cache=False)
         for i, kid in enumerate(kids):
-            track = head.fork(self.params[i])
+            track = head.fork(self.params[i], prompt=self.prompt)
             if track.text:
                 out.append(Delta(i, track.text))
             self._watch(track, kid)
-            kid.start(track.params)
+            if track.answer_due:
+                self._open_answer(track, kid)
+            else:
+                kid.start(track.params)
             self.tracks.append(track)
             self.branches.append(kid)
 
@@ -263,6 +276,23 @@ class IslandJob(Job):
         if delta := b.take_text():
             out.append(Delta(index, delta))
         track.end_segment(b.text, len(b.generated), b.finish_reason or "length")
+        if track.answer_due:
+            self._open_answer(track, b)
+
+    def _open_answer(self, track: IslandTrack, b: Branch) -> None:
+        """The answer slot: tokens limited to copies of island results or a free start."""
+        slot = self.runner.answer_slot(track.answer_options())
+        params = track.begin_answer(slot.complete)
+        if params is None:
+            return
+        free = self.engine.token_mask(free_start, key=FREE_START)
+        n_vocab = self.engine.model.n_vocab
+
+        def allow(b: Branch) -> np.ndarray | None:
+            return slot.allow(b.text.encode(), n_vocab, free)
+
+        b.allow = allow
+        b.start(params)
 
     def close(self) -> None:
         for b in self.branches:

@@ -23,6 +23,7 @@ local driver's).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -75,7 +76,8 @@ class Span:
     """A run of output text: "sea" (sampled by the model) or "hard" (spliced in).
 
     A hard span carries its tool call and result; `island` numbers the hard islands of one
-    output (0, 1, ...) so that later text can refer to one of them."""
+    output (0, 1, ...). An answer that copies an island's result is a hard span too, with
+    `ref` naming the island it copies (see answer.py)."""
 
     start: int
     end: int
@@ -86,6 +88,8 @@ class Span:
     seconds: float | None = None
     error: bool = False
     island: int | None = None
+    ref: int | None = None
+    answer: bool = False  # the answer slot's text (a copy of island `ref`, or free sea)
 
 
 @dataclass
@@ -99,6 +103,12 @@ class IslandOutput:
     def islands(self) -> list[Span]:
         """The hard spans that came from tool calls, in order."""
         return [s for s in self.spans if s.kind == "hard" and s.tool is not None]
+
+    @property
+    def answer(self) -> Span | None:
+        """The answer slot's span, when the output has one (`IslandRunner(answer=...)`)."""
+        found = [s for s in self.spans if s.answer]
+        return found[-1] if found else None
 
 
 @dataclass
@@ -175,10 +185,12 @@ class IslandTrack:
         *,
         template: str = " => {result}",
         carry: str = "",
+        answer: str | None = None,
     ) -> None:
         self.registry = registry
         self.params = params
         self.template = template
+        self.answer = answer  # the text after which the answer slot opens ("Answer:")
         self.text = ""  # the output so far, before the current segment
         self.spans: list[Span] = []
         self.sampled = 0  # tokens sampled over all segments
@@ -190,6 +202,9 @@ class IslandTrack:
         self._scanner = self._new_scanner()
         self._closed: Call | None = None  # the call that paused the segment
         self._pending: _Pending | None = None
+        self._answer_due = False  # the sea wrote the answer's opening: the slot comes next
+        self._answering = False  # the current segment is the answer slot
+        self._complete: Callable[[str], bool] | None = None
 
     # -- sampling -----------------------------------------------------------------------------
 
@@ -201,7 +216,10 @@ class IslandTrack:
 
     def watch(self, segment: str) -> bool:
         """The segment's text so far; True when a call closed (or its arguments ran over
-        MAX_ARGS_CHARS): the segment must stop here."""
+        MAX_ARGS_CHARS), when the answer's opening was written, or when the answer slot holds
+        a whole island result: the segment must stop here."""
+        if self._answering:
+            return self._complete is not None and self._complete(segment)
         fed = len(self._scanner.text) - len(self._carry)
         if len(segment) < fed:  # the segment was cut back (a truncation): scan it again
             self._scanner = self._new_scanner()
@@ -209,6 +227,9 @@ class IslandTrack:
         call = self._scanner.feed(segment[fed:])
         if call is None:
             opened = self._scanner.open
+            if opened is None and self.answer is not None and segment.endswith(self.answer):
+                self._answer_due = True
+                return True
             if opened is None or len(opened.args) <= MAX_ARGS_CHARS:
                 return False
             call = opened
@@ -228,9 +249,14 @@ class IslandTrack:
     def end_segment(self, sea: str, sampled: int, reason: str) -> None:
         """The segment stopped with `sea` as its text (already cut); a paused call starts."""
         self.sampled += sampled
+        if self._answering:
+            self._end_answer(sea)
+            return
         if sea:
             self._emit(sea, Span(len(self.text), len(self.text) + len(sea), "sea"))
         self._carry = ""
+        if self._answer_due:
+            return  # the driver opens the answer slot next (answer_options, begin_answer)
         call, self._closed = self._closed, None
         if reason == "island" and call is not None:
             self.calls += 1
@@ -249,6 +275,38 @@ class IslandTrack:
         self._pending = _Pending(
             call, self._pool.submit(call_tool, self.registry, call.name, call.args), self.registry.get(call.name).timeout
         )
+
+    # -- the answer slot ---------------------------------------------------------------------
+
+    @property
+    def answer_due(self) -> bool:
+        """The answer's opening was written: the driver opens the slot (`begin_answer`)."""
+        return self._answer_due
+
+    def answer_options(self) -> list[str]:
+        """What the answer may copy: every island result so far that is not an error."""
+        return [s.result or "" for s in self.spans if s.kind == "hard" and s.tool is not None and not s.error]
+
+    def begin_answer(self, complete: Callable[[str], bool] | None = None) -> SamplingParams | None:
+        """Open the slot; `complete(text)` says when the slot holds a whole option. The params
+        of the slot's segment: at most 48 tokens, one line; None when the budget is spent."""
+        self._answer_due, self._answering, self._complete = False, True, complete
+        left = self.params.max_tokens - self.sampled
+        if left <= 0:
+            self._answering = False
+            self.done, self.finish_reason = True, "length"
+            return None
+        return self.params.replace(max_tokens=min(left, 48), stop=("\n",))
+
+    def _end_answer(self, text: str) -> None:
+        stripped = text.strip()
+        islands = [s for s in self.spans if s.kind == "hard" and s.tool is not None and not s.error]
+        ref = next((s.island for s in reversed(islands) if s.result == stripped), None)  # the latest copy
+        kind = "hard" if ref is not None else "sea"
+        if text:
+            self._emit(text, Span(len(self.text), len(self.text) + len(text), kind, ref=ref, answer=True))
+        self._answering = False
+        self.done, self.finish_reason = True, "stop"
 
     # -- calling ------------------------------------------------------------------------------
 
@@ -300,10 +358,13 @@ class IslandTrack:
         self.spans.append(span)
         self.text += text
 
-    def fork(self, params: SamplingParams) -> IslandTrack:
-        """A track that carries on from this one's output (a fan-out after a head call)."""
-        twin = IslandTrack(self.registry, self._pool, params, template=self.template, carry=self._carry)
+    def fork(self, params: SamplingParams, *, prompt: str = "") -> IslandTrack:
+        """A track that carries on from this one's output (a fan-out after a head call).
+        When `prompt` and the output so far end with the answer's opening, the answer slot
+        comes first."""
+        twin = IslandTrack(self.registry, self._pool, params, template=self.template, carry=self._carry, answer=self.answer)
         twin.text, twin.spans, twin.calls = self.text, [Span(**vars(s)) for s in self.spans], self.calls
+        twin._answer_due = self.answer is not None and (prompt + self.text).rstrip(" ").endswith(self.answer)
         return twin
 
     def output(self) -> IslandOutput:
