@@ -55,10 +55,12 @@ def _spaceless(prompt: str) -> tuple[str, str]:
 
 
 def bare(engine: Engine, task: Task, teach: Sequence[Example]) -> Answer:
-    """The model alone: few-shot, greedy, the first line."""
-    params = SamplingParams(temperature=0, max_tokens=64, stop=("\n",))
+    """The model alone: few-shot, greedy, the first line (or up to the family's separator,
+    when that is not a line break: boolean_expressions' ` . `)."""
 
     def answer(example: Example) -> str:
+        sep = task.format_of(example).separator
+        params = SamplingParams(temperature=0, max_tokens=64, stop=("\n",) + ((sep,) if sep.strip() else ()))
         head, _ = _spaceless(task.prompt(example, teach))
         return engine.generate(head, params=params).text.strip()
 
