@@ -57,8 +57,9 @@ def fetch_command(
     tasks: Annotated[str | None, typer.Option("--tasks", "-t", help="Comma-separated families (default: all 17).",
                                               show_default=False)] = None,
 ) -> None:
-    """Download the bigbench 1.0.0 sdist once (pip, hash-pinned) and write the dev set's
-    families as JSONL; a second run does nothing."""
+    """Download the bigbench 1.0.0 sdist once (pip, hash-pinned); write the 17 families as JSONL.
+
+    A second run does nothing; a family added later is extracted from the kept archive."""
     from islands.tasks.bigbench import check_families, fetch
 
     names = check_families([t.strip() for t in tasks.split(",") if t.strip()]) if tasks else None
@@ -67,7 +68,8 @@ def fetch_command(
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         result = fetch(data, names, progress=_fetch_progress(progress))
     count = sum(result.families.values())
-    state = "already there" if not result.fetched else ("downloaded and extracted" if result.downloaded else "extracted")
+    state = ("already there" if not result.fetched
+             else "downloaded and extracted" if result.downloaded else "extracted")
     err.print(f"{len(result.families)} families, {count:,} examples in {result.folder / 'tasks'} ({state})")
 
 

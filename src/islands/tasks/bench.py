@@ -124,7 +124,8 @@ def islands_contender(engine: Engine, task: Task, teach: Sequence[Example]) -> A
 CONTENDERS: dict[str, Contender] = {"bare": bare, "bare_loglik": bare_loglik, "islands": islands_contender}
 
 
-def cold_ask_seconds(question: str = WARM_QUESTIONS[0], model: Path | None = None, timeout: float = 600) -> float | None:
+def cold_ask_seconds(question: str = WARM_QUESTIONS[0], model: Path | None = None,
+                     timeout: float = 600) -> float | None:
     """Wall seconds of `islands ask QUESTION --json` in a new process (None if it failed)."""
     cmd = [sys.executable, "-m", "islands", "ask", question, "--json"] + (["--model", str(model)] if model else [])
     t0 = time.perf_counter()

@@ -153,14 +153,14 @@ def _download(folder: Path, progress: Progress) -> Path:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--require-hashes",
                "-r", str(requirement), "-d", str(work / "out"), "--progress-bar", "off", "--disable-pip-version-check"]
         env = {**os.environ, "TMPDIR": str(work / "tmp"), "PIP_NO_INPUT": "1"}
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
-        reader.start()
-        while proc.poll() is None:
-            progress("download", min(_largest_file(work), SDIST_BYTES), SDIST_BYTES)
-            time.sleep(0.25)
-        reader.join()
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env) as proc:
+            reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+            reader.start()
+            while proc.poll() is None:
+                progress("download", min(_largest_file(work), SDIST_BYTES), SDIST_BYTES)
+                time.sleep(0.25)
+            reader.join()
         if proc.returncode != 0:
             raise FetchError(_pip_failure("".join(lines)))
         got = work / "out" / SDIST
@@ -255,7 +255,8 @@ def _from_task_json(doc: dict[str, Any], subtask: str | None, label: str) -> tup
             if metric == CHOICE:
                 scores: dict[str, float] = e["target_scores"]
                 best = max(scores.values())
-                out.append(Example(e["input"], tuple(k for k, v in scores.items() if v == best), tuple(scores), subtask))
+                correct = tuple(k for k, v in scores.items() if v == best)
+                out.append(Example(e["input"], correct, tuple(scores), subtask))
             else:
                 target = e["target"]
                 out.append(Example(e["input"], (target,) if isinstance(target, str) else tuple(target), None, subtask))
@@ -378,18 +379,13 @@ def load_tasks(spec: str | Sequence[str] | None = None, folder: Path | None = No
     names = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec or FAMILIES) if s.strip()]
     if not names:
         raise InvalidInput("no tasks named")
-    out: list[Task] = []
-    for name in dict.fromkeys(names):
-        path = Path(name).expanduser()
-        if name.endswith(".jsonl"):
-            out.append(load_task(path))
-            continue
-        stored = folder / "tasks" / f"{name}.jsonl"
-        if stored.is_file():
-            out.append(load_task(stored, name))
-        elif name in FAMILIES:
-            raise InvalidInput(f"family {name!r} is not in {folder}: run `islands bench tasks fetch` first")
-        else:
-            raise InvalidInput(f"unknown task {name!r}: not a family of the dev set "
-                               f"({', '.join(FAMILIES)}) nor a .jsonl file")
-    return out
+    names = list(dict.fromkeys(names))
+    stored = {n: folder / "tasks" / f"{n}.jsonl" for n in names if not n.endswith(".jsonl")}
+    unknown = [n for n, path in stored.items() if n not in FAMILIES and not path.is_file()]
+    if unknown:  # every name is checked before any file is read
+        raise InvalidInput(f"unknown task {unknown[0]!r}: not a family of the dev set "
+                           f"({', '.join(FAMILIES)}) nor a .jsonl file")
+    missing = [n for n, path in stored.items() if not path.is_file()]
+    if missing:
+        raise InvalidInput(f"family {missing[0]!r} is not in {folder}: run `islands bench tasks fetch` first")
+    return [load_task(stored[n], n) if n in stored else load_task(Path(n).expanduser()) for n in names]
