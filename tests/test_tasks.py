@@ -309,6 +309,17 @@ def test_bench_scores_each_contender_on_the_next_n(engine: Engine) -> None:
     assert result["ask_wall_s"]["cold"] is None and result["ask_wall_s"]["warm"] > 0
 
 
+def test_the_warm_ask_time_leaves_the_cold_run_out(engine: Engine) -> None:
+    import time
+
+    def slow_cold() -> float:
+        time.sleep(1.0)
+        return 1.0
+
+    result = bench_tasks(engine, [load_task(TASKS / "sums.jsonl")], n=1, contenders={"oracle": _oracle}, cold=slow_cold)
+    assert result["ask_wall_s"]["cold"] == 1.0 and result["ask_wall_s"]["warm"] < 1.0
+
+
 def test_bench_runs_the_default_contenders_on_the_mock(engine: Engine) -> None:
     tasks = [load_task(TASKS / "sums.jsonl"), load_task(TASKS / "islands.jsonl")]
     rows: list[dict[str, object]] = []
