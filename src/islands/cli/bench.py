@@ -224,3 +224,7 @@ def memory_bench(
     with err.status("benchmarking surprise gating"):
         result["surprise"] = bench_surprise(engine)
     _report(result, as_json)
+
+
+from islands.cli import bench_tasks  # noqa: E402  (islands bench tasks [fetch|list])
+app.add_typer(bench_tasks.app, name="tasks")

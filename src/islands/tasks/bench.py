@@ -1,0 +1,236 @@
+"""The task benchmark: contenders answer each family's questions with the same engine, in
+the same process. Per family the first 3 examples teach and the next N test.
+
+    result = bench_tasks(engine, load_tasks("arithmetic,navigate"), n=25)
+    result["families"]["navigate"]["accuracy"]   # {"bare": 0.48, "bare_loglik": 0.6, "islands": 0.2}
+
+A contender is `make(engine, task, teach) -> answer(example) -> text` (or None where it does
+not apply): `make` runs once per family (where `learn` would), `answer` once per question.
+
+- **bare**: the model alone, the 3 teaching examples as plain few-shot in the family's own
+  BIG-bench format, greedy, the answer is the first line.
+- **bare_loglik** (multiple choice only): the model alone scores every option after the same
+  few-shot prompt by its log-likelihood and picks the likeliest (BIG-bench's
+  multiple_choice_grade, lm-eval's `acc`) — the strongest fair bare baseline there.
+- **islands**: `islands_contender`, the one hook to swap: today `islands.flows.ask` on the
+  question as a self-contained text.
+
+What it leaves out: sampling-based baselines (self-consistency of the bare model) and
+tuning anything on the test questions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from islands.engine import Engine
+from islands.errors import InvalidInput
+from islands.flows import ask
+from islands.params import SamplingParams
+from islands.tasks.data import CHOICE, Example, Task
+
+__all__ = ["CONTENDERS", "Answer", "Contender", "WARM_QUESTIONS", "bare", "bare_loglik", "bench_tasks",
+           "cold_ask_seconds", "islands_contender", "score_choices"]
+
+Answer = Callable[[Example], "str | None"]  # the answer's text; None: no answer
+Contender = Callable[[Engine, Task, Sequence[Example]], "Answer | None"]  # None: does not apply to the task
+Progress = Callable[[int, int, str], None]  # (done, total, what)
+
+# the cold and warm `islands ask` timings (the issue's own questions)
+WARM_QUESTIONS = ("What is 3 to the power 40?", "What is 987654321 multiplied by 123456789?")
+
+
+def _spaceless(prompt: str) -> tuple[str, str]:
+    """("...A:", " ") for "...A: ": the model writes the space itself, as it saw it in
+    training (a trailing space tokenizes unlike ' word')."""
+    head = prompt.rstrip(" ")
+    return head, prompt[len(head):]
+
+
+def bare(engine: Engine, task: Task, teach: Sequence[Example]) -> Answer:
+    """The model alone: few-shot, greedy, the first line (or up to the family's separator,
+    when that is not a line break: boolean_expressions' ` . `)."""
+
+    def answer(example: Example) -> str:
+        sep = task.format_of(example).separator
+        params = SamplingParams(temperature=0, max_tokens=64, stop=("\n",) + ((sep,) if sep.strip() else ()))
+        head, _ = _spaceless(task.prompt(example, teach))
+        return engine.generate(head, params=params).text.strip()
+
+    return answer
+
+
+def score_choices(engine: Engine, prefix: str, continuations: Sequence[str], group: int = 16) -> list[float]:
+    """Total log-probability (nats) of each continuation after `prefix`, like `Engine.score`
+    for each, but the prefix is decoded once and the continuations decode together, `group`
+    branches per batch. (Logits depend slightly on how rows are batched: totals may differ
+    from one-at-a-time scoring in the last decimals.)"""
+    head = engine.tokenize(prefix, add_bos=True)
+    root = engine.branch(head)
+    engine.prefill(root)  # the prefix's KV, for every continuation to start from
+    totals: list[float] = []
+    try:
+        for start in range(0, len(continuations), group):
+            kids = []
+            try:
+                for text in continuations[start:start + group]:
+                    tail = engine.tokenize(text, add_bos=False)
+                    kid = engine.branch(head + tail)
+                    engine.truncate(kid, len(head) - 1)  # decode the prefix's last token again: it predicts tail[0]
+                    engine.extend(kid, head[-1:] + tail)
+                    kid.score_from = len(head)
+                    kids.append(kid)
+                engine.run(kids)
+                totals.extend(math.fsum(kid.scored) for kid in kids)
+            finally:
+                for kid in kids:
+                    engine.release(kid)
+    finally:
+        engine.release(root)
+    return totals
+
+
+def bare_loglik(engine: Engine, task: Task, teach: Sequence[Example]) -> Answer | None:
+    """The model alone, multiple choice: the option with the highest total log-probability."""
+    if task.metric != CHOICE:
+        return None
+
+    def answer(example: Example) -> str:
+        assert example.choices is not None
+        head, pad = _spaceless(task.prompt(example, teach))
+        logprob = score_choices(engine, head, [pad + choice for choice in example.choices])
+        return example.choices[max(range(len(logprob)), key=logprob.__getitem__)]
+
+    return answer
+
+
+def islands_contender(engine: Engine, task: Task, teach: Sequence[Example]) -> Answer:
+    """islands as it stands: the default flow (`ask`) on the question with its task prefix
+    and options. The hook to replace with learn (from `teach`) + solve."""
+
+    def answer(example: Example) -> str | None:
+        return ask(engine, task.standalone(example)).answer
+
+    return answer
+
+
+CONTENDERS: dict[str, Contender] = {"bare": bare, "bare_loglik": bare_loglik, "islands": islands_contender}
+
+
+def cold_ask_seconds(question: str = WARM_QUESTIONS[0], model: Path | None = None,
+                     timeout: float = 600) -> float | None:
+    """Wall seconds of `islands ask QUESTION --json` in a new process (None if it failed)."""
+    cmd = [sys.executable, "-m", "islands", "ask", question, "--json"] + (["--model", str(model)] if model else [])
+    t0 = time.perf_counter()
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    return round(time.perf_counter() - t0, 2) if done.returncode == 0 else None
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return round(sum(values) / len(values), 3) if values else None
+
+
+def bench_tasks(
+    engine: Engine,
+    tasks: Sequence[Task],
+    *,
+    n: int = 50,
+    teach: int = 3,
+    contenders: Mapping[str, Contender] | None = None,
+    progress: Progress = lambda _done, _total, _what: None,
+    cold: Callable[[], float | None] | None = None,
+    details: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Accuracy and seconds per question of each contender on each task, the means, and
+    `islands ask` wall times: `cold` (a new process, when given) and warm (this process)."""
+    if n < 1:
+        raise InvalidInput(f"invalid n={n}: test at least 1 question per task")
+    chosen = dict(CONTENDERS if contenders is None else contenders)
+    if not chosen:
+        raise InvalidInput("no contenders")
+    for task in tasks:
+        if len(task.examples) < teach + 1:
+            raise InvalidInput(f"task {task.name!r} has {len(task.examples)} examples: it needs {teach} to teach "
+                               f"and at least 1 to test")
+    total = sum(min(n, len(t.examples) - teach) for t in tasks) * len(chosen)
+    done = 0
+    families: dict[str, Any] = {}
+    seconds = {name: 0.0 for name in chosen}
+    asked = {name: 0 for name in chosen}
+    for task in tasks:
+        shots, tests = task.examples[:teach], task.examples[teach:teach + n]
+        accuracy: dict[str, float | None] = {}
+        per_question: dict[str, float | None] = {}
+        for name, make in chosen.items():
+            engine.clear_cache()  # each contender pays for its own prompts
+            t0 = time.perf_counter()
+            answer = make(engine, task, shots)
+            if answer is None:
+                accuracy[name] = per_question[name] = None
+                done += len(tests)
+                progress(done, total, f"{task.name}: {name} does not apply")
+                continue
+            right = 0
+            for i, example in enumerate(tests):
+                progress(done, total, f"{task.name}: {name} {i + 1}/{len(tests)}")
+                output = answer(example)
+                correct = output is not None and task.is_correct(output, example)
+                right += correct
+                done += 1
+                if details is not None:
+                    details({"task": task.name, "index": teach + i, "contender": name, "question": example.question,
+                             "answers": list(example.answers), "output": output, "correct": correct})
+            spent = time.perf_counter() - t0
+            seconds[name] += spent
+            asked[name] += len(tests)
+            accuracy[name] = round(right / len(tests), 3)
+            per_question[name] = round(spent / len(tests), 3)
+        progress(done, total, f"{task.name} done")
+        bare_side = [v for k, v in accuracy.items() if k.startswith("bare") and v is not None]
+        families[task.name] = {"metric": task.metric, "questions": len(tests), "accuracy": accuracy,
+                               "bare_best": max(bare_side) if bare_side else None,
+                               "seconds_per_question": per_question}
+    means = {name: _mean([f["accuracy"][name] for f in families.values() if f["accuracy"][name] is not None])
+             for name in chosen}
+    bare_best = _mean([f["bare_best"] for f in families.values() if f["bare_best"] is not None])
+    result: dict[str, Any] = {
+        "n": n, "teach": teach, "tasks": [t.name for t in tasks], "contenders": list(chosen),
+        "families": families,
+        "mean": means,
+        "mean_bare_best": bare_best,
+        "ratio_islands_vs_bare_best": (round(means["islands"] / bare_best, 3)
+                                       if "islands" in means and means["islands"] is not None and bare_best else None),
+        "seconds_per_question": {k: round(seconds[k] / asked[k], 3) if asked[k] else None for k in chosen},
+    }
+    engine.clear_cache()
+    ask(engine, WARM_QUESTIONS[0])  # this process has asked before; the timed one is the next
+    t0 = time.perf_counter()
+    ask(engine, WARM_QUESTIONS[1])
+    warm = round(time.perf_counter() - t0, 2)  # before the cold run, which must not count here
+    result["ask_wall_s"] = {"cold": cold() if cold is not None else None, "warm": warm}
+    return result
+
+
+def write_details(path: Path) -> tuple[Callable[[dict[str, Any]], None], Callable[[], None]]:
+    """A `details` sink writing JSONL to `path` (via a temporary name), and its closer."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    f = tmp.open("w", encoding="utf-8")
+
+    def write(row: dict[str, Any]) -> None:
+        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+    def close() -> None:
+        f.close()
+        tmp.replace(path)
+
+    return write, close
