@@ -7,6 +7,8 @@ A program refuses what it does not understand by raising, so structures can be t
 any question. The answer may be a list: candidates for the model to choose among. A
 structure that needs more than the question names it in `inputs`: `vocabulary` is the list
 of lower-case words the model's tokenizer holds (for anagrams, spelling), most common first.
+`context` (always bound, "" when none) is text that comes with every question of a task —
+an instruction, a table the questions ask about.
 
     name: close_brackets
     summary: Close the brackets left open in a sequence of ( [ { < symbols.
@@ -34,13 +36,15 @@ from typing import Any
 
 import yaml
 
+from islands.engine import Engine
 from islands.errors import InvalidInput
 from islands.tools.programs import ProgramResult, run_program
 
-__all__ = ["Structure", "StructureExample", "answers_of", "load_library", "read_structure", "run_structure"]
+__all__ = ["Structure", "StructureExample", "answers_of", "load_library", "model_vocabulary", "read_structure",
+           "run_structure"]
 
 _FIELDS = {"name", "summary", "program", "inputs", "examples", "rejects"}
-INPUTS = ("question", "choices", "vocabulary")  # what a program may read
+INPUTS = ("question", "choices", "context", "vocabulary")  # what a program may read
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,8 @@ class Structure:
 
     def bindings(self, question: str, choices: Sequence[str] | None = None,
                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {"question": question, "choices": list(choices) if choices is not None else None}
+        out: dict[str, Any] = {"question": question, "choices": list(choices) if choices is not None else None,
+                               "context": (extra or {}).get("context", "")}
         for name in self.inputs:
             if name not in out:
                 if extra is None or name not in extra:
@@ -143,6 +148,22 @@ def answers_of(result: ProgramResult) -> list[str]:
         if isinstance(items, list) and items and all(isinstance(x, str) for x in items):
             return [x for x in items if x]
     return [value]
+
+
+def model_vocabulary(engine: Engine, limit: int = 60_000) -> list[str]:
+    """The lower-case words the model's tokenizer holds as whole tokens (a leading space
+    marks a word start), in token order (roughly most common first), at most `limit`."""
+    words: dict[str, None] = {}
+    for t in range(engine.model.n_vocab):
+        piece = engine.model.piece(t)
+        if piece[:1] != b" ":
+            continue
+        word = piece[1:].decode("utf-8", errors="ignore")
+        if len(word) >= 2 and word.isascii() and word.isalpha() and word.islower():
+            words[word] = None
+            if len(words) >= limit:
+                break
+    return list(words)
 
 
 def run_structure(

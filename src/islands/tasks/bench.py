@@ -22,7 +22,6 @@ tuning anything on the test questions.
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 import time
@@ -33,6 +32,9 @@ from typing import Any
 from islands.engine import Engine
 from islands.errors import InvalidInput
 from islands.flows import ask
+from islands.flows.learn import Lesson, learn, solve
+from islands.flows.library import model_vocabulary
+from islands.flows.choices import score_options
 from islands.params import SamplingParams
 from islands.tasks.data import CHOICE, Example, Task
 
@@ -67,34 +69,7 @@ def bare(engine: Engine, task: Task, teach: Sequence[Example]) -> Answer:
     return answer
 
 
-def score_choices(engine: Engine, prefix: str, continuations: Sequence[str], group: int = 16) -> list[float]:
-    """Total log-probability (nats) of each continuation after `prefix`, like `Engine.score`
-    for each, but the prefix is decoded once and the continuations decode together, `group`
-    branches per batch. (Logits depend slightly on how rows are batched: totals may differ
-    from one-at-a-time scoring in the last decimals.)"""
-    head = engine.tokenize(prefix, add_bos=True)
-    root = engine.branch(head)
-    engine.prefill(root)  # the prefix's KV, for every continuation to start from
-    totals: list[float] = []
-    try:
-        for start in range(0, len(continuations), group):
-            kids = []
-            try:
-                for text in continuations[start:start + group]:
-                    tail = engine.tokenize(text, add_bos=False)
-                    kid = engine.branch(head + tail)
-                    engine.truncate(kid, len(head) - 1)  # decode the prefix's last token again: it predicts tail[0]
-                    engine.extend(kid, head[-1:] + tail)
-                    kid.score_from = len(head)
-                    kids.append(kid)
-                engine.run(kids)
-                totals.extend(math.fsum(kid.scored) for kid in kids)
-            finally:
-                for kid in kids:
-                    engine.release(kid)
-    finally:
-        engine.release(root)
-    return totals
+score_choices = score_options  # the batched scorer, kept under its old name (flows/choices.py)
 
 
 def bare_loglik(engine: Engine, task: Task, teach: Sequence[Example]) -> Answer | None:
@@ -112,11 +87,18 @@ def bare_loglik(engine: Engine, task: Task, teach: Sequence[Example]) -> Answer 
 
 
 def islands_contender(engine: Engine, task: Task, teach: Sequence[Example]) -> Answer:
-    """islands as it stands: the default flow (`ask`) on the question with its task prefix
-    and options. The hook to replace with learn (from `teach`) + solve."""
+    """islands: `learn` the task from the teaching examples (structures that reproduce them,
+    the model's verified solutions), then `solve` each question: a kept structure first,
+    else `ask` with the learned demonstrations; options scored in the task's own prompt."""
+    vocabulary = model_vocabulary(engine)
+    lessons = [Lesson(e.question, e.answers, e.choices, task.format_of(e).task_prefix) for e in teach]
+    learned = learn(engine, task.name, lessons, vocabulary=vocabulary)
 
     def answer(example: Example) -> str | None:
-        return ask(engine, task.standalone(example)).answer
+        head, _ = _spaceless(task.prompt(example, teach))
+        result = solve(engine, example.question, learned=learned, choices=example.choices, vocabulary=vocabulary,
+                       shots_prompt=head, context=task.format_of(example).task_prefix)
+        return result.answer
 
     return answer
 

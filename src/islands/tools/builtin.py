@@ -3,17 +3,46 @@
 from __future__ import annotations
 
 import string
+from collections.abc import Callable
+from typing import Any
 
 from islands.tools.calc import calc
 from islands.tools.corpus import Corpus
 from islands.tools.registry import CALC_ALPHABET, CALC_GRAMMAR, Registry, ToolError
 from islands.tools.track import Island
+from islands.tools.programs import bindings_prelude
 from islands.tools.sandbox import repl_script, run_python
 
 MAX_COPY = 16_000_000
 LOAD_BUDGET = 1500
 
-__all__ = ["register"]
+__all__ = ["PY_ALPHABET", "python_tool", "register", "with_bindings"]
+
+
+PY_ALPHABET = string.printable.replace("\x0b", "").replace("\x0c", "")
+
+
+def python_tool(bindings: dict[str, Any] | None = None) -> Callable[[str], str]:
+    """PY's function: the code runs in the sandbox with `bindings` as variables (so a
+    program can read `question` instead of the model copying it into the code)."""
+    prelude = bindings_prelude(bindings) if bindings else ""
+
+    def PY(code: str) -> str:  # noqa: N802 - the model writes tool names in capitals
+        """Python in a sandbox (no network, no host files, limits); the last expression is printed."""
+        result = run_python(prelude + repl_script(code))
+        if not result.ok:
+            raise ToolError(result.as_text().removeprefix("error: "))
+        return result.as_text()
+
+    return PY
+
+
+def with_bindings(registry: Registry, **bindings: Any) -> Registry:
+    """A copy of `registry` whose PY sees these variables (`question=...`, `choices=...`)."""
+    out = registry.subset(registry.names)
+    if "PY" in registry:
+        out.register(python_tool(bindings), name="PY", alphabet=PY_ALPHABET, timeout=registry.get("PY").timeout)
+    return out
 
 
 def register(registry: Registry, corpus: Corpus | None = None) -> None:
@@ -25,14 +54,7 @@ def register(registry: Registry, corpus: Corpus | None = None) -> None:
 
     registry.register(CALC, alphabet=CALC_ALPHABET, timeout=5.0, grammar=CALC_GRAMMAR)
 
-    def PY(code: str) -> str:  # noqa: N802
-        """Python in a sandbox (no network, no host files, limits); the last expression is printed."""
-        result = run_python(repl_script(code))
-        if not result.ok:
-            raise ToolError(result.as_text().removeprefix("error: "))
-        return result.as_text()
-
-    registry.register(PY, alphabet=string.printable.replace("\x0b", "").replace("\x0c", ""), timeout=15.0)
+    registry.register(python_tool(), name="PY", alphabet=PY_ALPHABET, timeout=15.0)
 
     if corpus is not None:
         register_corpus(registry, corpus)

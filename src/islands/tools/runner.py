@@ -51,11 +51,15 @@ class IslandRunner:
         template: str = " => {result}",
         workers: int = 4,
         answer: str | None = None,
+        wait_tools: bool = False,
     ) -> None:
         self.engine = engine
         self.registry = registry
         self.template = template
         self.answer = answer  # e.g. "Answer:": the slot after it copies island results (answer.py)
+        # wait for each tool before the next step: batches (and so logits and outputs) do not
+        # depend on how fast tools run; the other branches wait that long too
+        self.wait_tools = wait_tools
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="island")
         self._grammars = True  # argument grammars, until the model says it has none
 
@@ -208,7 +212,7 @@ class IslandJob(Job):
         root, head = self.root, self.head
         assert root is not None and head is not None
         if head.waiting:
-            splice = head.poll()
+            splice = head.poll(block=self.runner.wait_tools)
             if splice is None:
                 return
             self._splice(root, splice.context)
@@ -256,7 +260,7 @@ class IslandJob(Job):
         if track.done:
             return
         if track.waiting:
-            splice = track.poll()
+            splice = track.poll(block=self.runner.wait_tools)
             if splice is None:
                 return
             out.append(Delta(index, splice.output))

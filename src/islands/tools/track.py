@@ -52,6 +52,7 @@ __all__ = [
 MAX_ARGS_CHARS = 2000
 MAX_RESULT_CHARS = 2000
 MAX_CALLS = 16  # per output: a model stuck calling in a loop stops calling
+BOOLEAN_WORDS = {"True": ("yes", "Yes"), "False": ("no", "No")}  # a yes/no answer copying a truth value
 
 
 @dataclass(frozen=True)
@@ -283,9 +284,19 @@ class IslandTrack:
         """The answer's opening was written: the driver opens the slot (`begin_answer`)."""
         return self._answer_due
 
+    def _answerable(self) -> list[tuple[int | None, str]]:
+        """(island, text) pairs the answer may copy: every result that is not an error, and
+        for a True/False result the words that answer a yes/no question with it."""
+        out: list[tuple[int | None, str]] = []
+        for s in self.spans:
+            if s.kind == "hard" and s.tool is not None and not s.error and s.result:
+                out.append((s.island, s.result))
+                out.extend((s.island, word) for word in BOOLEAN_WORDS.get(s.result, ()))
+        return out
+
     def answer_options(self) -> list[str]:
-        """What the answer may copy: every island result so far that is not an error."""
-        return [s.result or "" for s in self.spans if s.kind == "hard" and s.tool is not None and not s.error]
+        """What the answer may copy (see `_answerable`)."""
+        return list(dict.fromkeys(text for _, text in self._answerable()))
 
     def begin_answer(self, complete: Callable[[str], bool] | None = None) -> SamplingParams | None:
         """Open the slot; `complete(text)` says when the slot holds a whole option. The params
@@ -300,8 +311,7 @@ class IslandTrack:
 
     def _end_answer(self, text: str) -> None:
         stripped = text.strip()
-        islands = [s for s in self.spans if s.kind == "hard" and s.tool is not None and not s.error]
-        ref = next((s.island for s in reversed(islands) if s.result == stripped), None)  # the latest copy
+        ref = next((i for i, option in reversed(self._answerable()) if option == stripped), None)  # the latest
         kind = "hard" if ref is not None else "sea"
         if text:
             self._emit(text, Span(len(self.text), len(self.text) + len(text), kind, ref=ref, answer=True))

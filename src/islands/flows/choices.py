@@ -1,0 +1,92 @@
+"""Multiple choice: score every option by the model's log-likelihood (as lm-eval does), and
+map a computed answer onto the options.
+
+    score_options(engine, "Q: Is the sea salty?\\nA:", [" yes", " no"])   # total logprob each
+    pick_choice("270", ["229", "270", "877"])                              # 1
+    pick_choice("240", ["5 %", "240 %", "50 %"])                           # 1 (the number matches)
+
+What it leaves out: calibration across options of very different lengths beyond the
+per-character normalization `acc_norm` uses.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from fractions import Fraction
+
+from islands.engine import Engine
+
+__all__ = ["numeric_value", "pick_choice", "score_options"]
+
+
+def score_options(engine: Engine, prefix: str, options: Sequence[str], group: int = 16) -> list[float]:
+    """Total log-probability (nats) of each option after `prefix`, like `Engine.score` for
+    each, but the prefix is decoded once and the options decode together, `group` branches
+    per batch. (Logits depend slightly on how rows are batched: totals may differ from
+    one-at-a-time scoring in the last decimals.)"""
+    head = engine.tokenize(prefix, add_bos=True)
+    root = engine.branch(head)
+    engine.prefill(root)  # the prefix's KV, for every option to start from
+    totals: list[float] = []
+    try:
+        for start in range(0, len(options), group):
+            kids = []
+            try:
+                for text in options[start : start + group]:
+                    tail = engine.tokenize(text, add_bos=False)
+                    kid = engine.branch(head + tail)
+                    engine.truncate(kid, len(head) - 1)  # decode the prefix's last token again: it predicts tail[0]
+                    engine.extend(kid, head[-1:] + tail)
+                    kid.score_from = len(head)
+                    kids.append(kid)
+                engine.run(kids)
+                totals.extend(math.fsum(kid.scored) for kid in kids)
+            finally:
+                for kid in kids:
+                    engine.release(kid)
+    finally:
+        engine.release(root)
+    return totals
+
+
+_NUM = re.compile(r"-?\d+(?:\.\d+)?(?:\s*/\s*\d+(?:\.\d+)?)?")
+
+
+def numeric_value(text: str) -> Fraction | None:
+    """The one number a text states (a fraction `7 / 16` too): "$ 375" -> 375, "3 : 4" -> None."""
+    found = _NUM.findall(text.replace(",", ""))
+    if len(found) != 1:
+        return None
+    a, _, b = found[0].partition("/")
+    try:
+        value = Fraction(a.strip()) / (Fraction(b.strip()) if b else 1)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.casefold().split()).rstrip(".")
+
+
+def pick_choice(answer: str | None, choices: Sequence[str], *, nearest: bool = True) -> int | None:
+    """The option a computed answer names: equal text, then the option whose one number
+    equals the answer's, then (with `nearest`, all options numeric) the closest number."""
+    if answer is None or not choices:
+        return None
+    want = _plain(answer)
+    for i, c in enumerate(choices):
+        if _plain(c) == want:
+            return i
+    value = numeric_value(answer)
+    if value is None:
+        return None
+    values = [numeric_value(c) for c in choices]
+    for i, v in enumerate(values):
+        if v is not None and v == value:
+            return i
+    if nearest and all(v is not None for v in values):
+        return min(range(len(choices)), key=lambda i: abs(values[i] - value))  # type: ignore[operator]
+    return None

@@ -1,0 +1,128 @@
+"""What "verified" means: independent programs agree, and no trivial call counts.
+
+A candidate answer is backed by the island its answer slot copied (tools/answer.py). That
+island's call counts as evidence only when it did work on the question:
+
+- it used at least one quantity of the question (a number written in it, or — for PY —
+  the bound `question` text itself);
+- it is not an identity (`CALC(987654321) => 987654321`) or a constant (no operator, no
+  function, no use of the question);
+- it did not fail.
+
+An answer is **verified** when at least two such calls that differ as programs (their
+normalized text differs), in candidates sampled separately, reached it; one program alone
+makes it **computed**; an answer no program produced is **free**. The vote weighs
+programs, not repetitions: the same program sampled twice is one piece of evidence.
+
+    evidence("What is 17 * 23?", "CALC", "17*23", "391")   -> None  (counts)
+    evidence("What is 17 * 23?", "CALC", "391", "391")     -> "an identity: its result is its argument"
+
+What it leaves out: whether the question was understood (a wrong set-up, computed exactly,
+is still wrong; agreement between different set-ups makes that less likely).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+__all__ = ["Support", "Tally", "evidence", "normalize_answer", "quantities", "tally"]
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?")
+_OPERATOR = re.compile(r"[-+*/%^!]|\*\*|\b[a-z_]+\s*\(")
+
+
+def quantities(text: str) -> set[str]:
+    """The numbers written in a text, commas dropped: "1,234 and 5.0" -> {"1234", "5.0"}."""
+    return {m.group(0).replace(",", "").lstrip("-") for m in _NUMBER.finditer(text)}
+
+
+def normalize_answer(text: str | None) -> str | None:
+    """An answer compared as votes compare it: stripped, a final period and case dropped,
+    numbers without commas or a trailing ".0": " 1,234.0." -> "1234"."""
+    if text is None:
+        return None
+    t = " ".join(text.strip().rstrip(".").split())
+    if re.fullmatch(r"-?\d+(?:,\d{3})*(?:\.\d+)?", t):
+        t = t.replace(",", "")
+        if "." in t:
+            t = t.rstrip("0").rstrip(".")
+        return t
+    return t.casefold() or None
+
+
+def _program(args: str) -> str:
+    """A call's program text, spacing aside, for telling programs apart."""
+    return re.sub(r"\s+", "", args)
+
+
+def evidence(question: str, tool: str | None, args: str | None, result: str | None, error: bool = False) -> str | None:
+    """None when this call counts as evidence for its result; else why it does not."""
+    if error or result is None or not tool:
+        return "it failed"
+    text = args or ""
+    used = quantities(text) & quantities(question)
+    if tool == "PY":
+        if "question" not in text and not used:
+            return "it uses nothing of the question"
+    elif not used:
+        return "it uses none of the question's quantities"
+    if normalize_answer(text) == normalize_answer(result):
+        return "an identity: its result is its argument"
+    if tool != "PY" and not _OPERATOR.search(text):
+        return "a constant: no operation on the quantities"
+    return None
+
+
+@dataclass
+class Support:
+    """The evidence behind one normalized answer."""
+
+    answer: str
+    text: str  # the answer as first written
+    candidates: list[int] = field(default_factory=list)  # candidates that gave it
+    programs: set[str] = field(default_factory=set)  # distinct programs (tool:args) that computed it
+    computed_by: set[int] = field(default_factory=set)  # candidates whose answer a counted call made
+
+    @property
+    def weight(self) -> float:
+        """Programs count 1 each; a candidate whose answer no program computed counts 0.25."""
+        return len(self.programs) + 0.25 * (len(self.candidates) - len(self.computed_by))
+
+
+@dataclass
+class Tally:
+    """The vote over candidates: support per answer, the winner and how sure it is."""
+
+    support: dict[str, Support]
+    answer: str | None
+    margin: float  # winner's weight minus the runner-up's
+    verified: bool  # at least two distinct programs computed the winner
+    computed: bool  # at least one did
+
+    @property
+    def uncertain(self) -> bool:
+        """No program backs the answer, or another answer is as strong."""
+        return self.answer is None or not self.computed or self.margin <= 0
+
+
+def tally(question: str, answers: Iterable[tuple[int, str | None, tuple[str, str, str] | None]]) -> Tally:
+    """`answers`: (candidate, answer text, the (tool, args, result) its answer copied or None)."""
+    support: dict[str, Support] = {}
+    for index, text, call in answers:
+        key = normalize_answer(text)
+        if key is None:
+            continue
+        s = support.setdefault(key, Support(key, (text or "").strip()))
+        s.candidates.append(index)
+        if call is not None and evidence(question, *call) is None:
+            s.programs.add(f"{call[0]}:{_program(call[1])}")
+            s.computed_by.add(index)
+    ranked = sorted(support.values(), key=lambda s: (s.weight, len(s.candidates), -min(s.candidates)), reverse=True)
+    if not ranked:
+        return Tally(support, None, 0.0, False, False)
+    best = ranked[0]
+    margin = best.weight - (ranked[1].weight if len(ranked) > 1 else 0.0)
+    return Tally(support, best.text, margin, len(best.programs) >= 2, len(best.programs) >= 1)
+
