@@ -111,6 +111,7 @@ def ask(
     choices: Sequence[str] | None = None,
     registry: Registry | None = None,
     demos: Sequence[Demo] | None = None,
+    task_demos: Sequence[Demo] = (),
     shots: int = 6,
     max_tokens: int = 96,
     seed: int = 1,
@@ -119,7 +120,8 @@ def ask(
 ) -> AskResult:
     """Answer `question` with n tool-using candidates and a vote over independent programs.
     `demos` replace the shipped demonstrations (the `shots` nearest to the question are
-    used); with `choices`, the answer is one of them."""
+    used); `task_demos` (solutions verified for this kind of question) come after them,
+    nearest to the question, up to half the shots; with `choices`, the answer is one of them."""
     if not question.strip():
         raise InvalidInput("question is empty")
     if not 1 <= n <= 64:
@@ -131,7 +133,8 @@ def ask(
     temps = [0.0] + schedule(n - 1, "linear", hot=1.1, cool=0.5) if n > 1 else [0.0]
     base = SamplingParams(max_tokens=max_tokens, seed=seed, stop=("\nQ:", "\n\n"))
     per_branch = [base.replace(temperature=t, seed=(seed + i) % 2**32) for i, t in enumerate(temps)]
-    chosen = nearest_demos(question, demos, shots)
+    own = nearest_demos(question, task_demos, min(len(task_demos), max(1, shots // 2))) if task_demos else []
+    chosen = nearest_demos(question, demos, shots - len(own)) + own
     prompt = ask_prompt(question, chosen)
     runner = IslandRunner(engine, tools, template=" => {result}.", answer=ANSWER, wait_tools=True)
     try:

@@ -36,7 +36,7 @@ from islands.engine import Engine, Stats
 from islands.errors import InvalidInput
 from islands.flows.ask import AskResult, Candidate, ask
 from islands.flows.choices import pick_choice, score_options
-from islands.flows.demos import Demo, load_demos
+from islands.flows.demos import Demo
 from islands.flows.library import Structure, answers_of, load_library, run_structure
 from islands.flows.verify import normalize_answer
 from islands.tools import Span
@@ -140,8 +140,7 @@ def learn(
     if propose > 0:
         for i, lesson in enumerate(lessons):
             say(f"the model proposes solutions for example {i + 1}/{len(lessons)}")
-            others = [d for d in learned.demos]
-            result = ask(engine, lesson.full, n=propose, choices=None, demos=[*others, *load_demos()], seed=11 + i)
+            result = ask(engine, lesson.full, n=propose, choices=None, task_demos=learned.demos, seed=11 + i)
             demo = _verified_demo(lesson, result.candidates)
             if demo is not None:
                 learned.demos.append(demo)
@@ -194,9 +193,9 @@ def solve(
         if done is not None:
             done.stats.seconds = time.perf_counter() - t0
             return done
-    demos = [*(learned.demos if learned is not None else []), *load_demos()]
+    demos = learned.demos if learned is not None else []
     full = f"{context.strip()}\n\n{question}" if context.strip() else question
-    result = ask(engine, full, n=n, choices=choices, demos=demos, choice_prefix=shots_prompt)
+    result = ask(engine, full, n=n, choices=choices, task_demos=demos, choice_prefix=shots_prompt)
     return Solved(**vars(result))
 
 
