@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -106,6 +107,7 @@ class LlamaModel(Model):
         self._n_out = 0
         self._piece_buf = ctypes.create_string_buffer(256)
         self._ll_tokenizers: dict[bool, object] = {}
+        self._ll_lock = threading.Lock()
         bos = L.llama_vocab_bos(self._vocab)
         self.bos = bos if bos >= 0 and L.llama_vocab_get_add_bos(self._vocab) else None
         self.vocab_cache = VocabCache.for_model(path)
@@ -241,18 +243,28 @@ class LlamaModel(Model):
         cached pieces. `sliced` adds llguidance's "slices", which make JSON-schema masks ~4x
         faster but double the build (≈1 s more here); small grammars (tool arguments,
         choices, regexes) are as fast without them."""
-        if sliced not in self._ll_tokenizers:
-            from llguidance import LLTokenizer
+        with self._ll_lock:
+            if sliced not in self._ll_tokenizers:
+                self._ll_tokenizers[sliced] = self._build_tokenizer(sliced)
+            return self._ll_tokenizers[sliced]
 
-            tokenize = ctypes.cast(L.llama_cpp._lib.llama_tokenize, ctypes.c_void_p).value
-            self._ll_tokenizers[sliced] = LLTokenizer.from_llamacpp(  # type: ignore[attr-defined]
-                tokens=self._tables.grammar_pieces,
-                vocab_ptr=self._vocab,
-                tokenize_fptr=tokenize,
-                eos_token=L.llama_vocab_eos(self._vocab),
-                slices=None if sliced else [],
-            )
-        return self._ll_tokenizers[sliced]
+    def prepare_grammars(self) -> None:
+        """Start building the (unsliced) grammar tokenizer on a thread, so it overlaps the
+        first decode steps (llama_decode releases the GIL) instead of delaying them."""
+        if False not in self._ll_tokenizers and not self._ll_lock.locked():
+            threading.Thread(target=self.grammar_tokenizer, name="grammar-tokenizer", daemon=True).start()
+
+    def _build_tokenizer(self, sliced: bool) -> object:
+        from llguidance import LLTokenizer
+
+        tokenize = ctypes.cast(L.llama_cpp._lib.llama_tokenize, ctypes.c_void_p).value
+        return LLTokenizer.from_llamacpp(  # type: ignore[attr-defined]
+            tokens=self._tables.grammar_pieces,
+            vocab_ptr=self._vocab,
+            tokenize_fptr=tokenize,
+            eos_token=L.llama_vocab_eos(self._vocab),
+            slices=None if sliced else [],
+        )
 
     def token_mask(self, key: str, keep: Callable[[bytes], bool]) -> np.ndarray:
         """The tokens whose piece `keep` accepts, cached on disk under `key`."""

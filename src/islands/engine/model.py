@@ -159,6 +159,9 @@ class Model(ABC):
 
         raise InvalidInput("grammars need a llama.cpp model (the mock model has none)")
 
+    def prepare_grammars(self) -> None:
+        """Start any slow set-up grammars need, off the critical path. Optional."""
+
     def close(self) -> None:
         """Free the context and the model. Optional."""
 

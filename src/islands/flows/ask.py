@@ -24,7 +24,7 @@ from islands.flows.demos import Demo, nearest_demos
 from islands.flows.variants import schedule
 from islands.flows.verify import Tally, evidence, tally
 from islands.params import SamplingParams
-from islands.tools import IslandRunner, Registry, Span
+from islands.tools import IslandOutput, IslandRunner, Registry, Span
 from islands.tools.builtin import with_bindings
 
 __all__ = ["AskResult", "Candidate", "HEADER", "ask", "ask_prompt"]
@@ -76,9 +76,9 @@ def ask_prompt(question: str, demos: Sequence[Demo]) -> str:
     return f"{HEADER}{shots}Q: {question.strip()}\nA:"
 
 
-def _candidate(i: int, temperature: float, question: str, out: object) -> Candidate:
-    text, spans, calls = out.text, out.spans, out.calls  # type: ignore[attr-defined]
-    slot = out.answer  # type: ignore[attr-defined]
+def _candidate(i: int, temperature: float, question: str, out: IslandOutput) -> Candidate:
+    text, spans, calls = out.text, out.spans, out.calls
+    slot = out.answer
     if slot is None:
         return Candidate(i, temperature, text, None, "none", None, calls, spans)
     answer = text[slot.start : slot.end].strip() or None
@@ -117,11 +117,14 @@ def ask(
     seed: int = 1,
     on_text: Callable[[int, str], None] | None = None,
     choice_prefix: str | None = None,
+    early_stop: bool = True,
 ) -> AskResult:
     """Answer `question` with n tool-using candidates and a vote over independent programs.
     `demos` replace the shipped demonstrations (the `shots` nearest to the question are
     used); `task_demos` (solutions verified for this kind of question) come after them,
-    nearest to the question, up to half the shots; with `choices`, the answer is one of them."""
+    nearest to the question, up to half the shots; with `choices`, the answer is one of them.
+    With `early_stop`, sampling ends once the candidates still running could not change the
+    winner (each adds at most one program to the vote)."""
     if not question.strip():
         raise InvalidInput("question is empty")
     if not 1 <= n <= 64:
@@ -137,8 +140,20 @@ def ask(
     chosen = nearest_demos(question, demos, shots - len(own)) + own
     prompt = ask_prompt(question, chosen)
     runner = IslandRunner(engine, tools, template=" => {result}.", answer=ANSWER, wait_tools=True)
+
+    def settled(outputs: list[IslandOutput | None]) -> bool:
+        """The winner is decided: the candidates still running (each adds at most one
+        program) cannot overtake it."""
+        done = [_candidate(i, temps[i], question, o) for i, o in enumerate(outputs) if o is not None]
+        if not done:
+            return False
+        t = _tally(question, done)
+        weights = sorted((s.weight for s in t.support.values()), reverse=True) + [0.0]
+        return t.computed and weights[0] - weights[1] > len(outputs) - len(done)
+
     try:
-        result = runner.generate(prompt, n=n, params=base, on_text=on_text, per_branch=per_branch)
+        result = runner.generate(prompt, n=n, params=base, on_text=on_text, per_branch=per_branch,
+                                 settled=settled if early_stop else None)
     finally:
         runner.close()
     stats: Stats = result.stats  # type: ignore[assignment]

@@ -35,9 +35,11 @@ from islands.params import SamplingParams
 from islands.tools.answer import FREE_START, AnswerSlot, free_start
 from islands.tools.calls import last_call
 from islands.tools.registry import Registry, Tool
-from islands.tools.track import Island, IslandGeneration, IslandTrack, run_tool
+from islands.tools.track import Island, IslandGeneration, IslandOutput, IslandTrack, run_tool
 
-__all__ = ["IslandJob", "IslandRunner"]
+__all__ = ["IslandJob", "IslandRunner", "Settled"]
+
+Settled = Callable[[list["IslandOutput | None"]], bool]  # finished outputs so far -> stop the rest?
 
 
 class IslandRunner:
@@ -60,6 +62,8 @@ class IslandRunner:
         # wait for each tool before the next step: batches (and so logits and outputs) do not
         # depend on how fast tools run; the other branches wait that long too
         self.wait_tools = wait_tools
+        if isinstance(engine, Engine) and any(t.grammar is not None for t in registry):
+            engine.model.prepare_grammars()  # argument grammars: build the tokenizer meanwhile
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="island")
         self._grammars = True  # argument grammars, until the model says it has none
 
@@ -122,13 +126,17 @@ class IslandRunner:
         params: SamplingParams | None = None,
         on_text: Callable[[int, str], None] | None = None,
         per_branch: list[SamplingParams] | None = None,
+        settled: Settled | None = None,
     ) -> IslandGeneration:
-        """n continuations of `prompt`, each running the tools it calls."""
+        """n continuations of `prompt`, each running the tools it calls. `settled(outputs)`,
+        given the finished outputs so far (None for the others), may end the rest early:
+        they stop with finish_reason "settled" (a vote that can no longer change)."""
         if not isinstance(self.engine, Engine):
             from islands.tools.remote import generate_remote
 
             return generate_remote(self, prompt, n, params, on_text, per_branch)
         job = self.job(prompt, n, params, per_branch)
+        job.settled = settled
         for delta in run_job(self.engine, job):
             if on_text is not None:
                 on_text(delta.index, delta.text)
@@ -177,6 +185,7 @@ class IslandJob(Job):
         self.head: IslandTrack | None = None
         self.tracks: list[IslandTrack] = []
         self.branches: list[Branch] = []
+        self.settled: Settled | None = None
         self._t0 = 0.0
 
     def begin(self) -> None:
@@ -202,6 +211,12 @@ class IslandJob(Job):
             return out
         for i, (track, b) in enumerate(zip(self.tracks, self.branches)):
             self._advance(track, b, i, out)
+        if self.settled is not None and not all(t.done for t in self.tracks):
+            if self.settled([t.output() if t.done else None for t in self.tracks]):
+                for track, b in zip(self.tracks, self.branches):
+                    if not track.done:
+                        track.settle(b.text if not track.waiting else "")
+                        b.release()
         if all(t.done for t in self.tracks):
             self.stats.seconds = time.perf_counter() - self._t0
             self.result = IslandGeneration([t.output() for t in self.tracks], self.stats, self.injected)

@@ -368,6 +368,14 @@ class IslandTrack:
         self.spans.append(span)
         self.text += text
 
+    def settle(self, sea: str) -> None:
+        """End now, keeping `sea` (the unfinished segment's text): the caller has decided."""
+        if sea:
+            self._emit(sea, Span(len(self.text), len(self.text) + len(sea), "sea"))
+        self._pending = None
+        self._answering = self._answer_due = False
+        self.done, self.finish_reason = True, "settled"
+
     def fork(self, params: SamplingParams, *, prompt: str = "") -> IslandTrack:
         """A track that carries on from this one's output (a fan-out after a head call).
         When `prompt` and the output so far end with the answer's opening, the answer slot
