@@ -17,12 +17,11 @@ from typing import Any
 
 from islands.engine import Engine
 from islands.grammar import Grammar
-from islands.flows.ask import FEW_SHOT
+from islands.flows.ask import ask
 from islands.flows.puzzle import random_puzzles, solve
 from islands.flows.scoring import last_number
 from islands.flows.variants import fanout
 from islands.params import SamplingParams
-from islands.tools import IslandRunner, Registry
 from islands.tools.calc import CalcError, evaluate
 
 __all__ = ["bench_consistency", "bench_puzzle", "word_problems"]
@@ -104,26 +103,24 @@ def _answer(text: str) -> str | None:
 
 def bench_consistency(engine: Engine, *, problems: int = 24, samples: tuple[int, ...] = (1, 2, 4, 8, 16), seed: int = 0,
                       tools: bool = True, say: Say = lambda _m: None) -> dict[str, Any]:
-    """Accuracy of a majority vote over N samples (with CALC as a hard island unless
-    `tools=False`), for each N."""
+    """Accuracy against the number of samples N: `ask` with N candidates (CALC and PY, a
+    vote over their programs), or with `tools=False` a plain majority vote over N samples."""
     items = word_problems(problems, seed)
     accuracy: dict[str, float] = {}
-    runner = IslandRunner(engine, Registry.default().subset(["CALC"]), template=" => {result}.") if tools else None
     for n in samples:
         right = 0
         for i, (question, answer) in enumerate(items):
             say(f"N={n}: problem {i + 1}/{len(items)}")
+            if tools:  # ask: n candidates with CALC and PY, a vote over their programs
+                got = ask(engine, question, n=n, max_tokens=48, seed=seed + 1000 * n + i, early_stop=False).answer
+                right += got == str(answer)
+                continue
             params = SamplingParams(temperature=0.8, max_tokens=48, stop=("\nQ:", "\n\n"), seed=seed + 1000 * n + i)
-            if runner is not None:
-                texts = runner.generate(FEW_SHOT.format(question=question), n=n, params=params).texts
-            else:
-                texts = [v.text for v in fanout(engine, _FEW.format(q=question), n, params)]
+            texts = [v.text for v in fanout(engine, _FEW.format(q=question), n, params)]
             votes = Counter(a for a in (_answer(t) for t in texts) if a is not None)
             right += bool(votes) and votes.most_common(1)[0][0] == str(answer)
         accuracy[str(n)] = round(right / len(items), 3)
-    if runner is not None:
-        runner.close()
     errors = {k: round(1 - v, 3) for k, v in accuracy.items()}
     halving = {f"{a}->{b}": (round(errors[str(b)] / errors[str(a)], 3) if errors[str(a)] else None)
                for a, b in zip(samples, samples[2:]) if b == 4 * a}
-    return {"problems": len(items), "tools": ["CALC"] if tools else [], "accuracy": accuracy, "error": errors, "error_ratio_at_4x_samples": halving}
+    return {"problems": len(items), "tools": ["CALC", "PY"] if tools else [], "accuracy": accuracy, "error": errors, "error_ratio_at_4x_samples": halving}
