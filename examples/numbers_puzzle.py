@@ -1,7 +1,10 @@
 """Make a target from four numbers with + - * /: the model proposes steps (constrained to
-the numbers on the table), CALC computes each exact result, search backtracks.
+the numbers on the table), CALC computes each exact result, search backtracks. Dead ends are
+judged by the model itself (default), or by an exhaustive check (`--judge oracle`: then the
+computer, not the model, is what solves it).
 
-    python examples/numbers_puzzle.py 1 7 9 11 [--target 24] [--tries 3]
+    python examples/numbers_puzzle.py 1 7 9 11 [--target 24] [--tries 3] [--judge model|oracle|none]
+        [--strategy best_first|beam|mcts]
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ import argparse
 import sys
 
 from islands import Engine
-from islands.flows.puzzle import brute_force, solve
+from islands.flows.puzzle import JUDGES, brute_force, solve
+from islands.flows.search import STRATEGIES
 
 
 def main() -> int:
@@ -19,6 +23,8 @@ def main() -> int:
     ap.add_argument("--target", type=int, default=24)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--tries", type=int, default=3, help="searches with seeds seed, seed+1, ...")
+    ap.add_argument("--judge", choices=JUDGES, default="model", help="who judges dead ends")
+    ap.add_argument("--strategy", choices=STRATEGIES, default="best_first")
     args = ap.parse_args()
     if not brute_force(args.numbers, args.target):
         print(f"error: {args.numbers} cannot make {args.target}", file=sys.stderr)
@@ -26,7 +32,7 @@ def main() -> int:
     solved = None
     with Engine(n_ctx=4096) as engine:
         for seed in range(args.seed, args.seed + args.tries):
-            solved = solve(engine, args.numbers, args.target, seed=seed)
+            solved = solve(engine, args.numbers, args.target, seed=seed, judge=args.judge, strategy=args.strategy)
             if solved is not None:
                 break
     if solved is None:

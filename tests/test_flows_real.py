@@ -78,7 +78,7 @@ def test_search_solves_a_puzzle_with_calc(real: Engine) -> None:
 
     solved = None
     for seed in (1, 2, 3):
-        solved = solve(real, [1, 7, 9, 11], seed=seed)
+        solved = solve(real, [1, 7, 9, 11], seed=seed, judge="oracle")
         if solved:
             break
     assert solved is not None and solved.steps[-1].endswith("left: 24")

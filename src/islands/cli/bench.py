@@ -154,19 +154,36 @@ def serve_bench(
 
 @app.command("puzzle")
 def puzzle_bench(
-    puzzles: Annotated[int, typer.Option("--puzzles", help="Puzzles to generate (solvable, from the seed).")] = 100,
+    puzzles: Annotated[int, typer.Option("--puzzles", help="Puzzles to generate (solvable, from the seed).")] = 20,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the puzzle set.")] = 0,
+    judges: Annotated[str, typer.Option("--judges", help="Who judges dead ends: model, oracle, none.")] = "model,oracle",
+    strategies: Annotated[str, typer.Option("--strategies", help="best_first, beam, mcts.")] = "best_first,mcts",
+    max_nodes: Annotated[int, typer.Option("--max-nodes", help="Node budget per search.")] = 160,
     model: ModelOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Make 24: search with CALC and backtracking vs the model answering once greedily."""
+    """Make 24: search (the model proposes, CALC computes) under each judge and strategy, beside
+    a random proposer under the same rules, one greedy answer and brute force."""
+    from islands.flows.puzzle import JUDGES
+    from islands.flows.search import STRATEGIES
+
     if not 1 <= puzzles <= 1000:
         die(f"invalid --puzzles {puzzles}: must be between 1 and 1000")
+    if not 4 <= max_nodes <= 10_000:
+        die(f"invalid --max-nodes {max_nodes}: must be between 4 and 10000")
+    judge_list = [j.strip() for j in judges.split(",") if j.strip()]
+    strategy_list = [s.strip() for s in strategies.split(",") if s.strip()]
+    for name, known, what in [(j, JUDGES, "judge") for j in judge_list] + [(s, STRATEGIES, "strategy") for s in strategy_list]:
+        if name not in known:
+            die(f"unknown {what} {name!r}: choose from {', '.join(known)}")
+    if not judge_list or not strategy_list:
+        die("give at least one judge and one strategy")
     from islands.flows.bench import bench_puzzle
 
     engine = load_engine(model, 4096)
     with err.status("benchmarking") as status:
-        result = bench_puzzle(engine, puzzles=puzzles, seed=seed, say=status.update)
+        result = bench_puzzle(engine, puzzles=puzzles, seed=seed, judges=judge_list, strategies=strategy_list,
+                              max_nodes=max_nodes, say=status.update)
     _report(result, as_json)
 
 

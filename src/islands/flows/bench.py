@@ -1,5 +1,6 @@
-"""Flow benchmarks: the numbers puzzle (search vs answering once greedily, and the tree
-cost), and the self-consistency curve (accuracy against the number of samples).
+"""Flow benchmarks: the numbers puzzle (search under each judge and strategy, against a
+random proposer, one greedy answer and brute force), and the self-consistency curve
+(accuracy against the number of samples).
 
 Both make their own data from a seed: puzzles checked solvable by brute force, and
 arithmetic word problems with answers computed in Python.
@@ -11,14 +12,14 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
 
 from islands.engine import Engine
 from islands.grammar import Grammar
 from islands.flows.ask import ask
-from islands.flows.puzzle import random_puzzles, solve
+from islands.flows.puzzle import Judge, brute_force, random_puzzles, solve
 from islands.flows.scoring import last_number
 from islands.flows.variants import fanout
 from islands.params import SamplingParams
@@ -41,36 +42,77 @@ def _greedy_once(engine: Engine, numbers: list[int], target: int) -> bool:
         return False
 
 
-def bench_puzzle(engine: Engine, *, puzzles: int = 100, seed: int = 0, say: Say = lambda _m: None) -> dict[str, Any]:
+def bench_puzzle(
+    engine: Engine,
+    *,
+    puzzles: int = 20,
+    seed: int = 0,
+    judges: Sequence[str] = ("model", "oracle"),
+    strategies: Sequence[str] = ("best_first", "mcts"),
+    random_proposer: bool = True,
+    max_nodes: int = 160,
+    say: Say = lambda _m: None,
+) -> dict[str, Any]:
+    """Each (judge, strategy) with the model proposing, the same searches with a uniformly
+    random proposer, the model answering once greedily, and brute force — on the same puzzles
+    and node budget. `model_gain` is what the model's proposals add over random ones under the
+    same judge: near zero means the judge, not the model, solves the puzzles."""
     items = random_puzzles(puzzles, seed)
-    solved = greedy = sampled = explored = 0
-    prefill = 0.0
-    search_s = greedy_s = 0.0
-    for i, numbers in enumerate(items):
-        say(f"puzzle {i + 1}/{len(items)}: {numbers}")
-        t0 = time.perf_counter()
-        result = solve(engine, numbers, seed=seed + i)
-        search_s += time.perf_counter() - t0
-        if result is not None:
-            solved += 1
-            tree = result.result
-            sampled += tree.stats.sampled_tokens
-            explored += tree.explored
-            prefill += tree.prefill_per_node * tree.explored
-        t0 = time.perf_counter()
-        greedy += _greedy_once(engine, numbers, 24)
-        greedy_s += time.perf_counter() - t0
-        engine.clear_cache()
     n = len(items)
+    runs: dict[str, Any] = {}
+
+    def run(label: str, **how: Any) -> None:
+        solved = explored = sampled = judged = 0
+        prefill = seconds = 0.0
+        for i, numbers in enumerate(items):
+            say(f"{label}: puzzle {i + 1}/{n} {numbers}")
+            engine.clear_cache()
+            judge_ = Judge(engine, 24) if how["judge"] == "model" else None
+            t0 = time.perf_counter()
+            result = solve(engine, numbers, seed=seed + i, max_nodes=max_nodes, judged=judge_, **how)
+            seconds += time.perf_counter() - t0
+            judged += judge_.calls if judge_ is not None else 0
+            if result is not None:
+                solved += 1
+                tree = result.result
+                sampled += tree.stats.sampled_tokens
+                explored += tree.explored
+                prefill += tree.prefill_per_node * tree.explored
+        runs[label] = {
+            **how,
+            "solve_rate": round(solved / n, 3),
+            "seconds_per_puzzle": round(seconds / n, 3),
+            "judge_calls_per_puzzle": round(judged / n, 1),
+            "sampled_tokens_per_solved_puzzle": round(sampled / max(1, solved), 1),
+            "explored_nodes_per_solved_puzzle": round(explored / max(1, solved), 1),
+        }
+
+    for judge in judges:
+        for strategy in strategies:
+            run(f"{judge}/{strategy}/model", judge=judge, strategy=strategy, proposer="model")
+        if random_proposer:
+            run(f"{judge}/{strategies[0]}/random", judge=judge, strategy=strategies[0], proposer="random")
+    greedy = 0
+    t0 = time.perf_counter()
+    for numbers in items:
+        greedy += _greedy_once(engine, numbers, 24)
+    greedy_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    brute = sum(brute_force(numbers) for numbers in items)
+    brute_s = time.perf_counter() - t0
+    gain = {}
+    if random_proposer:
+        for judge in judges:
+            ours, theirs = runs[f"{judge}/{strategies[0]}/model"], runs[f"{judge}/{strategies[0]}/random"]
+            gain[judge] = round(ours["solve_rate"] - theirs["solve_rate"], 3)
+    engine.clear_cache()
     return {
         "puzzles": n,
-        "solve_rate": round(solved / n, 3),
-        "greedy_solve_rate": round(greedy / n, 3),
-        "seconds_per_puzzle": round(search_s / n, 3),
-        "greedy_seconds_per_puzzle": round(greedy_s / n, 3),
-        "sampled_tokens_per_solved_puzzle": round(sampled / max(1, solved), 1),
-        "explored_nodes_per_solved_puzzle": round(explored / max(1, solved), 1),
-        "prefill_tokens_per_explored_node": round(prefill / max(1, explored), 2),
+        "max_nodes": max_nodes,
+        "runs": runs,
+        "model_gain": gain,
+        "greedy_once": {"solve_rate": round(greedy / n, 3), "seconds_per_puzzle": round(greedy_s / n, 3)},
+        "brute_force": {"solve_rate": round(brute / n, 3), "seconds_per_puzzle": round(brute_s / n, 4)},
     }
 
 
