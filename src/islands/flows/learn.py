@@ -205,6 +205,7 @@ def _by_structures(
 ) -> Solved | None:
     """Run every kept structure; the answer most of them (weighted by lessons solved) give."""
     weights: Counter[str] = Counter()
+    agreeing: Counter[str] = Counter()  # structures (distinct programs) per answer
     texts: dict[str, str] = {}
     first: dict[str, str] = {}
     pools: list[list[str]] = []
@@ -219,6 +220,7 @@ def _by_structures(
             continue
         key = normalize_answer(candidates[0]) or ""
         weights[key] += solution.solved
+        agreeing[key] += 1
         texts.setdefault(key, candidates[0])
         first.setdefault(key, solution.name)
     if not weights and pools:
@@ -242,5 +244,6 @@ def _by_structures(
     margin = float(weight - (rest[0][1] if rest else 0))
     span = Span(0, len(answer), "hard", "structure", first[key], texts[key], None, False, 0, ref=0, answer=True)
     candidate = Candidate(0, 0.0, answer, answer, "island", "", 1, [span])
-    return Solved(question, answer, len(learned.structures) > 0, True, margin, "structure", [candidate],
+    # verified as `ask` means it: two different programs (structures) computed the answer
+    return Solved(question, answer, agreeing[key] >= 2, True, margin, "structure", [candidate],
                   {k: float(v) for k, v in weights.items()}, Stats(), structure=first[key])
