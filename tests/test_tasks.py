@@ -405,3 +405,20 @@ def test_cli_fetch_and_list(tmp_path: Path) -> None:
     listed = json.loads(run("bench", "tasks", "list", "--json", "--data", str(tmp_path)).stdout)
     counts = {row["family"]: row["examples"] for row in listed["families"]}
     assert counts["navigate"] == 5 and counts["word_unscrambling"] == 4 and counts["arithmetic"] is None
+
+
+def test_fetch_takes_a_local_sdist_checked_against_the_pin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    local = fake_sdist(tmp_path / "elsewhere")
+    cache = tmp_path / "cache"
+    with pytest.raises(bigbench.FetchError, match="not the bigbench"):  # the fake is not the pinned file
+        fetch(cache, ["navigate"], sdist=local)
+    assert not (cache / bigbench.SDIST).exists() and not list(cache.glob(".*"))
+    import hashlib
+
+    monkeypatch.setattr(bigbench, "SDIST_BYTES", local.stat().st_size)
+    monkeypatch.setattr(bigbench, "SDIST_SHA256", hashlib.sha256(local.read_bytes()).hexdigest())
+    result = fetch(cache, ["navigate"], sdist=local)
+    assert result.fetched and not result.downloaded and result.families == {"navigate": 5}
+    assert (cache / bigbench.SDIST).read_bytes() == local.read_bytes()
+    with pytest.raises(bigbench.FetchError, match="no such file"):
+        fetch(tmp_path / "other", ["navigate"], sdist=tmp_path / "missing.tar.gz")

@@ -56,6 +56,9 @@ def fetch_command(
     data: DataOption = None,
     tasks: Annotated[str | None, typer.Option("--tasks", "-t", help="Comma-separated families (default: all 17).",
                                               show_default=False)] = None,
+    sdist: Annotated[Path | None, typer.Option("--sdist", help="A local copy of bigbench-1.0.0.tar.gz to use instead "
+                                               "of downloading (checked against the pinned hash).",
+                                               show_default=False)] = None,
 ) -> None:
     """Download the bigbench 1.0.0 sdist once (pip, hash-pinned); write the 17 families as JSONL.
 
@@ -66,7 +69,7 @@ def fetch_command(
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
-        result = fetch(data, names, progress=_fetch_progress(progress))
+        result = fetch(data, names, progress=_fetch_progress(progress), sdist=sdist)
     count = sum(result.families.values())
     state = ("already there" if not result.fetched
              else "downloaded and extracted" if result.downloaded else "extracted")

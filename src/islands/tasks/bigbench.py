@@ -329,10 +329,36 @@ def check_families(names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _adopt(local: Path, folder: Path, progress: Progress) -> None:
+    """Copy a local copy of the sdist (where pip cannot reach it) into `folder`, after
+    checking it is the pinned file: its size and sha256."""
+    import hashlib
+
+    if not local.is_file():
+        raise InvalidInput(f"no such file: {local}")
+    size = local.stat().st_size
+    if size != SDIST_BYTES:
+        raise InvalidInput(f"{local} is not the bigbench {VERSION} sdist: {size:,} bytes, expected {SDIST_BYTES:,}")
+    digest = hashlib.sha256()
+    tmp = folder / f".{SDIST}.{os.getpid()}"
+    try:
+        with local.open("rb") as src, tmp.open("wb") as dst:
+            while chunk := src.read(1 << 20):
+                digest.update(chunk)
+                dst.write(chunk)
+                progress("copy", dst.tell(), size)
+        if digest.hexdigest() != SDIST_SHA256:
+            raise InvalidInput(f"{local} is not the bigbench {VERSION} sdist: its sha256 differs")
+        tmp.replace(folder / SDIST)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def fetch(folder: Path | None = None, families: Sequence[str] | None = None,
-          progress: Progress = lambda _what, _done, _total: None) -> FetchResult:
+          progress: Progress = lambda _what, _done, _total: None, sdist: Path | None = None) -> FetchResult:
     """Make sure `folder` (default `$ISLANDS_HOME/bigbench`) holds the chosen families
-    (default all 17) as task files; download the sdist only when it is not there."""
+    (default all 17) as task files; download the sdist only when it is not there (or take
+    the local copy `sdist`, checked against the pinned hash)."""
     folder = folder if folder is not None else default_data_dir()
     names = check_families(families if families is not None else list(FAMILIES))
     manifest = _manifest(folder)
@@ -341,11 +367,15 @@ def fetch(folder: Path | None = None, families: Sequence[str] | None = None,
         return FetchResult(folder, False, False, {n: int(have[n]) for n in names})
     names = list(dict.fromkeys([*names, *(n for n in have if n in FAMILIES)]))
     staging = folder / f".staging-{os.getpid()}"
+    local = sdist
     try:
         folder.mkdir(parents=True, exist_ok=True)
         sdist = folder / SDIST
         downloaded = not sdist.is_file()
-        if downloaded:
+        if downloaded and local is not None:
+            _adopt(local, folder, progress)
+            downloaded = False
+        elif downloaded:
             _download(folder, progress)
         shutil.rmtree(staging, ignore_errors=True)
         (staging / "tasks").mkdir(parents=True)
