@@ -422,3 +422,21 @@ def test_fetch_takes_a_local_sdist_checked_against_the_pin(tmp_path: Path, monke
     assert (cache / bigbench.SDIST).read_bytes() == local.read_bytes()
     with pytest.raises(bigbench.FetchError, match="no such file"):
         fetch(tmp_path / "other", ["navigate"], sdist=tmp_path / "missing.tar.gz")
+
+
+def test_islands_uses_the_method_its_teaching_examples_favour(engine: Engine, tmp_path: Path) -> None:
+    rows = [("(3 + 4) * 2 =", "14"), ("(-5 + 7 - -7) =", "9"), ("8 * 9 + 1 =", "73"), ("(12 - 3) * 5 =", "45"),
+            ("2 ^ 10 =", "1024")]
+    expr = tmp_path / "expr.jsonl"
+    expr.write_text("".join(json.dumps({"question": q, "answer": a}) + "\n" for q, a in rows))
+    found: list[dict[str, object]] = []
+    result = bench_tasks(engine, [load_task(expr), load_task(TASKS / "islands.jsonl")], n=2, details=found.append)
+    assert result["families"]["expr"]["methods"]["islands"] == "structures"
+    assert result["families"]["expr"]["accuracy"]["islands"] == 1.0  # a program reproduces every example
+    method = result["families"]["islands"]["methods"]["islands"]
+    assert method in ("ask", "loglik", "bare")
+    if method != "ask":  # nothing better was shown: islands answers exactly as that baseline does
+        ours = [r["output"] for r in found if r["task"] == "islands" and r["contender"] == "islands"]
+        base = "bare_loglik" if method == "loglik" else "bare"
+        theirs = [r["output"] for r in found if r["task"] == "islands" and r["contender"] == base]
+        assert ours == theirs

@@ -26,19 +26,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from islands.engine import Engine
 from islands.errors import InvalidInput
 from islands.flows import ask
-from islands.flows.learn import Lesson, learn, solve
+from islands.flows.learn import Learned, Lesson, learn, solve
 from islands.flows.library import model_vocabulary
 from islands.flows.choices import score_options
 from islands.params import SamplingParams
 from islands.tasks.data import CHOICE, Example, Task
 
-__all__ = ["CONTENDERS", "Answer", "Contender", "WARM_QUESTIONS", "bare", "bare_loglik", "bench_tasks",
+__all__ = ["CONTENDERS", "Answer", "Chosen", "Contender", "WARM_QUESTIONS", "bare", "bare_loglik", "bench_tasks",
            "cold_ask_seconds", "islands_contender", "score_choices"]
 
 Answer = Callable[[Example], "str | None"]  # the answer's text; None: no answer
@@ -87,20 +88,65 @@ def bare_loglik(engine: Engine, task: Task, teach: Sequence[Example]) -> Answer 
 
 
 def islands_contender(engine: Engine, task: Task, teach: Sequence[Example]) -> Answer:
-    """islands: `learn` the task from the teaching examples (structures that reproduce them,
-    the model's verified solutions), then `solve` each question: a kept structure first,
-    else `ask` with the learned demonstrations; options scored in the task's own prompt."""
+    """islands: `learn` the task from the teaching examples, then answer with the method the
+    teaching examples favour.
+
+    - **structures**: when library structures reproduced every teaching example, `solve` runs
+      them first (the model only picks among a structure's candidates);
+    - otherwise each method answers every teaching example from the other ones (leave one
+      out): **ask** (tool-using candidates shown the other examples' verified solutions),
+      **bare** (few-shot in the family's format) and, for multiple choice, **loglik**. The one
+      with the most right answers is used; a tie keeps the bare side (ask must show it helps).
+    With ask, a question whose answer no program computed takes the bare method's answer
+    (ask's uncomputed answers are the model guessing outside the family's format)."""
     vocabulary = model_vocabulary(engine)
     lessons = [Lesson(e.question, e.answers, e.choices, task.format_of(e).task_prefix) for e in teach]
     learned = learn(engine, task.name, lessons, vocabulary=vocabulary)
+    fallback = bare_loglik(engine, task, teach) if task.metric == CHOICE else None
+    fallback = fallback or bare(engine, task, teach)
+
+    def by_ask(example: Example, shots: Sequence[Example], book: Learned, plain: Answer) -> str | None:
+        head, _ = _spaceless(task.prompt(example, shots))
+        result = solve(engine, example.question, learned=book, choices=example.choices, vocabulary=vocabulary,
+                       shots_prompt=head, context=task.format_of(example).task_prefix)
+        if result.computed or result.method == "choice-loglik":
+            return result.answer
+        return plain(example)
+
+    if learned.structures:
+        method = "structures"
+    else:
+        tally: dict[str, int] = {"bare": 0, "loglik": 0, "ask": 0}
+        for i, example in enumerate(teach):
+            others = [*teach[:i], *teach[i + 1:]]
+            plain = bare(engine, task, others)
+            tally["bare"] += task.is_correct(plain(example) or "", example)
+            if task.metric == CHOICE:
+                scored = bare_loglik(engine, task, others)
+                tally["loglik"] += scored is not None and task.is_correct(scored(example) or "", example)
+            book = Learned.from_json(learned.to_json())
+            book.demos = [d for d in book.demos if d.question != lessons[i].full]  # not its own solution
+            tally["ask"] += task.is_correct(by_ask(example, others, book, plain) or "", example)
+        side = "loglik" if task.metric == CHOICE and tally["loglik"] >= tally["bare"] else "bare"
+        method = "ask" if tally["ask"] > tally[side] else side
 
     def answer(example: Example) -> str | None:
-        head, _ = _spaceless(task.prompt(example, teach))
-        result = solve(engine, example.question, learned=learned, choices=example.choices, vocabulary=vocabulary,
-                       shots_prompt=head, context=task.format_of(example).task_prefix)
-        return result.answer
+        if method in ("bare", "loglik"):
+            return fallback(example)
+        return by_ask(example, teach, learned, fallback)
 
-    return answer
+    return Chosen(method, answer)
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """An answer function that says which method a contender chose for the task."""
+
+    method: str
+    run: Answer
+
+    def __call__(self, example: Example) -> str | None:
+        return self.run(example)
 
 
 CONTENDERS: dict[str, Contender] = {"bare": bare, "bare_loglik": bare_loglik, "islands": islands_contender}
@@ -153,6 +199,7 @@ def bench_tasks(
         shots, tests = task.examples[:teach], task.examples[teach:teach + n]
         accuracy: dict[str, float | None] = {}
         per_question: dict[str, float | None] = {}
+        methods: dict[str, str] = {}  # what a contender chose for this task (islands: structures, ask, bare, loglik)
         for name, make in chosen.items():
             engine.clear_cache()  # each contender pays for its own prompts
             t0 = time.perf_counter()
@@ -162,6 +209,8 @@ def bench_tasks(
                 done += len(tests)
                 progress(done, total, f"{task.name}: {name} does not apply")
                 continue
+            if isinstance(answer, Chosen):
+                methods[name] = answer.method
             right = 0
             for i, example in enumerate(tests):
                 progress(done, total, f"{task.name}: {name} {i + 1}/{len(tests)}")
@@ -180,6 +229,7 @@ def bench_tasks(
         progress(done, total, f"{task.name} done")
         bare_side = [v for k, v in accuracy.items() if k.startswith("bare") and v is not None]
         families[task.name] = {"metric": task.metric, "questions": len(tests), "accuracy": accuracy,
+                               "methods": methods,
                                "bare_best": max(bare_side) if bare_side else None,
                                "seconds_per_question": per_question}
     means = {name: _mean([f["accuracy"][name] for f in families.values() if f["accuracy"][name] is not None])
