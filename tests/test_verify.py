@@ -1,0 +1,71 @@
+"""What "verified" means (flows/verify.py): a call counts only when it did work on the
+question; independent programs count, repetitions do not; and `ask` with options."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from islands.engine import Engine
+from islands.flows import ask
+from islands.flows.verify import evidence, normalize_answer, tally
+
+Q = "What is 987654321 multiplied by 123456789?"
+PRODUCT = str(987654321 * 123456789)
+
+
+def test_trivial_calls_never_count() -> None:
+    assert evidence(Q, "CALC", "987654321*123456789", PRODUCT) is None
+    assert "identity" in (evidence(Q, "CALC", "987654321", "987654321") or "")
+    assert "none of the question" in (evidence(Q, "CALC", "2*3", "6") or "")
+    assert "constant" in (evidence("What is 12 plus 30?", "CALC", "(12)", "12") or "")
+    assert evidence(Q, "CALC", "987654321*123456789", None) == "it failed"
+    assert evidence(Q, "CALC", "987654321*123456789", PRODUCT, error=True) == "it failed"
+    assert evidence('Count the r in "strawberry"', "PY", 'question.count("r")', "3") is None  # reads the question
+    assert "nothing of the question" in (evidence("Count the letters", "PY", "print(5)", "5") or "")
+
+
+def test_programs_count_once_and_two_different_ones_verify() -> None:
+    same = tally(Q, [(0, PRODUCT, ("CALC", "987654321*123456789", PRODUCT)),
+                     (1, PRODUCT, ("CALC", "987654321 * 123456789", PRODUCT))])  # spacing aside: one program
+    assert same.computed and not same.verified and same.support[PRODUCT].weight == 1.0
+    two = tally(Q, [(0, PRODUCT, ("CALC", "987654321*123456789", PRODUCT)),
+                    (1, PRODUCT, ("CALC", "123456789*987654321", PRODUCT))])
+    assert two.verified and two.answer == PRODUCT and two.margin == 2.0
+
+
+def test_free_answers_and_identities_do_not_outvote_a_program() -> None:
+    rows = [(0, "121932631112635269", ("CALC", "987654321*123456789", "121932631112635269")),
+            (1, "12193263112635269", None), (2, "12193263112635269", None), (3, "12193263112635269", None),
+            (4, "987654321", ("CALC", "987654321", "987654321"))]
+    t = tally(Q, rows)
+    assert t.answer == "121932631112635269" and t.computed and not t.verified
+    assert t.support["12193263112635269"].weight == 0.75  # three free answers weigh 0.25 each
+    assert t.support["987654321"].weight == 0.25  # the identity call counts as a free answer
+    assert normalize_answer(" 1,234.50. ") == "1234.5" and normalize_answer("Paris.") == "paris"
+
+
+def test_ask_with_options_answers_one_of_them(engine: Engine) -> None:
+    result = ask(engine, "Which island is largest?", n=2, max_tokens=8, choices=["Hoy", "Mainland", "Flotta"])
+    assert result.answer in ("Hoy", "Mainland", "Flotta")
+    assert result.method in ("choice-loglik", "choice-computed")
+    if result.method == "choice-loglik":
+        assert result.choice_scores is not None and len(result.choice_scores) == 3
+        assert result.answer == ["Hoy", "Mainland", "Flotta"][max(range(3), key=result.choice_scores.__getitem__)]
+    assert not engine.live_branches
+
+
+@pytest.mark.model
+def test_ask_choices_from_the_command_line(islands_home: Path) -> None:
+    islands = str(Path(sys.executable).parent / "islands")
+    p = subprocess.run([islands, "ask", "What is 6 times 7?", "--choices", "36,42,48", "--branches", "2", "--json"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["answer"] in ("36", "42", "48")
+    if doc["method"] == "choice-computed":  # a program computed it: then it is the right option
+        assert doc["answer"] == "42" and doc["computed"]
