@@ -39,7 +39,7 @@ def score_options(engine: Engine, prefix: str, options: Sequence[str], group: in
                     kid = engine.branch(head + tail)
                     engine.truncate(kid, len(head) - 1)  # decode the prefix's last token again: it predicts tail[0]
                     engine.extend(kid, head[-1:] + tail)
-                    kid.score_from = len(head)
+                    kid.score_tokens_from(len(head))
                     kids.append(kid)
                 engine.run(kids)
                 totals.extend(math.fsum(kid.scored) for kid in kids)
