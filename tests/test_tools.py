@@ -185,3 +185,12 @@ def test_failing_and_hanging_tools_inject_errors(engine: Engine) -> None:
     assert hard and hard[0].result == "error: timed out after 0.2 s" and hard[0].error
     assert time.monotonic() - t0 < 3  # the engine did not wait for the hung tool
     assert len(g.outputs[0].text) > len(hard[0].result or "")
+
+
+def test_calc_floor_division_mixes_exact_and_approximate() -> None:
+    from islands.tools.calc import calc
+
+    assert calc("sqrt(2)//1") == "1"  # was a TypeError: Decimal / Fraction
+    assert calc("10//sqrt(2)") == "7"
+    assert calc("pi//1") == "3"
+    assert calc("7//2") == "3"

@@ -24,7 +24,9 @@ app = typer.Typer(help="Hard-island tools: list them, run one directly.", no_arg
 
 
 CORPUS_TOOLS = {"SEARCH", "LOAD", "COPY"}
-CorpusOption = Annotated[Path | None, typer.Option("--corpus", help="Folder for SEARCH, LOAD and COPY (indexed on use).", show_default=False)]
+CorpusOption = Annotated[
+    Path | None, typer.Option("--corpus", help="Folder for SEARCH, LOAD and COPY (indexed on use).", show_default=False)
+]
 
 
 def pick_tools(spec: str, corpus: Path | None = None) -> Registry:
@@ -95,7 +97,11 @@ def generate_with_tools(
             runner.close()
     try:
         if n == 1:
-            result = runner.generate(prompt, params=params, on_text=lambda _i, t: (sys.stdout.write(t), sys.stdout.flush()))
+            def echo(_i: int, text: str) -> None:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+
+            result = runner.generate(prompt, params=params, on_text=echo)
             sys.stdout.write("\n")
             return result
         result = runner.generate(prompt, n=n, params=params)

@@ -236,8 +236,8 @@ class Branch:
 
     def output(self) -> Output:
         """This segment as an `Output`."""
-        assert self.segment is not None and self.segment.params.seed is not None
-        seg = self.segment
+        seg = self._segment
+        assert seg is not None and seg.params.seed is not None
         return Output(
             text=seg.text,
             tokens=list(self.generated),

@@ -27,11 +27,11 @@ import numpy as np
 
 from islands.engine.branch import Branch
 from islands.engine.kv import KVLedger
+from islands.engine.logits import logprob_of, token_logprob
 from islands.engine.model import Constraint, KVFull, Model, ModelInfo, Sampler
 from islands.engine.plan import plan_batch
 from islands.engine.protocol import CAPABILITIES
 from islands.engine.radix import RadixTree
-from islands.engine.logits import logprob_of, token_logprob
 from islands.engine.results import Generation, Score, Stats
 from islands.engine.segment import Segment
 from islands.engine.stream import GenerationJob, GenerationStream

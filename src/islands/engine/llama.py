@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import llama_cpp as L
 import numpy as np
@@ -293,11 +294,15 @@ class LlamaSampler(Sampler):
     def __init__(self, model: LlamaModel, params: SamplingParams, chain: int | None = None) -> None:
         self._model = model
         self._params = params
+        self._chain: int | None  # a llama_sampler pointer; None once freed
         if chain is not None:
             self._chain = chain
             return
         self._chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
-        add = lambda s: L.llama_sampler_chain_add(self._chain, s)  # noqa: E731
+
+        def add(sampler: Any) -> None:
+            L.llama_sampler_chain_add(self._chain, sampler)
+
         if params.repeat_penalty != 1.0:
             add(L.llama_sampler_init_penalties(params.repeat_last_n, params.repeat_penalty, 0.0, 0.0))
         if params.greedy:
@@ -354,7 +359,7 @@ def sequential_completions(
         complete(1, 4)  # warm-up, not timed
         runs = []
         for _ in range(repeat):
-            llm.reset()  # each run prefills the prompt once, as the engine's runs do
+            llm.reset()  # type: ignore[no-untyped-call]  # each run prefills the prompt once, as the engine's runs do
             t0 = time.perf_counter()
             for i in range(branches):
                 got = complete(1234 + i, tokens)

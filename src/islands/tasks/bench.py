@@ -32,9 +32,9 @@ from typing import Any
 from islands.engine import Engine
 from islands.errors import InvalidInput
 from islands.flows import ask
+from islands.flows.choices import score_options
 from islands.flows.learn import Lesson, learn, solve
 from islands.flows.library import model_vocabulary
-from islands.flows.choices import score_options
 from islands.params import SamplingParams
 from islands.tasks.data import CHOICE, Example, Task
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from islands.tools.calc import calc
 from islands.tools.corpus import Corpus
-from islands.tools.registry import CALC_ALPHABET, CALC_GRAMMAR, Registry, ToolError
-from islands.tools.track import Island
 from islands.tools.programs import bindings_prelude
+from islands.tools.registry import CALC_ALPHABET, CALC_GRAMMAR, Registry, ToolError
 from islands.tools.sandbox import repl_script, run_python
+from islands.tools.track import Island
 
 MAX_COPY = 16_000_000
 LOAD_BUDGET = 1500
