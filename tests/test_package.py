@@ -3,17 +3,86 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import pkgutil
+import re
 from pathlib import Path
+from types import ModuleType
 
 import islands
+import islands.engine
+import islands.flows
+import islands.tools
 
 SRC = Path(islands.__file__).parent
 
 
-def test_public_api_is_sorted_and_complete() -> None:
-    assert islands.__all__ == sorted(islands.__all__, key=lambda s: (not s.isupper(), s.startswith("_"), s))
-    for name in islands.__all__:
-        assert hasattr(islands, name), name
+def _all_modules() -> list[ModuleType]:
+    """Every module of the package, imported (`python -m islands` aside)."""
+    names = [m.name for m in pkgutil.walk_packages(islands.__path__, "islands.") if not m.name.endswith("__main__")]
+    return [islands, *(importlib.import_module(n) for n in names)]
+
+
+def _sort_key(name: str) -> tuple[int, str]:
+    """CONSTANTS, then Classes, then functions (each alphabetical), as ruff's RUF022 sorts."""
+    return (0 if name.isupper() else 1 if name[:1].isupper() else 2, name)
+
+
+def test_every_all_is_sorted_and_resolves() -> None:
+    checked = 0
+    for module in _all_modules():
+        names = getattr(module, "__all__", None)
+        if names is None:
+            continue
+        checked += 1
+        assert list(names) == sorted(names, key=_sort_key), f"{module.__name__}.__all__ is not sorted"
+        assert len(set(names)) == len(names), f"{module.__name__}.__all__ repeats a name"
+        for name in names:
+            assert getattr(module, name, None) is not None, f"{module.__name__}.__all__ names {name}, which is not there"
+    assert checked > 40
+
+
+def test_the_readme_and_examples_imports_resolve() -> None:
+    texts = [(SRC.parents[1] / "README.md").read_text()]
+    texts += [p.read_text() for p in (SRC.parents[1] / "examples").rglob("*.py")]
+    imports = [(m, n) for t in texts for m, names in re.findall(r"^\s*from (islands[\w.]*) import ([\w, ]+)$", t, re.M)
+               for n in names.replace(" ", "").split(",")]
+    imports += [("islands", n) for t in texts for n in re.findall(r"\bislands\.([A-Z]\w+)\(", t)]
+    assert len(imports) > 10
+    for module, name in imports:
+        assert hasattr(importlib.import_module(module), name), f"from {module} import {name}"
+
+
+def test_the_public_surface() -> None:
+    assert {"Engine", "RemoteEngine", "Grammar", "SamplingParams", "Unsupported", "Generator", "Brancher"} <= set(islands.__all__)
+    assert islands.RemoteEngine.__name__ == "RemoteEngine"  # loaded on first use
+    internals = {"Model", "ModelInfo", "Sampler", "CallScanner", "Call", "IslandTrack", "find_call", "Node"}
+    for package in (islands.engine, islands.tools, islands.flows):
+        assert not internals & set(package.__all__), package.__name__
+    from islands.engine.model import Model, ModelInfo, Sampler  # still importable from their modules
+    from islands.flows.search import Node
+    from islands.tools.calls import CallScanner, find_call
+    from islands.tools.track import IslandTrack
+
+    assert all((Model, ModelInfo, Sampler, Node, CallScanner, find_call, IslandTrack))
+
+
+def test_the_exception_tree_drawing_lists_every_exception() -> None:
+    from islands.errors import IslandsError
+
+    _all_modules()  # every subclass is defined by now
+    found: set[type] = set()
+    todo = [IslandsError]
+    while todo:
+        cls = todo.pop()
+        found.add(cls)
+        todo.extend(cls.__subclasses__())
+    ours = {c for c in found if c.__module__.startswith("islands.")}
+    assert {"CalcError", "ToolError", "SandboxError", "FetchError", "Cancelled"} <= {c.__name__ for c in ours}
+    doc = islands.errors.__doc__ or ""
+    drawing = doc.split("Not in the tree")[0]
+    missing = sorted(c.__name__ for c in ours if not re.search(rf"[─ ]{c.__name__}\b", drawing))
+    assert missing == [], f"errors.py's drawing lacks {missing}"
 
 
 def _module_name(path: Path) -> str:

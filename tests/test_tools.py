@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from islands import SamplingParams
 from islands.engine import Engine, MockModel
-from islands.tools import CalcError, IslandRunner, Registry, ToolError, calc, find_call
+from islands.tools import CalcError, IslandRunner, Registry, ToolError, calc
+from islands.tools.calls import find_call
 
 
 @pytest.mark.parametrize(
@@ -188,8 +189,6 @@ def test_failing_and_hanging_tools_inject_errors(engine: Engine) -> None:
 
 
 def test_calc_floor_division_mixes_exact_and_approximate() -> None:
-    from islands.tools.calc import calc
-
     assert calc("sqrt(2)//1") == "1"  # was a TypeError: Decimal / Fraction
     assert calc("10//sqrt(2)") == "7"
     assert calc("pi//1") == "3"

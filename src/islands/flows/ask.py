@@ -28,7 +28,7 @@ from islands.params import SamplingParams
 from islands.tools import IslandOutput, IslandRunner, Registry, Span
 from islands.tools.builtin import with_bindings
 
-__all__ = ["AskResult", "Candidate", "HEADER", "ask", "ask_prompt"]
+__all__ = ["HEADER", "AskResult", "Candidate", "ask", "ask_prompt"]
 
 HEADER = (
     "Answer each question. CALC(...) does exact arithmetic; PY(...) runs Python, in which `question` "

@@ -38,8 +38,18 @@ from islands.flows.library import model_vocabulary
 from islands.params import SamplingParams
 from islands.tasks.data import CHOICE, Example, Task
 
-__all__ = ["CONTENDERS", "Answer", "Contender", "WARM_QUESTIONS", "bare", "bare_loglik", "bench_tasks",
-           "cold_ask_seconds", "islands_contender", "score_choices"]
+__all__ = [
+    "CONTENDERS",
+    "WARM_QUESTIONS",
+    "Answer",
+    "Contender",
+    "bare",
+    "bare_loglik",
+    "bench_tasks",
+    "cold_ask_seconds",
+    "islands_contender",
+    "score_choices",
+]
 
 Answer = Callable[[Example], "str | None"]  # the answer's text; None: no answer
 Contender = Callable[[Engine, Task, Sequence[Example]], "Answer | None"]  # None: does not apply to the task

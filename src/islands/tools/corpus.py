@@ -25,7 +25,7 @@ from pathlib import Path
 from islands.errors import InvalidInput
 from islands.home import islands_home
 
-__all__ = ["Corpus", "Hit", "SUFFIXES"]
+__all__ = ["SUFFIXES", "Corpus", "Hit"]
 
 SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text", ".pdf"}
 MAX_FILE_BYTES = 50_000_000
