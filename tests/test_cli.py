@@ -58,7 +58,7 @@ def test_bad_input_is_one_line(tmp_path: Path, islands_home: Path) -> None:
 
 @pytest.mark.model
 def test_prompt_longer_than_context(model_path: Path) -> None:
-    p = run("generate", "word " * 400, "--ctx", "64", "--model", str(model_path))
+    p = run("generate", "word " * 400, "--ctx", "256", "--model", str(model_path))
     one_line_error(p, "tokens but the context holds only 256")
 
 

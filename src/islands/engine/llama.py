@@ -28,7 +28,7 @@ from islands.engine.vocab import VocabCache, VocabTables
 from islands.errors import EngineError, InvalidInput, ModelError
 from islands.params import SamplingParams
 
-__all__ = ["LlamaModel", "LlamaSampler", "read_gguf_magic", "sequential_completions"]
+__all__ = ["MIN_CTX", "LlamaModel", "LlamaSampler", "read_gguf_magic", "sequential_completions"]
 
 _ATTR_UNUSED = 2
 _ATTR_CONTROL = 8
@@ -61,6 +61,10 @@ def read_gguf_magic(path: Path) -> None:
         raise ModelError(f"not a GGUF model file: {path}")
 
 
+# the smallest context llama.cpp makes (it rounds n_ctx up to a multiple of 256: 300 -> 512)
+MIN_CTX = 256
+
+
 class LlamaModel(Model):
     """A GGUF model in one llama.cpp context shared by up to n_seq_max sequences."""
 
@@ -68,6 +72,8 @@ class LlamaModel(Model):
         self, path: Path, *, n_ctx: int = 8192, threads: int | None = None, n_batch: int = 512
     ) -> None:
         read_gguf_magic(path)
+        if n_ctx < MIN_CTX:  # llama.cpp would silently make it 256
+            raise InvalidInput(f"invalid context size {n_ctx} (--ctx): llama.cpp needs at least {MIN_CTX} tokens")
         self.path = path
         mparams = L.llama_model_default_params()
         self._model = L.llama_model_load_from_file(str(path).encode(), mparams)
@@ -76,9 +82,9 @@ class LlamaModel(Model):
         self._vocab = L.llama_model_get_vocab(self._model)
         self.n_vocab = L.llama_vocab_n_tokens(self._vocab)
         self._n_ctx_train = L.llama_model_n_ctx_train(self._model)
-        if not 16 <= n_ctx <= self._n_ctx_train:
+        if n_ctx > self._n_ctx_train:
             L.llama_model_free(self._model)
-            raise InvalidInput(f"invalid n_ctx={n_ctx}: must be in [16, {self._n_ctx_train}] for this model")
+            raise InvalidInput(f"invalid context size {n_ctx} (--ctx): this model was trained for at most {self._n_ctx_train}")
         threads = threads or os.cpu_count() or 1
         n_batch = min(n_batch, n_ctx)  # llama.cpp clamps it so; outputs per step <= n_batch
         self.n_seq_max = min(L.llama_max_parallel_sequences(), n_batch)
