@@ -166,7 +166,7 @@ def synthesize(
 def anneal(
     engine: Brancher,
     prompt: str,
-    scorer: Callable[[list[Variant]], None],
+    scorer: Callable[[list[Variant]], object],
     *,
     rounds: int = 3,
     n: int = 4,
