@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 DEMO_QUESTION ?= What is 3 to the power 40?
 
-.PHONY: run test bench install clean sandbox
+.PHONY: run test lint bench install clean sandbox
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ run: $(VENV)/.installed sandbox
 ## test: the whole test suite (mock-engine tests and short real-model tests)
 test: $(VENV)/.installed-test sandbox
 	$(BIN)/python -m pytest
+
+## lint: ruff (style, imports, likely bugs) on the code and tests, mypy --strict on the package
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy src/islands
 
 ## bench: islands vs llama-cpp-python, llama-server and a bare decode loop
 bench: $(VENV)/.installed-bench

@@ -58,7 +58,7 @@ def test_bad_input_is_one_line(tmp_path: Path, islands_home: Path) -> None:
 
 @pytest.mark.model
 def test_prompt_longer_than_context(model_path: Path) -> None:
-    p = run("generate", "word " * 400, "--ctx", "64", "--model", str(model_path))
+    p = run("generate", "word " * 400, "--ctx", "256", "--model", str(model_path))
     one_line_error(p, "tokens but the context holds only 256")
 
 
@@ -127,8 +127,10 @@ def test_generate_with_tools_json(model_path: Path) -> None:
 @pytest.mark.model
 def test_generate_with_a_json_schema(tmp_path: Path, model_path: Path) -> None:
     schema = tmp_path / "schema.json"
-    schema.write_text(json.dumps({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": False}))
-    p = run("generate", "Answer as JSON:", "--json-schema", str(schema), "--branches", "2", "--seed", "1", "--json", "--model", str(model_path))
+    doc = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": False}
+    schema.write_text(json.dumps(doc))
+    p = run("generate", "Answer as JSON:", "--json-schema", str(schema), "--branches", "2", "--seed", "1", "--json",
+            "--model", str(model_path))
     assert p.returncode == 0, p.stderr
     assert all(isinstance(json.loads(o)["ok"], bool) for o in json.loads(p.stdout)["outputs"])
 
@@ -174,7 +176,8 @@ def test_retrieve_and_trace(tmp_path: Path, model_path: Path) -> None:
 @pytest.mark.model
 def test_ask_json_and_trace(tmp_path: Path, model_path: Path) -> None:
     trace = tmp_path / "tree.json"
-    p = run("ask", "What is 3 to the power 40?", "--branches", "3", "--max-tokens", "40", "--json", "--trace", str(trace), "--model", str(model_path))
+    p = run("ask", "What is 3 to the power 40?", "--branches", "3", "--max-tokens", "40", "--json", "--trace", str(trace),
+            "--model", str(model_path))
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["answer"] == str(3**40) and len(doc["candidates"]) == 3

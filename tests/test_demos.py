@@ -8,8 +8,9 @@ import re
 import pytest
 
 from islands.flows.demos import Demo, load_demos, nearest_demos
-from islands.tools import Registry, find_call
+from islands.tools import Registry
 from islands.tools.builtin import with_bindings
+from islands.tools.calls import find_call
 from islands.tools.track import call_tool
 
 DEMOS = load_demos()

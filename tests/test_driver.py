@@ -87,7 +87,8 @@ def test_hard_island_jobs_from_a_flow_thread_are_hosted_by_the_loop(mock: MockMo
     seen: list[str] = []
 
     def work(emit: Callable[[str], None]) -> str:
-        out = runner.generate("2^10 is CALC(2^10)", params=SamplingParams(max_tokens=3, temperature=0), on_text=lambda _i, t: seen.append(t))
+        greedy = SamplingParams(max_tokens=3, temperature=0)
+        out = runner.generate("2^10 is CALC(2^10)", params=greedy, on_text=lambda _i, t: seen.append(t))
         return out.outputs[0].text
 
     job = ThreadJob(driver, work)

@@ -80,7 +80,7 @@ def test_score_prefers_the_likely_continuation(real: Engine) -> None:
 
 
 def test_context_full_error_is_clear(model_path: Path) -> None:
-    with Engine(model_path, n_ctx=64) as small:  # llama.cpp pads it to 256 cells
+    with Engine(model_path, n_ctx=256) as small:  # llama.cpp's smallest context
         with pytest.raises(ContextFull, match=r"needed \d+ more KV cells but only \d+ of \d+ are free"):
             small.generate("Tell me a long story about the sea.", n=8, params=SamplingParams(max_tokens=40, ignore_eos=True))
         assert not small.live_branches

@@ -133,3 +133,13 @@ def test_rhymes_and_arrangement() -> None:
     assert arrange(groups, "ABBA") == ["a1", "b1", "b2", "a2"]
     with pytest.raises(InvalidInput):
         arrange(groups, "AAAB")
+
+
+def test_score_options_sums_engine_score(engine: Engine) -> None:
+    from islands.flows.choices import score_options
+
+    options = [" salty", " wide and deep", " we"]
+    totals = score_options(engine, "the sea is", options)
+    singles = [sum(engine.score("the sea is", o).logprobs) for o in options]
+    assert totals == pytest.approx(singles, abs=1e-4)
+    assert not engine.live_branches  # every option's branch released

@@ -43,10 +43,11 @@ def test_plan_ahead_ends_lines_at_their_targets(real: Engine) -> None:
 
 
 def test_self_optimize_on_a_tiny_dev_set(real: Engine) -> None:
-    from islands.grammar import Grammar
     from islands.flows.optimize import self_optimize
+    from islands.grammar import Grammar
 
-    dev = [("I loved this film", " positive"), ("Terrible and boring", " negative"), ("What a great day", " positive"), ("I hate rain", " negative")]
+    dev = [("I loved this film", " positive"), ("Terrible and boring", " negative"), ("What a great day", " positive"),
+           ("I hate rain", " negative")]
 
     def accuracy(instruction: str) -> float:
         hits = 0

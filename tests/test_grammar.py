@@ -11,8 +11,8 @@ import pytest
 from islands import InvalidInput, SamplingParams
 from islands.engine import Engine
 from islands.engine.grammar import check_grammar, to_llguidance
-from islands.grammar import Grammar
 from islands.engine.model import Constraint
+from islands.grammar import Grammar
 
 
 class Digits(Constraint):
@@ -85,7 +85,8 @@ def test_json_schema_output_always_parses(real: Engine) -> None:
         "required": ["name", "age"],
         "additionalProperties": False,
     }
-    g = real.generate("A person as JSON:", n=4, params=SamplingParams(max_tokens=60, temperature=1.0, seed=2), grammar=Grammar.json_schema(schema))
+    params = SamplingParams(max_tokens=60, temperature=1.0, seed=2)
+    g = real.generate("A person as JSON:", n=4, params=params, grammar=Grammar.json_schema(schema))
     for out in g.outputs:
         doc = json.loads(out.text)
         assert set(doc) == {"name", "age"} and 0 <= doc["age"] <= 120 and len(doc["name"]) <= 12

@@ -253,3 +253,30 @@ def test_whitespace_only_prompts_are_refused(engine: Engine) -> None:
     for prompt in ("", "   ", "\n\t"):
         with pytest.raises(InvalidInput, match="prompt is"):
             engine.branch(prompt)
+
+
+def test_branch_state_is_read_only(engine: Engine) -> None:
+    b = engine.branch("the sea is")
+    for name in ("tokens", "n_past", "segment", "constraint", "score_from", "scored", "seq", "alive", "stats"):
+        with pytest.raises(AttributeError):
+            setattr(b, name, None)
+    b.release()
+    assert not b.alive
+
+
+def test_score_tokens_from_matches_engine_score(engine: Engine) -> None:
+    head = engine.tokenize("the sea is", add_bos=True)
+    tail = engine.tokenize(" salty and deep", add_bos=False)
+    want = engine.score("the sea is", " salty and deep").logprobs
+    engine.clear_cache()
+    b = engine.branch(head + tail)
+    with pytest.raises(ValueError, match="before the scored"):
+        b.score_tokens_from(0)
+    b.score_tokens_from(len(head))
+    assert b.score_from == len(head)
+    engine.run([b])
+    assert len(b.scored) == len(tail)
+    assert np.allclose(b.scored, want)
+    with pytest.raises(ValueError, match="decoded already"):
+        b.score_tokens_from(len(head))  # its KV holds the tail now
+    b.release()

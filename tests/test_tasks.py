@@ -22,6 +22,7 @@ from islands.tasks import (
     Format,
     Task,
     bench_tasks,
+    bigbench,
     exact_match,
     extract,
     fetch,
@@ -31,7 +32,6 @@ from islands.tasks import (
     normalize,
     read_examples,
 )
-from islands.tasks import bigbench
 from islands.tasks.bench import CONTENDERS, Answer, Contender, score_choices
 from islands.tasks.data import CHOICE, EXACT
 from islands.tasks.generators import boolean_expressions, multistep_arithmetic

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from islands import SamplingParams
 from islands.engine import Engine, MockModel
-from islands.tools import CalcError, IslandRunner, Registry, ToolError, calc, find_call
+from islands.tools import CalcError, IslandRunner, Registry, ToolError, calc
+from islands.tools.calls import find_call
 
 
 @pytest.mark.parametrize(
@@ -185,3 +186,10 @@ def test_failing_and_hanging_tools_inject_errors(engine: Engine) -> None:
     assert hard and hard[0].result == "error: timed out after 0.2 s" and hard[0].error
     assert time.monotonic() - t0 < 3  # the engine did not wait for the hung tool
     assert len(g.outputs[0].text) > len(hard[0].result or "")
+
+
+def test_calc_floor_division_mixes_exact_and_approximate() -> None:
+    assert calc("sqrt(2)//1") == "1"  # was a TypeError: Decimal / Fraction
+    assert calc("10//sqrt(2)") == "7"
+    assert calc("pi//1") == "3"
+    assert calc("7//2") == "3"

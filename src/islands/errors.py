@@ -4,12 +4,21 @@ Catch at whatever level you need::
 
     IslandsError                  anything islands raises on purpose
     ├── InvalidInput              bad arguments from a user or a caller (CLI exit code 2)
-    │   └── PromptTooLong         a prompt that can never fit the context
+    │   ├── PromptTooLong         a prompt that can never fit the context
+    │   ├── CalcError             an expression CALC cannot parse or evaluate (tools/calc.py)
+    │   └── ToolError             a call whose arguments do not fit its tool (tools/registry.py)
     ├── ModelError                a model file that is missing, corrupt or not loadable
-    └── EngineError               the runtime cannot do what was asked
-        ├── ContextFull           the KV cache cannot hold the request: says needed and free
-        ├── TooManyBranches       every sequence slot of the context is taken by live branches
-        └── Unsupported           the engine lacks a capability (a remote server cannot fork)
+    ├── EngineError               the runtime cannot do what was asked
+    │   ├── ContextFull           the KV cache cannot hold the request: says needed and free
+    │   ├── TooManyBranches       every sequence slot of the context is taken by live branches
+    │   ├── Unsupported           the engine lacks a capability (a remote server cannot fork)
+    │   └── Cancelled             the request behind a flow thread went away (engine/driver.py)
+    ├── SandboxError              the PY sandbox itself cannot run: no bubblewrap (tools/sandbox.py)
+    └── FetchError                the task data could not be fetched (tasks/bigbench.py)
+
+Not in the tree, never seen by callers: `KVFull` (engine/model.py), the backend's signal to
+the engine that llama.cpp found no KV slot (the engine evicts cache and retries, or raises
+ContextFull). Classes defined beside their code are re-exported there, not here.
 
 Every message is one line meant for a person: what was wrong, and the value that was wrong.
 """

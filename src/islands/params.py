@@ -16,7 +16,7 @@ from typing import Any
 
 from islands.errors import InvalidInput
 
-__all__ = ["SamplingParams", "GREEDY"]
+__all__ = ["GREEDY", "SamplingParams"]
 
 MAX_TOP_LOGPROBS = 20
 

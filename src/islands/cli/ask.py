@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +20,7 @@ from islands.cli.tools import CorpusOption, pick_tools
 from islands.flows import AskResult, ask
 from islands.flows.ask import Candidate
 
-__all__ = ["ask_command"]
+__all__ = ["ask_command", "how_backed", "states_a_number"]
 
 
 def _tree(question: str, texts: list[str], temps: list[float], result: AskResult | None) -> Tree:
@@ -92,6 +93,7 @@ def ask_command(
         "uncertain": result.uncertain,
         "margin": result.margin,
         "method": result.method,
+        "how": how_backed(result),
         "votes": result.votes,
         "choice_scores": result.choice_scores,
         "candidates": [asdict(c) for c in result.candidates],
@@ -106,16 +108,36 @@ def ask_command(
     temps = [c.temperature for c in result.candidates]
     console.print(Group(_tree(question, texts, temps, result)))
     console.print(f"[bold]Answer:[/] {escape(result.answer) if result.answer is not None else '(none)'}  "
-                  f"[dim]{_how(result)}[/]")
+                  f"[dim]{escape(how_backed(result))}[/]")
 
 
-def _how(result: AskResult) -> str:
-    """What backs the answer, in words (flows/verify.py defines the terms)."""
+_NUMBER = re.compile(r"[-+]?[$€£]?\s*\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?\s*%?")
+_NUMBER_WORDS = set(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand million "
+    "billion trillion dozen half third quarter twice double triple once".split()
+)
+
+
+def states_a_number(question: str) -> bool:
+    """Does the question give any number, in digits or in words?"""
+    return bool(re.search(r"\d", question)) or bool(_NUMBER_WORDS & set(re.findall(r"[a-z]+", question.lower())))
+
+
+def how_backed(result: AskResult) -> str:
+    """What backs the answer, in words (flows/verify.py defines the terms); "uncertain"
+    whenever `result.uncertain`, and a warning when a question that gives no number got a
+    bare number as its answer (a program computed something the question did not ask)."""
     if result.answer is None:
         return "no candidate answered"
     if result.method == "choice-loglik":
-        return f"the likeliest option by the model (margin {result.margin:.2f} nats); no program computed it"
-    strength = "verified: two different programs agree" if result.verified else (
-        "computed by one program" if result.computed else "written by the model; no program computed it")
-    tie = "; uncertain: another answer is as strong" if result.margin <= 0 else f"; vote margin {result.margin:g}"
-    return strength + tie
+        parts = [f"the likeliest option by the model (margin {result.margin:.2f} nats)", "no program computed it"]
+    else:
+        parts = ["verified: two different programs agree" if result.verified else (
+            "computed by one program" if result.computed else "written by the model; no program computed it")]
+        parts.append("uncertain: another answer is as strong" if result.margin <= 0 else f"vote margin {result.margin:g}")
+    if result.uncertain and not any(p.startswith("uncertain") for p in parts):
+        parts.append("uncertain")
+    if result.method == "vote" and _NUMBER.fullmatch(result.answer.strip()) and not states_a_number(result.question):
+        parts.append("the question gives no number, yet the answer is one: check that it answers the question")
+    return "; ".join(parts)

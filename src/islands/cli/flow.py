@@ -54,7 +54,10 @@ def run(
         return
     table = Table("node", "value", title=flow.name, show_lines=True)
     for node_id, value in result.values.items():
-        shown = "\n".join(f"{v['score'] if v['score'] is not None else '·'}  {v['text'].strip()}" for v in value) if isinstance(value, list) else str(value)
+        if isinstance(value, list):
+            shown = "\n".join(f"{v['score'] if v['score'] is not None else '·'}  {v['text'].strip()}" for v in value)
+        else:
+            shown = str(value)
         table.add_row(node_id, shown)
     Console().print(table)
     Console().print(f"[bold]Output:[/] {result.output}")

@@ -43,20 +43,64 @@ def generate(
     seed: Annotated[int | None, typer.Option("--seed", "-s", help="Seed of branch 0; branch i uses seed+i.", show_default="random")] = None,
     stop: Annotated[list[str] | None, typer.Option("--stop", help="Stop at this string (repeatable).", show_default=False)] = None,
     branches: Annotated[int, typer.Option("--branches", "-b", help=f"Variants decoded together in one batch (1..{MAX_BRANCHES}).")] = 1,
-    logprobs: Annotated[int | None, typer.Option("--logprobs", help="With --json: log-probabilities of sampled tokens and the top K.", show_default=False)] = None,
+    logprobs: Annotated[
+        int | None,
+        typer.Option("--logprobs", help="With --json: log-probabilities of sampled tokens and the top K.", show_default=False),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: outputs and stats.")] = False,
-    tools: Annotated[str | None, typer.Option("--tools", help="Hard-island tools the model may call: calc, py, search, load, copy.", show_default=False)] = None,
+    tools: Annotated[
+        str | None,
+        typer.Option("--tools", help="Hard-island tools the model may call: calc, py, search, load, copy.", show_default=False),
+    ] = None,
     corpus: CorpusOption = None,
-    grammar_file: Annotated[Path | None, typer.Option("--grammar", help="Constrain the output: a GBNF (or Lark) grammar file.", show_default=False)] = None,
-    json_schema: Annotated[Path | None, typer.Option("--json-schema", help="Constrain the output: a JSON Schema file.", show_default=False)] = None,
+    grammar_file: Annotated[
+        Path | None,
+        typer.Option("--grammar", help="Constrain the output: a GBNF (or Lark) grammar file.", show_default=False),
+    ] = None,
+    json_schema: Annotated[
+        Path | None,
+        typer.Option("--json-schema", help="Constrain the output: a JSON Schema file.", show_default=False),
+    ] = None,
     regex: Annotated[str | None, typer.Option("--regex", help="Constrain the output: a regular expression.", show_default=False)] = None,
-    choice: Annotated[str | None, typer.Option("--choice", help="Constrain the output: one of these comma-separated options.", show_default=False)] = None,
-    grammar_from: Annotated[str | None, typer.Option("--grammar-from", help="Let the model write a GBNF grammar for this description first, then use it.", show_default=False)] = None,
-    retrieve: Annotated[int, typer.Option("--retrieve", help="With --corpus: put the top K documents for the prompt in the input (soft islands).")] = 0,
-    engine_kind: Annotated[str, typer.Option("--engine", help="local (llama.cpp in this process) or openai (a remote OpenAI-compatible server; --model is then its model name).")] = "local",
-    base_url: Annotated[list[str] | None, typer.Option("--base-url", help="With --engine openai: a server's base URL (repeatable: least-loaded first, retried on connection errors).", show_default=False)] = None,
-    api_key: Annotated[str | None, typer.Option("--api-key", envvar="ISLANDS_REMOTE_API_KEY", help="With --engine openai: the server's API key.", show_default=False)] = None,
-    trace: Annotated[Path | None, typer.Option("--trace", help="Write the run as JSONL: prompt, soft and hard spans, timings, logprobs.", show_default=False)] = None,
+    choice: Annotated[
+        str | None,
+        typer.Option("--choice", help="Constrain the output: one of these comma-separated options.", show_default=False),
+    ] = None,
+    grammar_from: Annotated[
+        str | None,
+        typer.Option(
+            "--grammar-from",
+            help="Let the model write a GBNF grammar for this description first, then use it.",
+            show_default=False,
+        ),
+    ] = None,
+    retrieve: Annotated[
+        int,
+        typer.Option("--retrieve", help="With --corpus: put the top K documents for the prompt in the input (soft islands)."),
+    ] = 0,
+    engine_kind: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="local (llama.cpp in this process) or openai (a remote OpenAI-compatible server; --model is then its model name).",
+        ),
+    ] = "local",
+    base_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--base-url",
+            help="With --engine openai: a server's base URL (repeatable: least-loaded first, retried on connection errors).",
+            show_default=False,
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", envvar="ISLANDS_REMOTE_API_KEY", help="With --engine openai: the server's API key.", show_default=False),
+    ] = None,
+    trace: Annotated[
+        Path | None,
+        typer.Option("--trace", help="Write the run as JSONL: prompt, soft and hard spans, timings, logprobs.", show_default=False),
+    ] = None,
     ctx: CtxOption = 4096,
 ) -> None:
     """Continue PROMPT, streaming the text; --branches N samples N variants in one batch."""
@@ -92,7 +136,9 @@ def generate(
     if engine_kind not in ("local", "openai"):
         die(f"invalid --engine {engine_kind!r}: choose local or openai")
     if engine_kind == "openai":
-        _generate_remote(prompt, model, base_url or [], api_key, branches, params, registry, grammar, grammar_from, as_json, trace, corpus, retrieve)
+        _generate_remote(
+            prompt, model, base_url or [], api_key, branches, params, registry, grammar, grammar_from, as_json, trace, corpus, retrieve
+        )
         return
     if base_url:
         die("--base-url needs --engine openai")
@@ -102,7 +148,7 @@ def generate(
 
         grammar = write_grammar(engine, grammar_from)
         err.print(f"[dim]grammar the model wrote:[/] {escape(grammar.source)}", soft_wrap=True)
-    soft = []
+    soft: list[SoftSpan] = []
     if retrieve:
         assert corpus is not None
         sources = retrieve_sources(open_corpus(corpus, quiet=True), prompt, k=retrieve)
@@ -143,8 +189,7 @@ def _generate_remote(
 ) -> None:
     """The same generation against a remote OpenAI-compatible server."""
     from islands.engine.remote import RemoteEngine
-    from islands.tools import Registry
-    from islands.tools import IslandRunner
+    from islands.tools import IslandRunner, Registry
 
     if not base_urls:
         die("--engine openai needs --base-url URL")
@@ -244,8 +289,9 @@ def _generate_live(engine, prompt: str, n: int, params: SamplingParams, grammar:
         for i, text in enumerate(texts):
             out.print(f"--- branch {i} ---", markup=False)
             out.print(text, markup=False, highlight=False)
-    assert stream.result is not None
-    return stream.result
+    result: Generation | None = stream.result
+    assert result is not None
+    return result
 
 
 def _print_stats(s: Stats) -> None:

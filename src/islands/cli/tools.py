@@ -15,7 +15,7 @@ from islands.cli.common import die
 from islands.cli.corpus import open_corpus
 from islands.engine import Engine
 from islands.params import SamplingParams
-from islands.tools import IslandGeneration, IslandRunner, Registry
+from islands.tools import IslandGeneration, IslandRunner, Registry, builtin
 from islands.tools.track import Island
 
 __all__ = ["app", "generate_with_tools", "pick_tools"]
@@ -23,8 +23,11 @@ __all__ = ["app", "generate_with_tools", "pick_tools"]
 app = typer.Typer(help="Hard-island tools: list them, run one directly.", no_args_is_help=True)
 
 
-CORPUS_TOOLS = {"SEARCH", "LOAD", "COPY"}
-CorpusOption = Annotated[Path | None, typer.Option("--corpus", help="Folder for SEARCH, LOAD and COPY (indexed on use).", show_default=False)]
+CORPUS_TOOLS = set(builtin.CORPUS_TOOLS)
+MEMORY_TOOLS = ("MEMORY", "RECALL")  # registered over the memory store (islands.memory.tools)
+CorpusOption = Annotated[
+    Path | None, typer.Option("--corpus", help="Folder for SEARCH, LOAD and COPY (indexed on use).", show_default=False)
+]
 
 
 def pick_tools(spec: str, corpus: Path | None = None) -> Registry:
@@ -36,19 +39,19 @@ def pick_tools(spec: str, corpus: Path | None = None) -> Registry:
         wanted = sorted(CORPUS_TOOLS & set(names))
         die(f"{', '.join(wanted)} need{'s' if len(wanted) == 1 else ''} --corpus DIR")
     registry = Registry.default(open_corpus(corpus, quiet=True) if corpus is not None else None)
-    if {"RECALL", "MEMORY"} & set(names):
+    if set(MEMORY_TOOLS) & set(names):
         from islands.memory import MemoryStore
         from islands.memory.tools import register_memory
 
         register_memory(registry, MemoryStore.open())  # $ISLANDS_HOME/memory.sqlite
+    for name in MEMORY_TOOLS:
+        registry.needs(name, "the memory store")  # known, so an unknown name's error lists them
     return registry.subset(names)
 
 
 @app.command("list")
 def list_tools(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """The tools a model can call, with their signatures (SEARCH, LOAD, COPY need --corpus)."""
-    from islands.tools import builtin
-
     registry = Registry.default()
 
     class _Shown:  # the corpus tools' signatures, without opening a corpus
@@ -95,7 +98,11 @@ def generate_with_tools(
             runner.close()
     try:
         if n == 1:
-            result = runner.generate(prompt, params=params, on_text=lambda _i, t: (sys.stdout.write(t), sys.stdout.flush()))
+            def echo(_i: int, text: str) -> None:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+
+            result = runner.generate(prompt, params=params, on_text=echo)
             sys.stdout.write("\n")
             return result
         result = runner.generate(prompt, n=n, params=params)

@@ -7,21 +7,21 @@ used), so `from islands.engine import Engine, MockModel` works without it.
 from islands.engine.branch import Branch
 from islands.engine.core import Engine, GenerationStream
 from islands.engine.mock import MockModel
-from islands.engine.model import Model, ModelInfo, Sampler
+from islands.engine.protocol import Brancher, Generator, require
 from islands.engine.results import Delta, Generation, Output, Score, Stats, TokenLogprob
 
 __all__ = [
     "Branch",
+    "Brancher",
     "Delta",
     "Engine",
     "Generation",
     "GenerationStream",
+    "Generator",
     "MockModel",
-    "Model",
-    "ModelInfo",
     "Output",
-    "Sampler",
     "Score",
     "Stats",
     "TokenLogprob",
+    "require",
 ]

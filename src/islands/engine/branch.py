@@ -11,8 +11,10 @@ steps. While `generating`, every time its last token has fresh logits it samples
     engine.run(kids)                         # one llama_decode per step for all four
     kids[0].truncate(len(kids[0].tokens) - 5)  # backtrack five tokens
 
-The attributes in the first block of `__init__` are the scheduler's bookkeeping: the engine
-keeps them, everybody else reads them. Callers change a branch only through its methods.
+Its state (tokens, KV position, sampler, segment, constraint, scores) is private: the engine
+(this package) keeps it, everybody else reads it through read-only properties and changes
+a branch only through its methods (`extend`, `start`, `truncate`, `constrain`, ...). The
+three hooks `keep_logits`, `watch` and `allow` are the callers' to set.
 
 What it leaves out: scheduling and KV bookkeeping (the engine's), tools and grammars
 (later layers attach them through `watch`, `allow`, `constrain` and stop strings).
@@ -46,23 +48,23 @@ class Branch:
     """A live sequence of tokens. Read the attributes; change it through the methods."""
 
     def __init__(self, engine: Engine, seq: int, tokens: list[int], n_past: int, stats: Stats) -> None:
-        # -- kept by the engine --------------------------------------------------------------
-        self.engine = engine
-        self.seq = seq  # llama.cpp sequence id
-        self.tokens = tokens
-        self.n_past = n_past  # tokens[:n_past] are in KV
-        self.stats = stats
-        self.alive = True
-        self.sampler: Sampler | None = None
-        self.segment: Segment | None = None  # the current (or last) generation segment
+        # -- kept by the engine (this package); read through the properties below -----------
+        self._engine = engine
+        self._seq = seq  # llama.cpp sequence id
+        self._tokens = tokens
+        self._n_past = n_past  # tokens[:n_past] are in KV
+        self._stats = stats
+        self._alive = True
+        self._sampler: Sampler | None = None
+        self._segment: Segment | None = None  # the current (or last) generation segment
         # fresh logits: (batch index, output row, engine step); valid while step is current
-        self.row: tuple[int, int, int] | None = None
-        self.sampled_pos: int | None = None  # position of a sampled token not yet in KV
-        self.score_from: int | None = None  # record logprobs of tokens at >= this position
-        self.scored: list[float] = []
-        self.constraint: Constraint | None = None  # a grammar for the current segment
-        self.constraint_from = 0  # tokens from here on were accepted by the constraint
-        # -- set by callers ------------------------------------------------------------------
+        self._row: tuple[int, int, int] | None = None
+        self._sampled_pos: int | None = None  # position of a sampled token not yet in KV
+        self._score_from: int | None = None  # record logprobs of tokens at >= this position
+        self._scored: list[float] = []
+        self._constraint: Constraint | None = None  # a grammar for the current segment
+        self._constraint_from = 0  # tokens from here on were accepted by the constraint
+        # -- set by callers: hooks the engine calls while it steps ---------------------------
         self.keep_logits = False  # ask for logits of the last pending token even when idle
         self.watch: Watch | None = None
         self.allow: Allow | None = None
@@ -74,18 +76,66 @@ class Branch:
     # -- reading -------------------------------------------------------------------------
 
     @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def seq(self) -> int:
+        """Its llama.cpp sequence id."""
+        return self._seq
+
+    @property
+    def tokens(self) -> Sequence[int]:
+        """Every token of the branch: prompt, extensions and sampled ones (read-only)."""
+        return self._tokens
+
+    @property
+    def n_past(self) -> int:
+        """tokens[:n_past] are in KV."""
+        return self._n_past
+
+    @property
+    def stats(self) -> Stats:
+        return self._stats
+
+    @property
+    def alive(self) -> bool:
+        """False once released."""
+        return self._alive
+
+    @property
+    def segment(self) -> Segment | None:
+        """The current (or last) generation segment."""
+        return self._segment
+
+    @property
+    def constraint(self) -> Constraint | None:
+        """The grammar the current segment samples inside (None: free)."""
+        return self._constraint
+
+    @property
+    def score_from(self) -> int | None:
+        """Log-probabilities of tokens at positions >= this are recorded as they decode."""
+        return self._score_from
+
+    @property
+    def scored(self) -> Sequence[float]:
+        """The recorded log-probabilities (nats), in position order (see `score_tokens_from`)."""
+        return self._scored
+
+    @property
     def pending(self) -> int:
         """Tokens waiting to be decoded into KV."""
-        return len(self.tokens) - self.n_past
+        return len(self._tokens) - self._n_past
 
     @property
     def generating(self) -> bool:
-        return self.segment is not None and self.segment.active
+        return self._segment is not None and self._segment.active
 
     @property
     def ready(self) -> bool:
         """Its last token has logits from the engine's latest step (ready to sample or fork)."""
-        return self.row is not None and self.row[2] == self.engine.steps
+        return self._row is not None and self._row[2] == self._engine.steps
 
     @property
     def wants_decode(self) -> bool:
@@ -93,9 +143,9 @@ class Branch:
         (lazily) until the branch is extended or started again."""
         if not self.pending:
             return False
-        if self.generating or self.keep_logits or self.score_from is not None:
+        if self.generating or self.keep_logits or self._score_from is not None:
             return True
-        return not (self.pending == 1 and self.sampled_pos == self.n_past)
+        return not (self.pending == 1 and self._sampled_pos == self._n_past)
 
     @property
     def params(self) -> SamplingParams | None:
@@ -117,12 +167,12 @@ class Branch:
     @property
     def generated(self) -> list[int]:
         """Tokens of the current segment."""
-        return self.tokens[self.segment.start :] if self.segment is not None else []
+        return self._tokens[self._segment.start :] if self._segment is not None else []
 
     @property
     def position(self) -> int:
         """Where the next token will stand."""
-        return len(self.tokens)
+        return len(self._tokens)
 
     # -- operations (the engine does the work) -------------------------------------------
 
@@ -148,8 +198,19 @@ class Branch:
 
     def constrain(self, constraint: Constraint | None) -> None:
         """Put the rest of the current segment inside `constraint` (None lifts it)."""
-        self.constraint = constraint
-        self.constraint_from = len(self.tokens)
+        self._constraint = constraint
+        self._constraint_from = len(self._tokens)
+
+    def score_tokens_from(self, position: int) -> None:
+        """Record the log-probability of each token at `position` or later as the engine
+        decodes it (read them from `scored`); the token before `position` must still be
+        pending, e.g. after `engine.truncate(b, position - 1)` and an `extend`."""
+        if not 1 <= position <= len(self._tokens):
+            raise ValueError(f"score from {position}: a token before the scored ones is needed, and the branch has {len(self._tokens)}")
+        if self._n_past > position - 1:
+            raise ValueError(f"score from {position}: tokens up to {self._n_past} are decoded already")
+        self._score_from = position
+        self._scored = []
 
     def take_text(self) -> str:
         """The segment's text not taken yet (a tail that may become a stop string waits)."""
@@ -175,8 +236,8 @@ class Branch:
 
     def output(self) -> Output:
         """This segment as an `Output`."""
-        assert self.segment is not None and self.segment.params.seed is not None
-        seg = self.segment
+        seg = self._segment
+        assert seg is not None and seg.params.seed is not None
         return Output(
             text=seg.text,
             tokens=list(self.generated),

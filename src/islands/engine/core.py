@@ -27,11 +27,11 @@ import numpy as np
 
 from islands.engine.branch import Branch
 from islands.engine.kv import KVLedger
+from islands.engine.logits import logprob_of, token_logprob
 from islands.engine.model import Constraint, KVFull, Model, ModelInfo, Sampler
 from islands.engine.plan import plan_batch
 from islands.engine.protocol import CAPABILITIES
 from islands.engine.radix import RadixTree
-from islands.engine.logits import logprob_of, token_logprob
 from islands.engine.results import Generation, Score, Stats
 from islands.engine.segment import Segment
 from islands.engine.stream import GenerationJob, GenerationStream
@@ -157,18 +157,18 @@ class Engine:
         kids = []
         for _ in range(n):
             seq = self._take_seq()
-            if parent.n_past:
-                self.model.seq_cp(parent.seq, seq, 0, parent.n_past)
-                self.ledger.share(parent.seq, seq, parent.n_past)
-            kid = Branch(self, seq, list(parent.tokens), parent.n_past, parent.stats)
-            kid.row = parent.row
-            kid.sampled_pos = parent.sampled_pos
-            kid.sampler = parent.sampler.clone() if parent.sampler is not None else None
-            kid.constraint = parent.constraint.clone() if parent.constraint is not None else None
-            kid.constraint_from = parent.constraint_from
-            if parent.segment is not None:  # the child carries the text, and starts anew
-                kid.segment = parent.segment.copy()
-                kid.segment.active = False
+            if parent._n_past:
+                self.model.seq_cp(parent.seq, seq, 0, parent._n_past)
+                self.ledger.share(parent.seq, seq, parent._n_past)
+            kid = Branch(self, seq, list(parent._tokens), parent._n_past, parent.stats)
+            kid._row = parent._row
+            kid._sampled_pos = parent._sampled_pos
+            kid._sampler = parent._sampler.clone() if parent._sampler is not None else None
+            kid._constraint = parent._constraint.clone() if parent._constraint is not None else None
+            kid._constraint_from = parent._constraint_from
+            if parent._segment is not None:  # the child carries the text, and starts anew
+                kid._segment = parent._segment.copy()
+                kid._segment.active = False
             if parent.seq in self.tree:  # concurrent prompts may start from the kids too
                 self.tree.insert(seq, self.tree.tokens_of(parent.seq))
             self._live[seq] = kid
@@ -184,10 +184,10 @@ class Engine:
             new = self.tokenize(text_or_tokens, add_bos=False)
         else:
             new = list(text_or_tokens)
-        if len(b.tokens) + len(new) > self.n_ctx:
-            raise PromptTooLong(len(b.tokens) + len(new), self.n_ctx)
-        b.tokens.extend(new)
-        b.row = None
+        if len(b._tokens) + len(new) > self.n_ctx:
+            raise PromptTooLong(len(b._tokens) + len(new), self.n_ctx)
+        b._tokens.extend(new)
+        b._row = None
 
     def check_grammar(self, grammar: Grammar) -> None:
         """Raise InvalidInput (one line) unless `grammar` compiles."""
@@ -207,53 +207,53 @@ class Engine:
         self._check_alive(b)
         params = (params or SamplingParams()).seeded()
         if grammar is not None:
-            b.constraint = grammar if isinstance(grammar, Constraint) else self.constraint(grammar)
-            b.constraint_from = len(b.tokens)
-        sampler = self._sampler_for(params, b.tokens)
+            b._constraint = grammar if isinstance(grammar, Constraint) else self.constraint(grammar)
+            b._constraint_from = len(b._tokens)
+        sampler = self._sampler_for(params, b._tokens)
         if b.pending == 0 and not b.ready:
-            self._rewind(b, b.n_past - 1)  # decode the last token again to get its logits
-        if b.sampler is not None:
-            b.sampler.close()
-        b.sampler = sampler
-        b.segment = Segment(params, len(b.tokens))
+            self._rewind(b, b._n_past - 1)  # decode the last token again to get its logits
+        if b._sampler is not None:
+            b._sampler.close()
+        b._sampler = sampler
+        b._segment = Segment(params, len(b._tokens))
 
     def truncate(self, b: Branch, position: int) -> None:
         """Keep tokens[:position]; the sampler is rebuilt from that history."""
         self._check_alive(b)
-        if not 1 <= position <= len(b.tokens):
-            raise InvalidInput(f"invalid position {position}: branch has {len(b.tokens)} tokens")
-        if position < b.n_past:
+        if not 1 <= position <= len(b._tokens):
+            raise InvalidInput(f"invalid position {position}: branch has {len(b._tokens)} tokens")
+        if position < b._n_past:
             self._rewind(b, position)
-        if b.constraint is not None:
-            accepted = len(b.tokens) - b.constraint_from
-            b.constraint.rollback(max(0, min(accepted, len(b.tokens) - max(position, b.constraint_from))))
-            b.constraint_from = min(b.constraint_from, position)
-        del b.tokens[position:]
-        if b.sampled_pos is not None and b.sampled_pos >= position:
-            b.sampled_pos = None
-        b.row = None
-        seg = b.segment
+        if b._constraint is not None:
+            accepted = len(b._tokens) - b._constraint_from
+            b._constraint.rollback(max(0, min(accepted, len(b._tokens) - max(position, b._constraint_from))))
+            b._constraint_from = min(b._constraint_from, position)
+        del b._tokens[position:]
+        if b._sampled_pos is not None and b._sampled_pos >= position:
+            b._sampled_pos = None
+        b._row = None
+        seg = b._segment
         if seg is not None:
             seg.active = False
-            sampler = self._sampler_for(seg.params, b.tokens)
-            if b.sampler is not None:
-                b.sampler.close()
-            b.sampler = sampler
+            sampler = self._sampler_for(seg.params, b._tokens)
+            if b._sampler is not None:
+                b._sampler.close()
+            b._sampler = sampler
             seg.start = min(seg.start, position)
             seg.rebuild([self.model.piece(t) for t in b.generated])
 
     def release(self, b: Branch, *, cache: bool = True) -> None:
         """End `b`. With `cache` its KV stays as a prefix-cache entry (LRU)."""
-        if not b.alive:
+        if not b._alive:
             return
-        b.alive = False
-        if b.segment is not None:
-            b.segment.active = False
+        b._alive = False
+        if b._segment is not None:
+            b._segment.active = False
         del self._live[b.seq]
-        if b.sampler is not None:
-            b.sampler.close()
-            b.sampler = None
-        held = b.tokens[: b.n_past]
+        if b._sampler is not None:
+            b._sampler.close()
+            b._sampler = None
+        held = b._tokens[: b._n_past]
         self.tree.remove(b.seq)  # re-indexed below as a cache entry, unless another holds it all
         if cache and self.cache_tokens > 0 and held and not self._covered(held):
             self.tree.insert(b.seq, held)
@@ -284,12 +284,12 @@ class Engine:
         want: list[bool] = []
         for b, count in plan:
             wants_last = b.generating or b.keep_logits
-            for p in range(b.n_past, b.n_past + count):
-                tokens.append(b.tokens[p])
+            for p in range(b._n_past, b._n_past + count):
+                tokens.append(b._tokens[p])
                 positions.append(p)
                 seqs.append(b.seq)
-                scored = b.score_from is not None and p + 1 >= b.score_from and p + 1 < len(b.tokens)
-                want.append(scored or (wants_last and p == len(b.tokens) - 1))
+                scored = b._score_from is not None and p + 1 >= b._score_from and p + 1 < len(b._tokens)
+                want.append(scored or (wants_last and p == len(b._tokens) - 1))
         self._decode(tokens, positions, seqs, want)
         self.steps += 1
         self._masked_rows = set()
@@ -298,25 +298,25 @@ class Engine:
         counted: set[int] = set()
         for b, count in plan:
             self.ledger.append(b.seq, count)
-            sampled = b.sampled_pos is not None and b.n_past <= b.sampled_pos < b.n_past + count
+            sampled = b._sampled_pos is not None and b._n_past <= b._sampled_pos < b._n_past + count
             if id(b.stats) not in counted:
                 counted.add(id(b.stats))
                 b.stats.decode_steps += 1
             b.stats.prefill_tokens += count - (1 if sampled else 0)
             if sampled:
-                b.sampled_pos = None
-            for p in range(b.n_past, b.n_past + count):
+                b._sampled_pos = None
+            for p in range(b._n_past, b._n_past + count):
                 if want[index]:
-                    if p == len(b.tokens) - 1:
-                        b.row = (index, out, self.steps)
-                    if b.score_from is not None and p + 1 >= b.score_from and p + 1 < len(b.tokens):
+                    if p == len(b._tokens) - 1:
+                        b._row = (index, out, self.steps)
+                    if b._score_from is not None and p + 1 >= b._score_from and p + 1 < len(b._tokens):
                         logits = self.model.logits() if logits is None else logits
-                        b.scored.append(logprob_of(logits[out], b.tokens[p + 1]))
+                        b._scored.append(logprob_of(logits[out], b._tokens[p + 1]))
                     out += 1
                 index += 1
-            b.n_past += count
+            b._n_past += count
             if count > 1 and b.pending == 0:
-                self.tree.insert(b.seq, b.tokens[: b.n_past])  # a finished prefill others may reuse
+                self.tree.insert(b.seq, b._tokens[: b._n_past])  # a finished prefill others may reuse
         self._sample_ready()
         return True
 
@@ -328,7 +328,7 @@ class Engine:
             if until is not None and until():
                 return True
             group = watched if watched is not None else self.live_branches
-            return not any(b.alive and b.wants_decode or b.generating for b in group)
+            return not any(b._alive and b.wants_decode or b.generating for b in group)
 
         if self.driver is not None and self.driver.foreign():
             if not finished():
@@ -348,7 +348,7 @@ class Engine:
             if not all(b.ready for b in branches):  # decoded in different steps
                 for b in branches:
                     if b.pending == 0:
-                        self._rewind(b, b.n_past - 1)  # one token again, together
+                        self._rewind(b, b._n_past - 1)  # one token again, together
                 self.run(until=lambda: all(b.pending == 0 for b in branches))
         finally:
             for b in branches:
@@ -392,9 +392,9 @@ class Engine:
         tail = self.tokenize(continuation, add_bos=False)
         stats = Stats()
         b = self.branch(head + tail, stats=stats)
-        b.score_from = len(head)
         if b.n_past > len(head) - 1:  # cache held part of the continuation: decode it again
             self._rewind(b, len(head) - 1)
+        b.score_tokens_from(len(head))
         try:
             self.run([b])
             logprobs = list(b.scored)
@@ -419,18 +419,18 @@ class Engine:
     # -- internals -------------------------------------------------------------------------
 
     def _check_alive(self, b: Branch) -> None:
-        if not b.alive or b.engine is not self:
+        if not b._alive or b.engine is not self:
             raise EngineError(f"branch {b.seq} was released")
 
     def _rewind(self, b: Branch, position: int) -> None:
         """Drop b's KV from `position` on (the tokens stay, as pending)."""
         self.model.seq_rm(b.seq, position, -1)
         self.ledger.drop(b.seq, position)
-        b.n_past = position
-        b.row = None
+        b._n_past = position
+        b._row = None
         if b.seq in self.tree and len(self.tree.tokens_of(b.seq)) > position:
             if position:
-                self.tree.insert(b.seq, b.tokens[:position])
+                self.tree.insert(b.seq, b._tokens[:position])
             else:
                 self.tree.remove(b.seq)
 
@@ -469,26 +469,26 @@ class Engine:
         for b in self._live.values():
             if not (b.generating and b.pending == 0 and b.ready):
                 continue
-            seg = b.segment
-            assert b.row is not None and seg is not None and b.sampler is not None
-            batch_index, out, _ = b.row
+            seg = b._segment
+            assert b._row is not None and seg is not None and b._sampler is not None
+            batch_index, out, _ = b._row
             logits = self.model.logits() if logits is None else logits
             self._mask(logits, out, seg.params)
             allowed = b.allow(b) if b.allow is not None else None
-            if allowed is None and b.constraint is None:
-                token = b.sampler.sample(batch_index, len(b.tokens))
+            if allowed is None and b._constraint is None:
+                token = b._sampler.sample(batch_index, len(b._tokens))
             else:  # siblings may share this row: constrain it, sample, restore it
                 row = logits[out]
                 saved = row.copy()
                 if allowed is not None:
                     row[~allowed] = -np.inf
-                if b.constraint is not None:
-                    b.constraint.mask(row)
-                token = b.sampler.sample(batch_index, len(b.tokens))
+                if b._constraint is not None:
+                    b._constraint.mask(row)
+                token = b._sampler.sample(batch_index, len(b._tokens))
                 row[:] = saved
-                if b.constraint is not None:
-                    b.constraint.accept(token)
-            b.row = None
+                if b._constraint is not None:
+                    b._constraint.accept(token)
+            b._row = None
             b.stats.sampled_tokens += 1
             if seg.params.logprobs is not None:
                 seg.logprobs.append(token_logprob(logits[out], token, seg.params.logprobs, self._piece_text))
@@ -496,17 +496,17 @@ class Engine:
 
     def _append_sampled(self, b: Branch, seg: Segment, token: int) -> None:
         """Add a sampled token to `b` and decide whether its segment is finished."""
-        b.tokens.append(token)
-        b.sampled_pos = len(b.tokens) - 1
+        b._tokens.append(token)
+        b._sampled_pos = len(b._tokens) - 1
         if token in self.model.eog_tokens:
             seg.finish("eos")
         elif seg.add(self.model.piece(token)):
             pass  # a stop string: finished
         elif b.watch is not None and b.watch(b):
             seg.finish("island")
-        elif b.constraint is not None and b.constraint.done:
+        elif b._constraint is not None and b._constraint.done:
             seg.finish("stop")  # the grammar is complete
-        elif len(b.tokens) - seg.start >= seg.params.max_tokens:
+        elif len(b._tokens) - seg.start >= seg.params.max_tokens:
             seg.finish("length")
 
     def _mask(self, logits: np.ndarray, out: int, params: SamplingParams) -> None:

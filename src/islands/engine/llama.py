@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import llama_cpp as L
 import numpy as np
@@ -27,7 +28,7 @@ from islands.engine.vocab import VocabCache, VocabTables
 from islands.errors import EngineError, InvalidInput, ModelError
 from islands.params import SamplingParams
 
-__all__ = ["LlamaModel", "LlamaSampler", "read_gguf_magic", "sequential_completions"]
+__all__ = ["MIN_CTX", "LlamaModel", "LlamaSampler", "read_gguf_magic", "sequential_completions"]
 
 _ATTR_UNUSED = 2
 _ATTR_CONTROL = 8
@@ -60,6 +61,10 @@ def read_gguf_magic(path: Path) -> None:
         raise ModelError(f"not a GGUF model file: {path}")
 
 
+# the smallest context llama.cpp makes (it rounds n_ctx up to a multiple of 256: 300 -> 512)
+MIN_CTX = 256
+
+
 class LlamaModel(Model):
     """A GGUF model in one llama.cpp context shared by up to n_seq_max sequences."""
 
@@ -67,6 +72,8 @@ class LlamaModel(Model):
         self, path: Path, *, n_ctx: int = 8192, threads: int | None = None, n_batch: int = 512
     ) -> None:
         read_gguf_magic(path)
+        if n_ctx < MIN_CTX:  # llama.cpp would silently make it 256
+            raise InvalidInput(f"invalid context size {n_ctx} (--ctx): llama.cpp needs at least {MIN_CTX} tokens")
         self.path = path
         mparams = L.llama_model_default_params()
         self._model = L.llama_model_load_from_file(str(path).encode(), mparams)
@@ -75,9 +82,9 @@ class LlamaModel(Model):
         self._vocab = L.llama_model_get_vocab(self._model)
         self.n_vocab = L.llama_vocab_n_tokens(self._vocab)
         self._n_ctx_train = L.llama_model_n_ctx_train(self._model)
-        if not 16 <= n_ctx <= self._n_ctx_train:
+        if n_ctx > self._n_ctx_train:
             L.llama_model_free(self._model)
-            raise InvalidInput(f"invalid n_ctx={n_ctx}: must be in [16, {self._n_ctx_train}] for this model")
+            raise InvalidInput(f"invalid context size {n_ctx} (--ctx): this model was trained for at most {self._n_ctx_train}")
         threads = threads or os.cpu_count() or 1
         n_batch = min(n_batch, n_ctx)  # llama.cpp clamps it so; outputs per step <= n_batch
         self.n_seq_max = min(L.llama_max_parallel_sequences(), n_batch)
@@ -293,11 +300,15 @@ class LlamaSampler(Sampler):
     def __init__(self, model: LlamaModel, params: SamplingParams, chain: int | None = None) -> None:
         self._model = model
         self._params = params
+        self._chain: int | None  # a llama_sampler pointer; None once freed
         if chain is not None:
             self._chain = chain
             return
         self._chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
-        add = lambda s: L.llama_sampler_chain_add(self._chain, s)  # noqa: E731
+
+        def add(sampler: Any) -> None:
+            L.llama_sampler_chain_add(self._chain, sampler)
+
         if params.repeat_penalty != 1.0:
             add(L.llama_sampler_init_penalties(params.repeat_last_n, params.repeat_penalty, 0.0, 0.0))
         if params.greedy:
@@ -354,7 +365,7 @@ def sequential_completions(
         complete(1, 4)  # warm-up, not timed
         runs = []
         for _ in range(repeat):
-            llm.reset()  # each run prefills the prompt once, as the engine's runs do
+            llm.reset()  # type: ignore[no-untyped-call]  # each run prefills the prompt once, as the engine's runs do
             t0 = time.perf_counter()
             for i in range(branches):
                 got = complete(1234 + i, tokens)

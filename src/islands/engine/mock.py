@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,7 @@ def _bigram_logits() -> np.ndarray:
     counts = np.full((N_VOCAB, N_VOCAB), 0.01, dtype=np.float64)
     for a, b in zip(_TEXT, _TEXT[1:]):
         counts[a, b] += 1.0
-    table = np.log(counts / counts.sum(axis=1, keepdims=True)).astype(np.float32)
+    table: np.ndarray = np.log(counts / counts.sum(axis=1, keepdims=True)).astype(np.float32)
     table[:, BOS] = -30.0
     table[:, UNUSED + [IMAGE]] = 3.0  # tempting: only masking keeps them out
     table[:, EOS] = -6.0
@@ -60,7 +61,7 @@ class MockModel(Model):
         self.eog_tokens = frozenset({EOS})
         self.masked_tokens = np.array(UNUSED + [IMAGE], dtype=np.int64)
         self._table = _bigram_logits()
-        self._cells: dict[int, list] = {}  # cell id -> [pos, token, set of seqs]
+        self._cells: dict[int, list[Any]] = {}  # cell id -> [pos, token, set of seqs]
         self._seq: dict[int, dict[int, int]] = {}  # seq -> {pos: cell id}
         self._next_cell = 0
         self._logits = np.zeros((0, N_VOCAB), dtype=np.float32)
@@ -119,7 +120,8 @@ class MockModel(Model):
         held = self._seq[seq]
         last = [self._cells[held[q]][1] for q in range(max(0, pos - 2), pos + 1)]
         rng = np.random.default_rng(zlib.crc32(bytes(str(last), "ascii")))
-        return self._table[last[-1]] + rng.normal(0.0, 0.5, N_VOCAB).astype(np.float32)
+        row: np.ndarray = self._table[last[-1]] + rng.normal(0.0, 0.5, N_VOCAB).astype(np.float32)
+        return row
 
     def logits(self) -> np.ndarray:
         return self._logits

@@ -16,7 +16,7 @@ What it leaves out: how each engine does it (core.py locally, remote.py over HTT
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from islands.engine.results import Delta, Generation, Score
 from islands.errors import Unsupported
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from islands.engine.branch import Branch
     from islands.grammar import Grammar
 
-__all__ = ["CAPABILITIES", "Brancher", "Generator", "Stream", "require"]
+__all__ = ["CAPABILITIES", "Brancher", "Generator", "Stream", "as_brancher", "require"]
 
 # "generate"  text continuations, n per prompt (every engine)
 # "stream"    deltas as they are sampled
@@ -79,6 +79,8 @@ class Brancher(Generator, Protocol):
     """An engine whose branches share KV: what search, fan-out from live branches and
     backtracking need."""
 
+    def tokenize(self, text: str, *, add_bos: bool = True) -> list[int]: ...
+
     def branch(self, prompt: str | Sequence[int]) -> Branch: ...
 
     def run(self, branches: Sequence[Branch] | None = None, until: Callable[[], bool] | None = None) -> None: ...
@@ -90,4 +92,13 @@ def require(engine: Generator, *capabilities: str) -> None:
     """Raise `Unsupported` naming the first capability `engine` lacks."""
     for c in capabilities:
         if not engine.supports(c):
-            raise Unsupported(c, type(engine).__name__)
+            raise Unsupported(c, type(engine).__name__, _WHY.get(c, ""))
+
+
+def as_brancher(engine: Generator) -> Brancher:
+    """`engine` as a `Brancher`, or `Unsupported` when its branches do not share KV."""
+    require(engine, "branches")
+    return cast(Brancher, engine)
+
+
+_WHY = {"branches": "this flow forks, backtracks or scores branches that share KV cells; use the local engine"}

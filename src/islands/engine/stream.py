@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from islands.engine.branch import Branch
@@ -33,7 +33,7 @@ class Job(ABC):
     """
 
     done: bool = False
-    error: Exception | None = None
+    error: BaseException | None = None
 
     @abstractmethod
     def begin(self) -> None: ...
@@ -119,18 +119,29 @@ class GenerationJob(Job):
 
 
 class GenerationStream:
-    """Iterate for `Delta`s; afterwards `.result` holds the `Generation`."""
+    """Iterate for `Delta`s; afterwards `.result` holds the `Generation`. `close()` ends
+    it early (its branches are released; `.result` stays None)."""
+
+    result: Generation | None
 
     def __init__(self, job: GenerationJob) -> None:
         self.job = job
         self.result: Generation | None = None
+        self._deltas: Generator[Delta, None, None] | None = None
 
     def __iter__(self) -> Iterator[Delta]:
-        yield from run_job(self.job.engine, self.job)
+        self._deltas = run_job(self.job.engine, self.job)
+        yield from self._deltas
         self.result = self.job.result
 
+    def close(self) -> None:
+        if self._deltas is not None:
+            self._deltas.close()  # run_job's finally releases the job's branches
+        else:
+            self.job.close()
 
-def run_job(engine: Engine, job: Job) -> Iterator[Delta]:
+
+def run_job(engine: Engine, job: Job) -> Generator[Delta, None, None]:
     """Drive one job to its end on this thread (other live branches advance too); on a flow
     thread of a driven engine, the loop thread advances it beside its other requests."""
     if engine.driver is not None and engine.driver.foreign():

@@ -9,7 +9,7 @@ from islands.flows.ask import AskResult, ask
 from islands.flows.optimize import OptimizeResult, optimize, self_optimize
 from islands.flows.plan import Poem, plan_ahead
 from islands.flows.scoring import judge, pairwise, prune, score_fn, score_logprob, vote
-from islands.flows.search import Node, SearchResult, search
+from islands.flows.search import SearchResult, search
 from islands.flows.variants import (
     Variant,
     anneal,
@@ -21,7 +21,6 @@ from islands.flows.variants import (
 
 __all__ = [
     "AskResult",
-    "Node",
     "OptimizeResult",
     "Poem",
     "SearchResult",

@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from islands.engine import Engine, Stats
+from islands.engine import Stats
+from islands.engine.protocol import Generator, as_brancher, require
 from islands.errors import InvalidInput
 from islands.flows.choices import pick_choice, score_options
 from islands.flows.demos import Demo, nearest_demos
@@ -27,7 +28,7 @@ from islands.params import SamplingParams
 from islands.tools import IslandOutput, IslandRunner, Registry, Span
 from islands.tools.builtin import with_bindings
 
-__all__ = ["AskResult", "Candidate", "HEADER", "ask", "ask_prompt"]
+__all__ = ["HEADER", "AskResult", "Candidate", "ask", "ask_prompt"]
 
 HEADER = (
     "Answer each question. CALC(...) does exact arithmetic; PY(...) runs Python, in which `question` "
@@ -104,7 +105,7 @@ def _tally(question: str, candidates: list[Candidate]) -> Tally:
 
 
 def ask(
-    engine: Engine,
+    engine: Generator,
     question: str,
     *,
     n: int = 6,
@@ -131,6 +132,8 @@ def ask(
         raise InvalidInput(f"invalid n={n}: between 1 and 64 candidates")
     if choices is not None and len([c for c in choices if c.strip()]) < 2:
         raise InvalidInput("give at least two non-empty choices")
+    if choices is not None:
+        require(engine, "branches")  # options are scored by log-likelihood on shared KV
     base_registry = registry if registry is not None else Registry.default().subset(["CALC", "PY"])
     tools = with_bindings(base_registry, question=question.strip(), choices=list(choices) if choices else None)
     temps = [0.0] + schedule(n - 1, "linear", hot=1.1, cool=0.5) if n > 1 else [0.0]
@@ -156,7 +159,7 @@ def ask(
                                  settled=settled if early_stop else None)
     finally:
         runner.close()
-    stats: Stats = result.stats  # type: ignore[assignment]
+    stats: Stats = result.stats
     candidates = [_candidate(i, temps[i], question, o) for i, o in enumerate(result.outputs)]
     votes = _tally(question, candidates)
     weights = {k: s.weight for k, s in votes.support.items()}
@@ -168,7 +171,7 @@ def ask(
 
 
 def _choose(
-    engine: Engine, question: str, choices: list[str], votes: Tally, candidates: list[Candidate],
+    engine: Generator, question: str, choices: list[str], votes: Tally, candidates: list[Candidate],
     weights: dict[str, float], stats: Stats, prefix: str | None,
 ) -> AskResult:
     """A computed answer that names an option wins; else the model's likeliest option."""
@@ -178,7 +181,7 @@ def _choose(
             return AskResult(question, choices[picked], votes.verified, True, votes.margin, "choice-computed",
                              candidates, weights, stats)
     head = prefix if prefix is not None else f"Q: {question.strip()}\nA:"
-    scores = score_options(engine, head, [" " + c.strip() for c in choices])
+    scores = score_options(as_brancher(engine), head, [" " + c.strip() for c in choices])
     order = sorted(range(len(choices)), key=scores.__getitem__, reverse=True)
     margin = scores[order[0]] - scores[order[1]]
     return AskResult(question, choices[order[0]], False, False, margin, "choice-loglik", candidates, weights,

@@ -16,16 +16,17 @@ import re
 from collections.abc import Sequence
 from fractions import Fraction
 
-from islands.engine import Engine
+from islands.engine.protocol import Brancher, require
 
 __all__ = ["numeric_value", "pick_choice", "score_options"]
 
 
-def score_options(engine: Engine, prefix: str, options: Sequence[str], group: int = 16) -> list[float]:
+def score_options(engine: Brancher, prefix: str, options: Sequence[str], group: int = 16) -> list[float]:
     """Total log-probability (nats) of each option after `prefix`, like `Engine.score` for
     each, but the prefix is decoded once and the options decode together, `group` branches
     per batch. (Logits depend slightly on how rows are batched: totals may differ from
     one-at-a-time scoring in the last decimals.)"""
+    require(engine, "branches")
     head = engine.tokenize(prefix, add_bos=True)
     root = engine.branch(head)
     engine.prefill(root)  # the prefix's KV, for every option to start from
@@ -37,17 +38,17 @@ def score_options(engine: Engine, prefix: str, options: Sequence[str], group: in
                 for text in options[start : start + group]:
                     tail = engine.tokenize(text, add_bos=False)
                     kid = engine.branch(head + tail)
-                    engine.truncate(kid, len(head) - 1)  # decode the prefix's last token again: it predicts tail[0]
-                    engine.extend(kid, head[-1:] + tail)
-                    kid.score_from = len(head)
+                    kid.truncate(len(head) - 1)  # decode the prefix's last token again: it predicts tail[0]
+                    kid.extend(head[-1:] + tail)
+                    kid.score_tokens_from(len(head))
                     kids.append(kid)
                 engine.run(kids)
                 totals.extend(math.fsum(kid.scored) for kid in kids)
             finally:
                 for kid in kids:
-                    engine.release(kid)
+                    kid.release()
     finally:
-        engine.release(root)
+        root.release()
     return totals
 
 

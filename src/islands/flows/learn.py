@@ -32,7 +32,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from islands.engine import Engine, Stats
+from islands.engine import Stats
+from islands.engine.protocol import Generator, as_brancher, require
 from islands.errors import InvalidInput
 from islands.flows.ask import AskResult, Candidate, ask
 from islands.flows.choices import pick_choice, score_options
@@ -113,7 +114,7 @@ def _structure(solution: Solution) -> Structure:
 
 
 def learn(
-    engine: Engine,
+    engine: Generator,
     task: str,
     lessons: Sequence[Lesson],
     *,
@@ -171,7 +172,7 @@ class Solved(AskResult):
 
 
 def solve(
-    engine: Engine,
+    engine: Generator,
     question: str,
     *,
     learned: Learned | None = None,
@@ -186,6 +187,8 @@ def solve(
     candidates are scored by the model."""
     if not question.strip():
         raise InvalidInput("question is empty")
+    if choices is not None or (learned is not None and learned.structures):
+        require(engine, "branches")  # options and structures' candidates are scored on shared KV
     t0 = time.perf_counter()
     context = context if context is not None else (learned.context if learned is not None else "")
     if learned is not None and learned.structures:
@@ -200,7 +203,7 @@ def solve(
 
 
 def _by_structures(
-    engine: Engine, question: str, learned: Learned, choices: Sequence[str] | None,
+    engine: Generator, question: str, learned: Learned, choices: Sequence[str] | None,
     vocabulary: list[str] | None, shots_prompt: str | None, context: str,
 ) -> Solved | None:
     """Run every kept structure; the answer most of them (weighted by lessons solved) give."""
@@ -226,7 +229,7 @@ def _by_structures(
     if not weights and pools:
         pool = list(dict.fromkeys(c for p in pools for c in p))
         prefix = shots_prompt if shots_prompt is not None else f"Q: {question.strip()}\nA:"
-        scores = score_options(engine, prefix, [" " + c for c in pool])
+        scores = score_options(as_brancher(engine), prefix, [" " + c for c in pool])
         best = max(range(len(pool)), key=scores.__getitem__)
         key = normalize_answer(pool[best]) or ""
         weights[key] += 1

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from islands.engine import Engine
-from islands.grammar import Grammar
+from islands.engine.protocol import Generator, require
 from islands.errors import InvalidInput
+from islands.grammar import Grammar
 from islands.params import SamplingParams
 
 __all__ = ["Poem", "arrange", "plan_ahead", "rhymes"]
@@ -57,7 +57,7 @@ class Poem:
         return "\n".join(self.lines)
 
 
-def _words(engine: Engine, prompt: str) -> list[str]:
+def _words(engine: Generator, prompt: str) -> list[str]:
     """Whole words the model expects next, most likely first: its top next tokens that are
     a space and 3+ letters (one token each, so never a glued-together non-word)."""
     out = engine.generate(prompt, params=SamplingParams(max_tokens=1, temperature=0, logprobs=20)).outputs[0]
@@ -76,8 +76,10 @@ Ends with "sea": The wind is singing softly to the sea
 Ends with "{word}":"""
 
 
-def plan_ahead(engine: Engine, theme: str, *, scheme: str = "AABB", seed: int = 1) -> Poem:
-    """A poem whose line endings were chosen before the lines were written."""
+def plan_ahead(engine: Generator, theme: str, *, scheme: str = "AABB", seed: int = 1) -> Poem:
+    """A poem whose line endings were chosen before the lines were written (any engine
+    with log-probabilities and grammars: no branches needed)."""
+    require(engine, "logprobs", "grammar")
     if not re.fullmatch(r"[A-Z]{2,12}", scheme):
         raise InvalidInput(f"invalid scheme {scheme!r}: capital letters, e.g. AABB or ABAB")
     if not theme.strip():
@@ -85,8 +87,8 @@ def plan_ahead(engine: Engine, theme: str, *, scheme: str = "AABB", seed: int = 
     need = {letter: scheme.count(letter) for letter in dict.fromkeys(scheme)}
     targets: dict[str, list[str]] = {}
     used: set[str] = set()
-    firsts = [w for w in _words(engine, f"Words about {theme}:") + _words(engine, f"A poem about {theme}. The last word of the first line is")
-              if len(w) > 3 and w not in _FUNCTION_WORDS]
+    seen = _words(engine, f"Words about {theme}:") + _words(engine, f"A poem about {theme}. The last word of the first line is")
+    firsts = [w for w in seen if len(w) > 3 and w not in _FUNCTION_WORDS]
     for letter, count in need.items():
         for first in firsts:
             if first in used:

@@ -13,10 +13,10 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from islands.engine import Engine
-from islands.grammar import Grammar
+from islands.engine.protocol import Brancher, Generator, require
 from islands.errors import InvalidInput
 from islands.flows.variants import Variant
+from islands.grammar import Grammar
 from islands.params import SamplingParams
 
 __all__ = ["judge", "pairwise", "prune", "score_fn", "score_logprob", "vote"]
@@ -30,8 +30,9 @@ def score_fn(variants: list[Variant], fn: Callable[[str], float]) -> list[Varian
     return variants
 
 
-def score_logprob(engine: Engine, prompt: str, variants: list[Variant], *, mean: bool = True) -> list[Variant]:
+def score_logprob(engine: Generator, prompt: str, variants: list[Variant], *, mean: bool = True) -> list[Variant]:
     """Score = minus the (mean or total) surprisal of the variant after the prompt."""
+    require(engine, "score")
     for v in variants:
         if not v.text:
             v.score = -math.inf
@@ -41,12 +42,13 @@ def score_logprob(engine: Engine, prompt: str, variants: list[Variant], *, mean:
     return variants
 
 
-def _run_all(engine: Engine, prompts: list[str], params: SamplingParams, grammar: Grammar) -> list[str]:
+def _run_all(engine: Brancher, prompts: list[str], params: SamplingParams, grammar: Grammar) -> list[str]:
     """Greedy constrained answers to several prompts, decoded together."""
+    require(engine, "branches")
     branches = [engine.branch(p) for p in prompts]
     try:
         for b in branches:
-            b.start(params, engine.constraint(grammar))
+            b.start(params, grammar)
         engine.run(branches)
         return [b.text for b in branches]
     finally:
@@ -54,7 +56,7 @@ def _run_all(engine: Engine, prompts: list[str], params: SamplingParams, grammar
             b.release()
 
 
-def judge(engine: Engine, question: str, variants: list[Variant], *, criterion: str = "How good is this answer") -> list[Variant]:
+def judge(engine: Brancher, question: str, variants: list[Variant], *, criterion: str = "How good is this answer") -> list[Variant]:
     """The model rates each variant 0–100 (a grammar allows nothing else); all at once."""
     prompts = [f"{question}\nAnswer: {v.text.strip()}\n{criterion}, from 0 to 100? Rating:" for v in variants]
     ratings = _run_all(engine, prompts, SamplingParams(temperature=0, max_tokens=4), Grammar.regex(SCORE_0_100))
@@ -63,7 +65,7 @@ def judge(engine: Engine, question: str, variants: list[Variant], *, criterion: 
     return variants
 
 
-def pairwise(engine: Engine, question: str, variants: list[Variant]) -> list[Variant]:
+def pairwise(engine: Brancher, question: str, variants: list[Variant]) -> list[Variant]:
     """Every pair judged "A or B" (both orders, against position bias); score = wins."""
     pairs = [(i, j) for i, j in itertools.permutations(range(len(variants)), 2)]
     prompts = [

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from islands.engine import Engine
 from islands.engine.model import Constraint
+from islands.engine.protocol import Brancher, Generator, require
 from islands.errors import InvalidInput
 from islands.params import SamplingParams
 
@@ -65,7 +65,7 @@ def schedule(n: int, kind: str | Callable[[float], float] = "linear", *, hot: fl
 
 
 def fanout(
-    engine: Engine,
+    engine: Brancher,
     prompt: str,
     n: int,
     params: SamplingParams | None = None,
@@ -74,6 +74,7 @@ def fanout(
     constraint: Callable[[], Constraint | None] | None = None,
 ) -> list[Variant]:
     """n variants of `prompt` in one batch (temperature i from `temperatures`)."""
+    require(engine, "branches")
     params = (params or SamplingParams()).seeded()
     temps = list(temperatures) if temperatures is not None else [params.temperature] * n
     if len(temps) != n:
@@ -121,10 +122,13 @@ class _AvoidTop(Constraint):
         return False
 
 
-def explore(engine: Engine, prompt: str, n: int, params: SamplingParams | None = None, *, mode: str = "penalty", steps: int = 3) -> list[Variant]:
+def explore(
+    engine: Brancher, prompt: str, n: int, params: SamplingParams | None = None, *, mode: str = "penalty", steps: int = 3
+) -> list[Variant]:
     """Low-probability continuations, for variety: "penalty" forbids the top token for the
     first `steps` tokens; "tail" samples the whole distribution hot (no top-k/top-p/min-p).
     Each variant's `meta["mean_logprob"]` says how unlikely it was."""
+    require(engine, "branches", "score")
     params = (params or SamplingParams()).seeded()
     if mode == "tail":
         params = params.replace(top_k=0, top_p=1.0, min_p=0.0, temperature=max(params.temperature, 1.3))
@@ -139,7 +143,9 @@ def explore(engine: Engine, prompt: str, n: int, params: SamplingParams | None =
     return variants
 
 
-def synthesize(engine: Engine, question: str, variants: Sequence[Variant], *, mode: str = "summarize", params: SamplingParams | None = None) -> str:
+def synthesize(
+    engine: Generator, question: str, variants: Sequence[Variant], *, mode: str = "summarize", params: SamplingParams | None = None
+) -> str:
     """Merge variants into one output: "summarize" (tree summarization) or "improve" (the
     best, improved with the others as hints; scores decide which is best)."""
     if not variants:
@@ -158,9 +164,9 @@ def synthesize(engine: Engine, question: str, variants: Sequence[Variant], *, mo
 
 
 def anneal(
-    engine: Engine,
+    engine: Brancher,
     prompt: str,
-    scorer: Callable[[list[Variant]], None],
+    scorer: Callable[[list[Variant]], object],
     *,
     rounds: int = 3,
     n: int = 4,
@@ -172,6 +178,7 @@ def anneal(
 ) -> list[Variant]:
     """Rounds of fan-out from hot to cool, keeping a pool of the best `keep` (scored by
     `scorer`, which sets each variant's score)."""
+    require(engine, "branches")
     params = (params or SamplingParams()).seeded()
     assert params.seed is not None
     pool: list[Variant] = []

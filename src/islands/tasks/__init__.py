@@ -8,7 +8,7 @@ engine and flows, never the CLI or the server.
     result = bench_tasks(engine, tasks, n=25)  # bare few-shot, bare log-likelihood, islands
 """
 
-from islands.tasks.bench import CONTENDERS, Contender, bench_tasks, islands_contender
+from islands.tasks.bench import bench_tasks
 from islands.tasks.bigbench import FAMILIES, FetchError, FetchResult, default_data_dir, fetch, load_tasks
 from islands.tasks.data import (
     Example,
@@ -24,9 +24,7 @@ from islands.tasks.data import (
 )
 
 __all__ = [
-    "CONTENDERS",
     "FAMILIES",
-    "Contender",
     "Example",
     "FetchError",
     "FetchResult",
@@ -37,7 +35,6 @@ __all__ = [
     "exact_match",
     "extract",
     "fetch",
-    "islands_contender",
     "load_task",
     "load_tasks",
     "matching_choice",

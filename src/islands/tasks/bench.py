@@ -33,14 +33,25 @@ from typing import Any
 from islands.engine import Engine
 from islands.errors import InvalidInput
 from islands.flows import ask
+from islands.flows.choices import score_options
 from islands.flows.learn import Learned, Lesson, learn, solve
 from islands.flows.library import model_vocabulary
-from islands.flows.choices import score_options
 from islands.params import SamplingParams
 from islands.tasks.data import CHOICE, Example, Task
 
-__all__ = ["CONTENDERS", "Answer", "Chosen", "Contender", "WARM_QUESTIONS", "bare", "bare_loglik", "bench_tasks",
-           "cold_ask_seconds", "islands_contender", "score_choices"]
+__all__ = [
+    "CONTENDERS",
+    "WARM_QUESTIONS",
+    "Answer",
+    "Chosen",
+    "Contender",
+    "bare",
+    "bare_loglik",
+    "bench_tasks",
+    "cold_ask_seconds",
+    "islands_contender",
+    "score_choices",
+]
 
 Answer = Callable[[Example], "str | None"]  # the answer's text; None: no answer
 Contender = Callable[[Engine, Task, Sequence[Example]], "Answer | None"]  # None: does not apply to the task

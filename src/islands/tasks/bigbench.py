@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import gzip
+import io
 import json
 import os
 import shutil
@@ -191,6 +192,9 @@ class _Counting:
         self._report(self.done)
         return data
 
+    def seek(self, n: int) -> int:
+        raise io.UnsupportedOperation("the archive is read forward only")
+
 
 def _wanted(member: tarfile.TarInfo, names: set[str]) -> tuple[str, str] | None:
     """(family, path inside it) for the task files of a chosen family; None for the rest."""
@@ -209,7 +213,9 @@ def _extract(sdist: Path, raw: Path, names: set[str], progress: Progress) -> Non
     try:
         with sdist.open("rb") as f:
             counting = _Counting(f, lambda done: progress("extract", done, size))
-            with tarfile.open(fileobj=counting, mode="r|gz") as tar:  # type: ignore[call-overload]
+            # gzip here, not tarfile's "r|gz": GzipFile checks the end-of-stream marker and the
+            # CRC, so a truncated archive fails instead of ending early as if it were complete
+            with gzip.GzipFile(fileobj=counting, mode="rb") as gz, tarfile.open(fileobj=gz, mode="r|") as tar:
                 for member in tar:
                     where = _wanted(member, names)
                     if where is None:
@@ -219,6 +225,8 @@ def _extract(sdist: Path, raw: Path, names: set[str], progress: Progress) -> Non
                     dest = raw.joinpath(where[0], *where[1].split("/"))
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     dest.write_bytes(source.read())
+                while gz.read(1 << 20):  # the padding after the archive, to the end of the stream
+                    pass
     except (gzip.BadGzipFile, tarfile.TarError, EOFError, zlib.error) as e:  # other OSErrors: writing
         sdist.unlink(missing_ok=True)
         raise FetchError(f"corrupt archive {sdist} ({e or type(e).__name__}): removed it; "

@@ -36,8 +36,8 @@ from islands.errors import InvalidInput
 from islands.files import write_jsonl
 
 __all__ = [
-    "EXACT",
     "CHOICE",
+    "EXACT",
     "Example",
     "Format",
     "Metric",

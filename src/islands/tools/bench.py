@@ -99,7 +99,7 @@ def bench_islands(
     times: dict[str, list[float]] = {w: [] for w in ways}
     prefilled: dict[str, int] = {}
     texts: dict[str, str] = {}
-    for w, run in ways.items():  # one warm-up each, not timed
+    for run in ways.values():  # one warm-up each, not timed
         run()
     for _ in range(repeat):
         for w, run in ways.items():

@@ -8,15 +8,16 @@ from typing import Any
 
 from islands.tools.calc import calc
 from islands.tools.corpus import Corpus
-from islands.tools.registry import CALC_ALPHABET, CALC_GRAMMAR, Registry, ToolError
-from islands.tools.track import Island
 from islands.tools.programs import bindings_prelude
+from islands.tools.registry import CALC_ALPHABET, CALC_GRAMMAR, Registry, ToolError
 from islands.tools.sandbox import repl_script, run_python
+from islands.tools.track import Island
 
 MAX_COPY = 16_000_000
 LOAD_BUDGET = 1500
+CORPUS_TOOLS = ("COPY", "LOAD", "SEARCH")  # registered over a corpus (register_corpus)
 
-__all__ = ["PY_ALPHABET", "python_tool", "register", "with_bindings"]
+__all__ = ["CORPUS_TOOLS", "PY_ALPHABET", "python_tool", "register", "register_corpus", "with_bindings"]
 
 
 PY_ALPHABET = string.printable.replace("\x0b", "").replace("\x0c", "")
@@ -58,6 +59,9 @@ def register(registry: Registry, corpus: Corpus | None = None) -> None:
 
     if corpus is not None:
         register_corpus(registry, corpus)
+    else:
+        for name in CORPUS_TOOLS:
+            registry.needs(name, "a corpus (--corpus DIR)")
 
 
 def register_corpus(registry: Registry, corpus: Corpus) -> None:

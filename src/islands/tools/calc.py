@@ -24,9 +24,12 @@ counts, factorials) so a call can never hang the process.
 from __future__ import annotations
 
 import math
+import operator
 import re
+from collections.abc import Callable
 from decimal import Decimal, localcontext
 from fractions import Fraction
+from typing import Any
 
 from islands.errors import InvalidInput
 
@@ -86,7 +89,7 @@ class _Parser:
         while self.peek() in ("+", "-"):
             op = self.take()
             rhs = self.term()
-            value = _mix(value, rhs, lambda a, b: a + b if op == "+" else a - b)
+            value = _mix(value, rhs, operator.add if op == "+" else operator.sub)
         return value
 
     def term(self) -> Number:
@@ -101,7 +104,7 @@ class _Parser:
             elif op == "/":
                 value = _mix(value, rhs, lambda a, b: a / b)
             elif op == "//":
-                value = Fraction(math.floor(value / rhs))
+                value = Fraction(math.floor(_mix(value, rhs, lambda a, b: a / b)))  # Decimal // exact works too
             else:
                 value = _mix(value, rhs, lambda a, b: a % b)
             _check_size(value)
@@ -156,7 +159,7 @@ class _Parser:
         raise CalcError(f"unexpected {tok!r}")
 
 
-def _mix(a: Number, b: Number, op):  # type: ignore[no-untyped-def]
+def _mix(a: Number, b: Number, op: Callable[[Any, Any], Number]) -> Number:
     """Exact when both are exact; otherwise in Decimal."""
     if isinstance(a, Fraction) and isinstance(b, Fraction):
         return op(a, b)
@@ -227,7 +230,7 @@ def _factorial(x: Number) -> Number:
     return Fraction(math.factorial(int(x)))
 
 
-def _approx(name: str, fn, precision: int) -> Decimal:  # type: ignore[no-untyped-def]
+def _approx(name: str, fn: Callable[[], Decimal], precision: int) -> Decimal:
     with localcontext() as ctx:
         ctx.prec = precision + 5
         try:
@@ -255,7 +258,7 @@ def _call(name: str, args: list[Number], precision: int) -> Number:
         return _pow(args[0], 1 / Fraction(_whole("root", args[1])), precision)
     if name == "abs":
         need(1)
-        return abs(args[0])
+        return abs(args[0])  # type: ignore[return-value]  # typeshed: Fraction.__abs__ -> Fraction
     if name in ("floor", "ceil"):
         need(1)
         return Fraction((math.floor if name == "floor" else math.ceil)(args[0]))
@@ -319,7 +322,7 @@ def _pi(precision: int) -> Decimal:
         return +(4 * (4 * arctan_inv(5) - arctan_inv(239)))
 
 
-_CONSTANTS = {"pi": _pi, "e": lambda p: Decimal(1).exp()}
+_CONSTANTS: dict[str, Callable[[int], Decimal]] = {"pi": _pi, "e": lambda p: Decimal(1).exp()}
 
 
 def evaluate(expression: str, precision: int = 50) -> Number:

@@ -25,7 +25,7 @@ from pathlib import Path
 from islands.errors import InvalidInput
 from islands.home import islands_home
 
-__all__ = ["Corpus", "Hit", "SUFFIXES"]
+__all__ = ["SUFFIXES", "Corpus", "Hit"]
 
 SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text", ".pdf"}
 MAX_FILE_BYTES = 50_000_000
@@ -114,7 +114,7 @@ class Corpus:
         """Add new files, refresh changed ones, drop deleted ones — in one transaction.
         Files that cannot be read are skipped and described in `self.problems`."""
         files = list(self.files())
-        self.problems: list[str] = []
+        self.problems = []
         known = {row[0]: (row[1], row[2]) for row in self.db.execute("SELECT path, mtime, size FROM docs")}
         counts = {"added": 0, "updated": 0, "removed": 0, "unchanged": 0, "skipped": 0}
         with self.db:

@@ -16,8 +16,8 @@ What it leaves out: judging whether the grammar matches the description's intent
 from __future__ import annotations
 
 from islands.engine import Engine
-from islands.grammar import Grammar
 from islands.errors import InvalidInput
+from islands.grammar import Grammar
 from islands.params import SamplingParams
 
 __all__ = ["GBNF_SYNTAX", "write_grammar"]

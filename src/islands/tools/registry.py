@@ -172,6 +172,8 @@ class Registry:
 
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
+        # tools that exist but are not set up here, and what they need ("--corpus DIR")
+        self._needs: dict[str, str] = {}
 
     def __iter__(self) -> Iterator[Tool]:
         return iter(sorted(self._tools.values(), key=lambda t: t.name))
@@ -187,15 +189,26 @@ class Registry:
         """The tools' names, sorted."""
         return sorted(self._tools)
 
+    def known(self) -> list[str]:
+        """Every tool name this registry knows of, set up or not, sorted."""
+        return sorted(set(self._tools) | set(self._needs))
+
+    def needs(self, name: str, what: str) -> None:
+        """Make `name` known without setting it up: asking for it says it needs `what`."""
+        if name.upper() not in self._tools:
+            self._needs[name.upper()] = what
+
     def get(self, name: str) -> Tool:
-        try:
-            return self._tools[name.upper()]
-        except KeyError:
-            known = ", ".join(t.name for t in self) or "none"
-            raise InvalidInput(f"unknown tool {name!r} (known: {known})") from None
+        key = name.upper()
+        if key in self._tools:
+            return self._tools[key]
+        if key in self._needs:
+            raise InvalidInput(f"tool {key} needs {self._needs[key]}")
+        raise InvalidInput(f"unknown tool {name!r} (known: {', '.join(self.known()) or 'none'})")
 
     def add(self, tool: Tool) -> Tool:
         self._tools[tool.name] = tool
+        self._needs.pop(tool.name, None)
         return tool
 
     def register(
@@ -234,6 +247,7 @@ class Registry:
         out = Registry()
         for n in names:
             out.add(self.get(n))
+        out._needs = {k: v for k, v in self._needs.items() if k not in out._tools}
         return out
 
     @classmethod

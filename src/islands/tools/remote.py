@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from islands.engine.remote import RemoteEngine
+from islands.engine.protocol import Generator
 from islands.engine.results import Stats
 from islands.grammar import Grammar
 from islands.params import SamplingParams
@@ -40,11 +40,11 @@ def generate_remote(
     on_text: Callable[[int, str], None] | None = None,
     per_branch: list[SamplingParams] | None = None,
 ) -> IslandGeneration:
-    """n continuations of `prompt` on the runner's remote engine, each running its calls."""
+    """n continuations of `prompt` on the runner's engine (any `Generator`: it needs only
+    `stream` and `generate`), each running its calls."""
     from islands.tools.runner import branch_params, head_track
 
     engine = runner.engine
-    assert isinstance(engine, RemoteEngine)
     t0 = time.perf_counter()
     every = branch_params(n, (params or SamplingParams()).seeded(), per_branch)
     lock = threading.Lock()
@@ -69,7 +69,7 @@ def generate_remote(
     return IslandGeneration([t.output() for t in tracks], stats, 0)
 
 
-def _drive(engine: RemoteEngine, track: IslandTrack, context: str, emit: Callable[[str], None]) -> None:
+def _drive(engine: Generator, track: IslandTrack, context: str, emit: Callable[[str], None]) -> None:
     """One output: segments streamed from the server, calls run between them."""
     if track.answer_due:
         _answer(engine, track, context, emit)
@@ -112,7 +112,7 @@ def _drive(engine: RemoteEngine, track: IslandTrack, context: str, emit: Callabl
         params = track.resume()
 
 
-def _answer(engine: RemoteEngine, track: IslandTrack, context: str, emit: Callable[[str], None]) -> None:
+def _answer(engine: Generator, track: IslandTrack, context: str, emit: Callable[[str], None]) -> None:
     """The answer slot remotely: one request under the slot's regex (answer.py)."""
     slot = AnswerSlot(track.answer_options(), {}, [])
     params = track.begin_answer()

@@ -23,11 +23,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
+from typing import cast
 
 import numpy as np
 
 from islands.engine import Branch, Delta, Engine, Stats
 from islands.engine.model import Constraint
+from islands.engine.protocol import Generator, require
 from islands.engine.stream import Job, run_job
 from islands.errors import InvalidInput, IslandsError
 from islands.grammar import Grammar
@@ -47,7 +49,7 @@ class IslandRunner:
 
     def __init__(
         self,
-        engine: Engine | object,
+        engine: Generator,
         registry: Registry,
         *,
         template: str = " => {result}",
@@ -56,14 +58,17 @@ class IslandRunner:
         wait_tools: bool = False,
     ) -> None:
         self.engine = engine
+        # the local engine, whose branches run islands at the KV level; None: a remote one
+        # (tools/remote.py drives islands over streamed completions)
+        self.local: Engine | None = cast("Engine", engine) if engine.supports("branches") else None
         self.registry = registry
         self.template = template
         self.answer = answer  # e.g. "Answer:": the slot after it copies island results (answer.py)
         # wait for each tool before the next step: batches (and so logits and outputs) do not
         # depend on how fast tools run; the other branches wait that long too
         self.wait_tools = wait_tools
-        if isinstance(engine, Engine) and any(t.grammar is not None for t in registry):
-            engine.model.prepare_grammars()  # argument grammars: build the tokenizer meanwhile
+        if self.local is not None and any(t.grammar is not None for t in registry):
+            self.local.model.prepare_grammars()  # argument grammars: build the tokenizer meanwhile
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="island")
         self._grammars = True  # argument grammars, until the model says it has none
 
@@ -76,10 +81,10 @@ class IslandRunner:
     def args_constraint(self, tool: Tool, written: str) -> Constraint | None:
         """The tool's argument grammar, past what the model already wrote after `NAME(`;
         None where grammars are not available (the mock model) or the text does not fit."""
-        if not self._grammars or tool.grammar is None or not isinstance(self.engine, Engine):
+        if not self._grammars or tool.grammar is None or self.local is None:
             return None
         try:
-            constraint = self.engine.constraint(Grammar.lark(tool.grammar))
+            constraint = self.local.constraint(Grammar.lark(tool.grammar))
         except IslandsError:
             self._grammars = False  # this model has no grammar support: the alphabet will do
             return None
@@ -89,7 +94,8 @@ class IslandRunner:
 
     def alphabet_mask(self, tool: Tool) -> np.ndarray:
         """Tokens made only of the tool's argument characters (computed once per engine)."""
-        assert isinstance(self.engine, Engine)
+        require(self.engine, "branches")
+        assert self.local is not None
         allowed = set(tool.alphabet)
 
         def keep(piece: bytes) -> bool:
@@ -99,12 +105,13 @@ class IslandRunner:
                 return False
             return bool(text) and all(c in allowed for c in text)
 
-        return self.engine.token_mask(keep, key=f"alphabet:{tool.alphabet}")
+        return self.local.token_mask(keep, key=f"alphabet:{tool.alphabet}")
 
     def answer_slot(self, options: list[str]) -> AnswerSlot:
         """The slot over these island results, with this engine's vocabulary."""
-        assert isinstance(self.engine, Engine)
-        engine = self.engine
+        require(self.engine, "branches")
+        assert self.local is not None
+        engine = self.local
         newline = engine.piece_ids().get(b"\n", [])
         return AnswerSlot(options, engine.piece_ids(), sorted(set(newline) | engine.model.eog_tokens))
 
@@ -131,13 +138,13 @@ class IslandRunner:
         """n continuations of `prompt`, each running the tools it calls. `settled(outputs)`,
         given the finished outputs so far (None for the others), may end the rest early:
         they stop with finish_reason "settled" (a vote that can no longer change)."""
-        if not isinstance(self.engine, Engine):
+        if self.local is None:
             from islands.tools.remote import generate_remote
 
             return generate_remote(self, prompt, n, params, on_text, per_branch)
         job = self.job(prompt, n, params, per_branch)
         job.settled = settled
-        for delta in run_job(self.engine, job):
+        for delta in run_job(self.local, job):
             if on_text is not None:
                 on_text(delta.index, delta.text)
         assert job.result is not None
@@ -173,9 +180,10 @@ class IslandJob(Job):
     def __init__(
         self, runner: IslandRunner, prompt: str, n: int, params: SamplingParams, per_branch: list[SamplingParams] | None = None
     ) -> None:
-        assert isinstance(runner.engine, Engine)
+        require(runner.engine, "branches")
+        assert runner.local is not None
         self.runner = runner
-        self.engine: Engine = runner.engine
+        self.engine: Engine = runner.local
         self.prompt = prompt
         self.params = branch_params(n, params, per_branch)
         self.stats = Stats()

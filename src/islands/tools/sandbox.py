@@ -180,8 +180,8 @@ def run_python(code: str, limits: SandboxLimits | None = None) -> SandboxResult:
     code_ = proc.returncode
     sig = -code_ if code_ < 0 else code_ - 128 if code_ > 128 else 0  # bwrap reports 128 + signal
     if killed is None and sig:
-        names = {signal.SIGXCPU: "cpu", signal.SIGXFSZ: "output", signal.SIGKILL: "signal 9"}
-        killed = names.get(sig, f"signal {sig}")  # type: ignore[call-overload]
+        names: dict[int, str] = {signal.SIGXCPU: "cpu", signal.SIGXFSZ: "output", signal.SIGKILL: "signal 9"}
+        killed = names.get(sig, f"signal {sig}")
     if killed is None and "MemoryError" in stderr:
         killed = "memory"
     return SandboxResult(stdout, stderr, code_, killed)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from islands.tools.corpus import Corpus
 
-__all__ = ["Source", "SoftSpan", "retrieve", "with_sources"]
+__all__ = ["SoftSpan", "Source", "retrieve", "with_sources"]
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from islands.engine import Generation
+from islands.engine import Generation, Output
 from islands.files import write_jsonl
-from islands.tools.track import IslandGeneration, Span
 from islands.tools.soft import SoftSpan
+from islands.tools.track import IslandGeneration, IslandOutput, Span
 
 __all__ = ["write_trace"]
 
@@ -26,8 +26,9 @@ def write_trace(path: Path, prompt: str, result: Generation | IslandGeneration, 
     lines: list[dict[str, Any]] = [
         {"type": "prompt", "text": prompt, "soft": [asdict(s) for s in soft or []], "stats": result.stats.to_dict()}
     ]
-    for i, out in enumerate(result.outputs):
-        spans = out.spans if isinstance(result, IslandGeneration) else [Span(0, len(out.text), "sea")]  # type: ignore[union-attr]
+    outputs: list[Output | IslandOutput] = list(result.outputs)
+    for i, out in enumerate(outputs):
+        spans = out.spans if isinstance(out, IslandOutput) else [Span(0, len(out.text), "sea")]
         logprobs = getattr(out, "logprobs", None)
         lines.append({
             "type": "output",
