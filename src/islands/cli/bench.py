@@ -40,7 +40,8 @@ def tree(
     branches: Annotated[int, typer.Option("--branches", "-b", help="Continuations of the prompt.")] = 16,
     tokens: Annotated[int, typer.Option("--tokens", "-n", help="Tokens sampled per continuation.")] = 64,
     repeat: Annotated[int, typer.Option("--repeat", "-r", help="Runs of islands and bare (interleaved); the best counts.")] = 3,
-    skip: Annotated[list[str] | None, typer.Option("--skip", help="Leave out a baseline: sequential, server or bare (repeatable).", show_default=False)] = None,
+    skip: Annotated[list[str] | None, typer.Option(
+        "--skip", help="Leave out a baseline: sequential, server or bare (repeatable).", show_default=False)] = None,
     model: ModelOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -219,7 +220,8 @@ def _sizes(text: str, option: str) -> tuple[int, ...]:
 @app.command("memory")
 def memory_bench(
     sizes: Annotated[str, typer.Option("--sizes", help="Comma-separated store sizes for BM25 alone.")] = "1000,10000,100000",
-    dense_sizes: Annotated[str, typer.Option("--dense-sizes", help="Sizes for hybrid recall (BM25 + vectors); '' for none.")] = "1000,10000",
+    dense_sizes: Annotated[str, typer.Option(
+        "--dense-sizes", help="Sizes for hybrid recall (BM25 + vectors); '' for none.")] = "1000,10000",
     embedder: Annotated[str, typer.Option("--embedder", help="The embedder for hybrid recall (minilm, hash).")] = "minilm",
     model: ModelOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -236,7 +238,8 @@ def memory_bench(
     with err.status("benchmarking retrieval") as status:
         result: dict[str, Any] = {"retrieval": {"bm25": bench_retrieval(chosen, progress=lambda s: status.update(f"BM25: {s}"))}}
         if emb is not None:
-            result["retrieval"][f"hybrid-{emb.name}"] = bench_retrieval(dense, embedder=emb, progress=lambda s: status.update(f"hybrid: {s}"))
+            result["retrieval"][f"hybrid-{emb.name}"] = bench_retrieval(
+                dense, embedder=emb, progress=lambda s: status.update(f"hybrid: {s}"))
     engine = load_engine(model, 4096)
     with err.status("benchmarking surprise gating"):
         result["surprise"] = bench_surprise(engine)
@@ -244,4 +247,5 @@ def memory_bench(
 
 
 from islands.cli import bench_tasks  # noqa: E402  (islands bench tasks [fetch|list])
+
 app.add_typer(bench_tasks.app, name="tasks")

@@ -17,11 +17,11 @@ from fractions import Fraction
 from typing import Any
 
 from islands.engine import Engine
-from islands.grammar import Grammar
 from islands.flows.ask import ask
 from islands.flows.puzzle import Judge, brute_force, random_puzzles, solve
 from islands.flows.scoring import last_number
 from islands.flows.variants import fanout
+from islands.grammar import Grammar
 from islands.params import SamplingParams
 from islands.tools.calc import CalcError, evaluate
 
@@ -32,12 +32,13 @@ _EXPR = Grammar.regex(r" [0-9+\-*/() ]{3,30}")
 
 
 def _greedy_once(engine: Engine, numbers: list[int], target: int) -> bool:
-    prompt = f"Combine the numbers with + - * / to make {target}, using each once.\nNumbers: 4 6 1 1. Expression: (4 * 6) * 1 * 1\nNumbers: {' '.join(map(str, numbers))}. Expression:"
+    prompt = (f"Combine the numbers with + - * / to make {target}, using each once.\n"
+              f"Numbers: 4 6 1 1. Expression: (4 * 6) * 1 * 1\nNumbers: {' '.join(map(str, numbers))}. Expression:")
     text = engine.generate(prompt, params=SamplingParams(temperature=0, max_tokens=24), grammar=_EXPR).text
     if sorted(int(t) for t in re.findall(r"\d+", text)) != sorted(numbers):
         return False
     try:
-        return Fraction(evaluate(text)) == target  # type: ignore[arg-type]
+        return Fraction(evaluate(text)) == target
     except (CalcError, TypeError, ValueError):
         return False
 
@@ -165,4 +166,5 @@ def bench_consistency(engine: Engine, *, problems: int = 24, samples: tuple[int,
     errors = {k: round(1 - v, 3) for k, v in accuracy.items()}
     halving = {f"{a}->{b}": (round(errors[str(b)] / errors[str(a)], 3) if errors[str(a)] else None)
                for a, b in zip(samples, samples[2:]) if b == 4 * a}
-    return {"problems": len(items), "tools": ["CALC", "PY"] if tools else [], "accuracy": accuracy, "error": errors, "error_ratio_at_4x_samples": halving}
+    return {"problems": len(items), "tools": ["CALC", "PY"] if tools else [], "accuracy": accuracy, "error": errors,
+            "error_ratio_at_4x_samples": halving}

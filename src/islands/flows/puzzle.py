@@ -34,8 +34,8 @@ from fractions import Fraction
 
 from islands.engine import Engine
 from islands.errors import InvalidInput
-from islands.grammar import Grammar
 from islands.flows.search import SearchResult, search
+from islands.grammar import Grammar
 from islands.params import SamplingParams
 from islands.tools.calc import CalcError, evaluate
 

@@ -32,8 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from islands.engine import Branch, Engine, Stats
-from islands.grammar import Grammar
 from islands.errors import InvalidInput
+from islands.grammar import Grammar
 from islands.params import SamplingParams
 
 __all__ = ["STRATEGIES", "Node", "SearchResult", "search"]
