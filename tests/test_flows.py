@@ -4,6 +4,7 @@ pruning, voting and search bookkeeping (duplicates, dead ends, backtracking, no 
 from __future__ import annotations
 
 import importlib
+import itertools
 from typing import Any
 
 import pytest
@@ -92,7 +93,7 @@ def test_search_bookkeeping(engine: Engine, mock: MockModel) -> None:
     assert found.solution is not None and found.solution.status == "solution" and "ll" in found.solution.path
     path = found.path(found.solution)
     assert path[0].parent is None and path[-1] is found.solution and len(path) == found.solution.depth + 1
-    for parent, child in zip(path, path[1:]):  # each step extends its parent's path, one level deeper
+    for parent, child in itertools.pairwise(path):  # each step extends its parent's path, one level deeper
         assert child.parent == parent.id and child.depth == parent.depth + 1 and child.path == parent.path + child.step
         assert parent.status == "expanded" and "ll" not in parent.path
     assert not engine.live_branches
