@@ -61,7 +61,7 @@ def test_self_optimize_on_a_tiny_dev_set(real: Engine) -> None:
         return hits / len(dev)
 
     result = self_optimize(real, "Classify the sentiment of a text as positive or negative.", "Sentiment?", accuracy,
-                           rounds=1, n=2, trials=2, margin=1 / len(dev))
+                           rounds=1, n=1, trials=2, margin=1 / len(dev), propose=lambda line, r: ["Write a clearer instruction."])
     assert result.score == accuracy(result.best) and result.best.strip() and "\n" not in result.best  # the score is the best's own
     assert result.trials == 2 and result.margin == 0.25 and result.improver_trials
     for trial in result.improver_trials:  # both sides on two seeds; kept only when better by more than one item
