@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import pytest
 
 from islands import InvalidInput
 from islands.engine import Engine
-from islands.flows.graph import load_flow, run_flow, schema_json
+from islands.flows.graph import REGISTRY, Context, Op, load_flow, register, run_flow, schema_json
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "flows"
 
@@ -81,3 +82,34 @@ def test_runs_in_dependency_order(engine: Engine) -> None:
     with pytest.raises(InvalidInput, match="unknown input 'zz'"):
         run_flow(engine, load_flow(spec), {"zz": "1"})
     assert not engine.live_branches
+
+
+class Shout(Op):
+    """Upper-cases the text of the node or input it takes."""
+
+    op: Literal["shout"]
+    links: ClassVar[tuple[str, ...]] = ("source",)
+    source: str
+
+    def run(self, ctx: Context) -> str:
+        return ctx.fill("{" + self.source + "}").upper()
+
+
+def test_a_new_op_is_one_registered_class(engine: Engine) -> None:
+    spec = flow({"id": "loud", "op": "shout", "source": "q"}, {"id": "out", "op": "output", "from": "loud"})
+    with pytest.raises(InvalidInput, match="unknown op 'shout'"):
+        load_flow(spec)
+    register(Shout)
+    try:
+        with pytest.raises(ValueError, match="registered twice"):
+            register(Shout)
+        assert json.loads(schema_json())["$defs"]["Shout"]["properties"]["op"]["const"] == "shout"
+        with pytest.raises(InvalidInput, match="node 'loud': field 'source': unknown input or node 'nope'"):
+            load_flow(flow({"id": "loud", "op": "shout", "source": "nope"}))
+        with pytest.raises(InvalidInput, match="cycle"):
+            load_flow(flow({"id": "a", "op": "shout", "source": "b"}, {"id": "b", "op": "shout", "source": "a"}))
+        result = run_flow(engine, load_flow(spec), {"q": "the islands"})
+        assert result.values["loud"] == "THE ISLANDS" and result.output == "THE ISLANDS"
+    finally:
+        REGISTRY.pop("shout")
+    assert "Shout" not in schema_json()

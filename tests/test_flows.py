@@ -3,6 +3,10 @@ pruning, voting and search bookkeeping (duplicates, dead ends, backtracking, no 
 
 from __future__ import annotations
 
+import importlib
+import itertools
+from typing import Any
+
 import pytest
 
 from islands import InvalidInput, SamplingParams
@@ -55,7 +59,10 @@ def test_scoring_pruning_and_voting(engine: Engine) -> None:
 
 
 def test_anneal_keeps_the_best_pool(engine: Engine) -> None:
-    pool = anneal(engine, "the", lambda vs: score_fn(vs, lambda t: t.count("e")), rounds=3, n=3, keep=2,
+    def count_e(vs: list[Variant]) -> None:
+        score_fn(vs, lambda t: t.count("e"))
+
+    pool = anneal(engine, "the", count_e, rounds=3, n=3, keep=2,
                   params=SamplingParams(max_tokens=8, seed=2, ignore_eos=True))
     assert len(pool) == 2 and pool[0].score >= pool[1].score  # type: ignore[operator]
     assert {v.meta["round"] for v in pool} <= {0, 1, 2}
@@ -80,15 +87,23 @@ def test_search_bookkeeping(engine: Engine, mock: MockModel) -> None:
     assert not any(n.status == "expanded" and "q" in n.path for n in result.nodes)  # dead ends never expanded
     assert result.prefill_per_node == 0  # children sample; nothing is decoded twice
     assert not engine.live_branches and engine.ledger.used == mock.used_cells
-    if result.solution is not None:
-        path = result.path(result.solution)
-        assert path[0].parent is None and path[-1] is result.solution
+    assert result.solution is None  # no four-line path with an "e" within these limits
+    found = search(engine, "sea\n", score=score, is_solution=lambda p: "ll" in p, is_dead=lambda p: "q" in p, expand=3, max_depth=4,
+                   max_nodes=40, params=SamplingParams(temperature=1.0, max_tokens=5, stop=("\n",), seed=4))
+    assert found.solution is not None and found.solution.status == "solution" and "ll" in found.solution.path
+    path = found.path(found.solution)
+    assert path[0].parent is None and path[-1] is found.solution and len(path) == found.solution.depth + 1
+    for parent, child in itertools.pairwise(path):  # each step extends its parent's path, one level deeper
+        assert child.parent == parent.id and child.depth == parent.depth + 1 and child.path == parent.path + child.step
+        assert parent.status == "expanded" and "ll" not in parent.path
+    assert not engine.live_branches
 
 
 def test_best_first_backtracks_when_a_subtree_dies(engine: Engine) -> None:
     # deeper looks better, but every grandchild is a dead end: the search must go back
     result = search(engine, "x", score=len, is_solution=lambda p: False, is_dead=lambda p: len(p) >= 6,
-                    expand=2, max_depth=5, max_nodes=20, widen=1, params=SamplingParams(temperature=1.0, max_tokens=3, seed=9, ignore_eos=True))
+                    expand=2, max_depth=5, max_nodes=20, widen=1,
+                    params=SamplingParams(temperature=1.0, max_tokens=3, seed=9, ignore_eos=True))
     depth1 = [n for n in result.nodes if n.depth == 1 and n.status != "duplicate"]
     depth2 = [n for n in result.nodes if n.depth == 2 and n.status != "duplicate"]
     assert len(depth1) == 2 and all(n.status == "expanded" for n in depth1)  # both tried: it backtracked
@@ -143,3 +158,53 @@ def test_score_options_sums_engine_score(engine: Engine) -> None:
     singles = [sum(engine.score("the sea is", o).logprobs) for o in options]
     assert totals == pytest.approx(singles, abs=1e-4)
     assert not engine.live_branches  # every option's branch released
+
+
+def test_self_optimize_keeps_only_a_rewrite_that_wins_on_repeated_trials(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    opt = importlib.import_module("islands.flows.optimize")  # the module: islands.flows.optimize is also the function
+    plain = opt.optimize
+    lucky_seeds: list[int] = []
+    seeds_by_line: dict[str, list[int]] = {}
+
+    def rigged(*args: Any, **kw: Any) -> Any:
+        """A real optimizer step on the mock, then a bonus that stands for what a rewrite is worth:
+        "Lucky." finds a better instruction on the first seed it ever sees, "Better." on every seed."""
+        result = plain(*args, **kw)
+        line = kw["improver"].split(" ", 1)[0]
+        seeds_by_line.setdefault(line, []).append(kw["seed"])
+        if line == "Lucky." and not lucky_seeds:
+            lucky_seeds.append(kw["seed"])
+            result.score += 1.0
+        elif line == "Better.":
+            result.score += 0.5
+        return result
+
+    monkeypatch.setattr(opt, "optimize", rigged)
+    def propose(line: str, r: int) -> list[str]:
+        return ["Lucky.", "Better."]
+
+    once = opt.self_optimize(engine, "t", "x", lambda t: 0.0, rounds=1, n=2, trials=1, margin=0.0, propose=propose)
+    assert once.improver.startswith("Lucky.")  # one step on one seed: luck is credited
+    lucky_seeds.clear()
+    seeds_by_line.clear()
+    result = opt.self_optimize(engine, "t", "x", lambda t: 0.0, rounds=1, n=2, trials=4, margin=0.25, propose=propose)
+    lucky, better = result.improver_trials
+    assert (lucky.rewrite, lucky.kept, lucky.gain) == ("Lucky.", False, 0.25)  # won once in four: not more than the margin
+    assert (better.rewrite, better.kept, better.gain) == ("Better.", True, 0.5)
+    assert result.improver.startswith("Better.") and "{best}" in result.improver
+    assert result.trials == 4 and result.margin == 0.25
+    incumbent_seeds = seeds_by_line["Improve"][1:]  # the first step is the initial one
+    assert len(incumbent_seeds) == 4 and seeds_by_line["Lucky."] == seeds_by_line["Better."] == incumbent_seeds
+    with pytest.raises(InvalidInput):
+        opt.self_optimize(engine, "t", "x", lambda t: 0.0, trials=0)
+
+
+def test_self_optimize_on_the_mock_keeps_no_rewrite_that_does_not_help(engine: Engine) -> None:
+    from islands.flows.optimize import IMPROVE, self_optimize
+
+    result = self_optimize(engine, "t", "x", lambda t: float(len(t) % 3 == 0), rounds=1, n=2, trials=2, margin=0.5)
+    assert result.improver_trials and all(len(t.candidate) == len(t.incumbent) == 2 for t in result.improver_trials)
+    assert all(t.kept == (t.gain > 0.5) for t in result.improver_trials)
+    kept = [t.rewrite for t in result.improver_trials if t.kept]
+    assert result.improver == (kept[-1] + IMPROVE.split(".", 1)[1] if kept else IMPROVE)
+    assert result.score == float(len(result.best) % 3 == 0) and not engine.live_branches

@@ -185,7 +185,7 @@ def test_bench_serve_runs_a_tiny_load(real: object) -> None:
 
     result = bench_serve(real, requests=4, tokens=4)  # type: ignore[arg-type]
     assert result["requests"] == 4 and result["p95_s"] >= result["p50_s"] > 0
-    assert result["ratio"] == pytest.approx(result["sequential_s"] / result["concurrent_s"], rel=0.01)
+    assert result["p50_s"] > 0.75 * result["concurrent_s"]  # the four finished together: decoded in shared steps, not in turn
 
 
 def test_remote_engine_against_the_server(server: str) -> None:

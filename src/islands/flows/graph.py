@@ -13,35 +13,91 @@ Edges are the `from` fields and `{name}` references in templates (an input, or a
 node: its best variant's text). A validation error names the node and the field. The
 JSON Schema of this format is `flow.schema.json` beside this file (`islands flow schema`),
 which is what a node-based editor edits.
+
+Each op is one class: an `Op` subclass with its fields, the fields that reference other
+nodes (`links`, `templates`) and its own `run`, added to `REGISTRY` by `@register`. The
+validator, the JSON Schema and `run_flow` all read the registry, so a new op is one class.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import string
 import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from islands.engine import Delta, Engine, Generation, Stats
 from islands.engine import Output as EngineOutput
-from islands.grammar import Grammar
 from islands.engine.stream import Job
 from islands.errors import InvalidInput
 from islands.flows import scoring
 from islands.flows.ask import ask
 from islands.flows.plan import plan_ahead
 from islands.flows.variants import Variant, anneal, explore, fanout, schedule, synthesize
+from islands.grammar import Grammar
 from islands.params import SamplingParams
 
-__all__ = ["Flow", "FlowJob", "FlowRun", "load_flow", "run_flow", "schema_json"]
+__all__ = ["REGISTRY", "Context", "Flow", "FlowJob", "FlowRun", "Op", "load_flow", "register", "run_flow", "schema_json"]
 
 
-class _Node(BaseModel):
+class Context:
+    """What a node sees while it runs: the engine, the flow's inputs and the values of the
+    nodes run before it."""
+
+    def __init__(self, engine: Engine, inputs: dict[str, str]) -> None:
+        self.engine, self.inputs = engine, inputs
+        self.values: dict[str, Any] = {}
+
+    def fill(self, template: str) -> str:
+        """The template with {input} and {node} references filled in (a node: its best text)."""
+        return template.format(**({k: _text(v) for k, v in self.values.items()} | self.inputs))
+
+    def take(self, node_id: str) -> Any:
+        """A node's value, its variants copied so that scoring them leaves the original as it was."""
+        value = self.values[node_id]
+        return [Variant(**{**v.__dict__, "meta": dict(v.meta)}) for v in value] if isinstance(value, list) else value
+
+
+class Op(BaseModel):
+    """One node of a flow. A subclass is one op: its `op` literal, its fields, which of them
+    reference other nodes (`links`: a node's id; `templates`: {name} references) and `run`.
+    `@register` adds it to `REGISTRY`, which the validator, the JSON Schema and `run_flow` read."""
+
     model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="Unique name; other nodes refer to it.")
+    links: ClassVar[tuple[str, ...]] = ()
+    templates: ClassVar[tuple[str, ...]] = ()
+    is_output: ClassVar[bool] = False
+
+    def deps(self) -> dict[str, str]:
+        """Each input or node this one needs -> the field (as written in a flow) that names it."""
+        out: dict[str, str] = {}
+        for name in self.links:
+            out.setdefault(getattr(self, name), type(self).model_fields[name].alias or name)
+        for name in self.templates:
+            for ref in _refs(getattr(self, name)):
+                out.setdefault(ref, name)
+        return out
+
+    def run(self, ctx: Context) -> Any:
+        """The node's value: a list of variants, or text."""
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, type[Op]] = {}
+
+
+def register(cls: type[Op]) -> type[Op]:
+    """Add an op class to the registry under its `op` literal."""
+    (name,) = get_args(cls.model_fields["op"].annotation)
+    if name in REGISTRY:
+        raise ValueError(f"op {name!r} is registered twice")
+    REGISTRY[name] = cls
+    return cls
 
 
 class Schedule(BaseModel):
@@ -51,71 +107,65 @@ class Schedule(BaseModel):
     cool: float = Field(0.2, ge=0)
 
 
-class _Sampling(_Node):
+class _Sampling(Op):
+    templates: ClassVar[tuple[str, ...]] = ("prompt",)
     prompt: str = Field(description="Template: {input} and {node} references are filled in.")
     max_tokens: int = Field(64, ge=1, le=4096)
     temperature: float = Field(0.8, ge=0)
     stop: list[str] = Field(default_factory=list)
     seed: int = Field(1, ge=0)
 
+    def params(self) -> SamplingParams:
+        return SamplingParams(max_tokens=self.max_tokens, temperature=self.temperature, stop=tuple(self.stop), seed=self.seed)
 
+
+@register
 class Generate(_Sampling):
+    """One completion, optionally constrained by a regex, a choice or a JSON Schema."""
+
     op: Literal["generate"]
     regex: str | None = None
     choice: list[str] | None = None
     json_schema: dict[str, Any] | None = None
 
+    def run(self, ctx: Context) -> list[Variant]:
+        grammar = (Grammar.regex(self.regex) if self.regex else Grammar.choice(self.choice) if self.choice
+                   else Grammar.json_schema(self.json_schema) if self.json_schema else None)
+        out = ctx.engine.generate(ctx.fill(self.prompt), params=self.params(), grammar=grammar).outputs[0]
+        return [Variant(out.text, self.temperature, out.seed, out.tokens, out.finish_reason)]
 
+
+@register
 class Fanout(_Sampling):
+    """n variants forked from one prefilled prompt, optionally over a temperature schedule."""
+
     op: Literal["fanout"]
     n: int = Field(4, ge=1, le=64)
     temperatures: Schedule | None = None
 
+    def run(self, ctx: Context) -> list[Variant]:
+        t = self.temperatures
+        temps = schedule(self.n, t.schedule, hot=t.hot, cool=t.cool) if t else None
+        return fanout(ctx.engine, ctx.fill(self.prompt), self.n, self.params(), temperatures=temps)
 
+
+@register
 class Explore(_Sampling):
+    """n variants off the beaten path: the likely first tokens penalized, or a hot tail."""
+
     op: Literal["explore"]
     n: int = Field(4, ge=1, le=64)
     mode: Literal["penalty", "tail"] = "penalty"
     steps: int = Field(3, ge=1)
 
-
-class _From(_Node):
-    from_: str = Field(alias="from", description="The node whose variants this one takes.")
-
-
-class ScoreLogprob(_From):
-    op: Literal["score_logprob"]
-    prompt: str
+    def run(self, ctx: Context) -> list[Variant]:
+        return explore(ctx.engine, ctx.fill(self.prompt), self.n, self.params(), mode=self.mode, steps=self.steps)
 
 
-class Judge(_From):
-    op: Literal["judge"]
-    question: str
-
-
-class Pairwise(_From):
-    op: Literal["pairwise"]
-    question: str
-
-
-class Vote(_From):
-    op: Literal["vote"]
-
-
-class Prune(_From):
-    op: Literal["prune"]
-    k: int | None = Field(None, ge=1)
-    threshold: float | None = None
-
-
-class Synthesize(_From):
-    op: Literal["synthesize"]
-    question: str
-    mode: Literal["summarize", "improve"] = "summarize"
-    max_tokens: int = Field(96, ge=1, le=4096)
-
-
+@register
 class Anneal(_Sampling):
+    """Rounds of fan-out from hot to cool, keeping the pool with the best log-probability."""
+
     op: Literal["anneal"]
     rounds: int = Field(3, ge=1, le=20)
     n: int = Field(4, ge=1, le=64)
@@ -123,30 +173,131 @@ class Anneal(_Sampling):
     cool: float = Field(0.3, gt=0)
     keep: int = Field(4, ge=1)
 
+    def run(self, ctx: Context) -> list[Variant]:
+        prompt, engine = ctx.fill(self.prompt), ctx.engine
+        params = SamplingParams(max_tokens=self.max_tokens, stop=tuple(self.stop), seed=self.seed)
 
-class PlanAhead(_Node):
+        def score(vs: list[Variant]) -> None:
+            scoring.score_logprob(engine, prompt, vs)
+
+        return anneal(engine, prompt, score, rounds=self.rounds,
+                      n=self.n, hot=self.hot, cool=self.cool, keep=self.keep, params=params)
+
+
+class _From(Op):
+    links: ClassVar[tuple[str, ...]] = ("from_",)
+    from_: str = Field(alias="from", description="The node whose variants this one takes.")
+
+
+@register
+class ScoreLogprob(_From):
+    """Scores each variant by its mean log-probability after the prompt."""
+
+    op: Literal["score_logprob"]
+    templates: ClassVar[tuple[str, ...]] = ("prompt",)
+    prompt: str
+
+    def run(self, ctx: Context) -> list[Variant]:
+        return scoring.score_logprob(ctx.engine, ctx.fill(self.prompt), ctx.take(self.from_))
+
+
+@register
+class Judge(_From):
+    """The model rates each variant 0-100 as an answer to the question."""
+
+    op: Literal["judge"]
+    templates: ClassVar[tuple[str, ...]] = ("question",)
+    question: str
+
+    def run(self, ctx: Context) -> list[Variant]:
+        return scoring.judge(ctx.engine, ctx.fill(self.question), ctx.take(self.from_))
+
+
+@register
+class Pairwise(_From):
+    """The model compares every ordered pair of variants; a variant's score is its wins."""
+
+    op: Literal["pairwise"]
+    templates: ClassVar[tuple[str, ...]] = ("question",)
+    question: str
+
+    def run(self, ctx: Context) -> list[Variant]:
+        return scoring.pairwise(ctx.engine, ctx.fill(self.question), ctx.take(self.from_))
+
+
+@register
+class Vote(_From):
+    """Scores each variant by the share of variants that give its final answer."""
+
+    op: Literal["vote"]
+
+    def run(self, ctx: Context) -> list[Variant]:
+        return scoring.vote(ctx.take(self.from_))[1]
+
+
+@register
+class Prune(_From):
+    """Keeps the k best variants, or those scoring at least the threshold."""
+
+    op: Literal["prune"]
+    k: int | None = Field(None, ge=1)
+    threshold: float | None = None
+
+    def run(self, ctx: Context) -> list[Variant]:
+        return scoring.prune(ctx.take(self.from_), k=self.k, threshold=self.threshold)
+
+
+@register
+class Synthesize(_From):
+    """One greedy text that summarizes the variants or improves on the best of them."""
+
+    op: Literal["synthesize"]
+    templates: ClassVar[tuple[str, ...]] = ("question",)
+    question: str
+    mode: Literal["summarize", "improve"] = "summarize"
+    max_tokens: int = Field(96, ge=1, le=4096)
+
+    def run(self, ctx: Context) -> str:
+        params = SamplingParams(temperature=0, max_tokens=self.max_tokens, stop=("\n\n",))
+        return synthesize(ctx.engine, ctx.fill(self.question), ctx.take(self.from_), mode=self.mode, params=params)
+
+
+@register
+class Ask(Op):
+    """`ask`: candidates with hard islands, answers computed and voted on; the answer's text."""
+
+    op: Literal["ask"]
+    templates: ClassVar[tuple[str, ...]] = ("question",)
+    question: str
+    n: int = Field(6, ge=1, le=64)
+
+    def run(self, ctx: Context) -> str:
+        return ask(ctx.engine, ctx.fill(self.question), n=self.n).answer or ""
+
+
+@register
+class PlanAhead(Op):
+    """A poem on a theme: rhyming line endings chosen first, then lines written to reach them."""
+
     op: Literal["plan_ahead"]
+    templates: ClassVar[tuple[str, ...]] = ("theme",)
     theme: str
     scheme: str = Field("AABB", pattern=r"^[A-Z]{2,12}$")
     seed: int = Field(1, ge=0)
 
-
-class Ask(_Node):
-    op: Literal["ask"]
-    question: str
-    n: int = Field(6, ge=1, le=64)
+    def run(self, ctx: Context) -> str:
+        return plan_ahead(ctx.engine, ctx.fill(self.theme), scheme=self.scheme, seed=self.seed).text
 
 
+@register
 class Output(_From):
+    """The flow's result: the best variant's text (a vote's answer) of the node it takes."""
+
     op: Literal["output"]
+    is_output: ClassVar[bool] = True
 
-
-AnyNode = Annotated[
-    Generate | Fanout | Explore | Anneal | ScoreLogprob | Judge | Pairwise | Vote | Prune | Synthesize | Ask | PlanAhead | Output,
-    Field(discriminator="op"),
-]
-OPS = ["generate", "fanout", "explore", "anneal", "score_logprob", "judge", "pairwise", "vote", "prune", "synthesize", "ask",
-       "plan_ahead", "output"]
+    def run(self, ctx: Context) -> str:
+        return _text(ctx.values[self.from_])
 
 
 class Flow(BaseModel):
@@ -156,23 +307,26 @@ class Flow(BaseModel):
     name: str
     description: str = ""
     inputs: dict[str, str] = Field(default_factory=dict, description="Input names and default values.")
-    nodes: list[AnyNode] = Field(min_length=1)
+    nodes: list[Op] = Field(min_length=1)
+
+
+@functools.cache
+def _flow_model(ops: tuple[type[Op], ...]) -> type[Flow]:
+    """`Flow` whose nodes are one of `ops`, told apart by their `op` field; built from the
+    registry when a flow is loaded or the schema is written, so a registered op is known to both."""
+    node: Any = Annotated[Union[ops], Field(discriminator="op")]  # noqa: UP007
+    model: type[Flow] = create_model("Flow", __base__=Flow, __doc__=Flow.__doc__, nodes=(list[node], Field(min_length=1)))
+    return model
 
 
 def schema_json() -> str:
-    return json.dumps(Flow.model_json_schema(by_alias=True), indent=2, sort_keys=True) + "\n"
+    """The JSON Schema of a flow, every registered op in it."""
+    schema = _flow_model(tuple(REGISTRY.values())).model_json_schema(by_alias=True)
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
 def _refs(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
-
-
-def _deps(node: Any) -> set[str]:
-    deps = {node.from_} if hasattr(node, "from_") else set()
-    for field_name in ("prompt", "question", "theme"):
-        if hasattr(node, field_name):
-            deps |= _refs(getattr(node, field_name))
-    return deps
 
 
 def load_flow(source: str | Path | dict[str, Any]) -> Flow:
@@ -190,19 +344,17 @@ def load_flow(source: str | Path | dict[str, Any]) -> Flow:
         raise InvalidInput("a flow is a mapping with name, inputs and nodes")
     _check_ops(data)
     try:
-        flow = Flow.model_validate(data)
+        flow = _flow_model(tuple(REGISTRY.values())).model_validate(data)
     except ValidationError as e:
         raise InvalidInput(_explain(e, data)) from None
     ids = [n.id for n in flow.nodes]
     dupes = {i for i in ids if ids.count(i) > 1}
     if dupes:
-        raise InvalidInput(f"node {sorted(dupes)[0]!r}: id used twice")
+        raise InvalidInput(f"node {min(dupes)!r}: id used twice")
     known = set(flow.inputs) | set(ids)
     for node in flow.nodes:
-        for ref in sorted(_deps(node)):
+        for ref, field in sorted(node.deps().items()):
             if ref not in known:
-                fields = [f for f in ("prompt", "question", "theme") if ref in _refs(getattr(node, f, "") or "")]
-                field = "from" if getattr(node, "from_", None) == ref else fields[0]
                 raise InvalidInput(f"node {node.id!r}: field {field!r}: unknown input or node {ref!r}")
     _order(flow)  # cycles
     return flow
@@ -226,8 +378,9 @@ def _parse(text: str, path: Path) -> Any:
 
 def _check_ops(data: dict[str, Any]) -> None:
     for i, node in enumerate(data.get("nodes") or []):
-        if isinstance(node, dict) and node.get("op") not in OPS:
-            raise InvalidInput(f"node {node.get('id', f'#{i}')!r}: field 'op': unknown op {node.get('op')!r} (known: {', '.join(OPS)})")
+        if isinstance(node, dict) and node.get("op") not in REGISTRY:
+            known = ", ".join(REGISTRY)
+            raise InvalidInput(f"node {node.get('id', f'#{i}')!r}: field 'op': unknown op {node.get('op')!r} (known: {known})")
 
 
 def _explain(e: ValidationError, data: dict[str, Any]) -> str:
@@ -241,18 +394,18 @@ def _explain(e: ValidationError, data: dict[str, Any]) -> str:
     return f"field {'.'.join(str(p) for p in loc)!r}: {first['msg']}"
 
 
-def _order(flow: Flow) -> list[Any]:
+def _order(flow: Flow) -> list[Op]:
     by_id = {n.id: n for n in flow.nodes}
-    done: list[Any] = []
+    done: list[Op] = []
     state: dict[str, int] = {}
 
-    def visit(node: Any, chain: list[str]) -> None:
+    def visit(node: Op, chain: list[str]) -> None:
         if state.get(node.id) == 2:
             return
         if state.get(node.id) == 1:
             raise InvalidInput(f"node {node.id!r}: cycle {' -> '.join(chain + [node.id])}")
         state[node.id] = 1
-        for dep in sorted(_deps(node)):
+        for dep in sorted(node.deps()):
             if dep in by_id:
                 visit(by_id[dep], chain + [node.id])
         state[node.id] = 2
@@ -284,60 +437,17 @@ def run_flow(engine: Engine, flow: Flow, inputs: dict[str, str] | None = None) -
     given = dict(flow.inputs) | dict(inputs or {})
     unknown = set(inputs or {}) - set(flow.inputs)
     if unknown:
-        raise InvalidInput(f"unknown input {sorted(unknown)[0]!r} (the flow takes: {', '.join(flow.inputs) or 'none'})")
-    values: dict[str, Any] = {}
+        raise InvalidInput(f"unknown input {min(unknown)!r} (the flow takes: {', '.join(flow.inputs) or 'none'})")
+    ctx = Context(engine, given)
     output: Any = None
-
-    def fill(template: str) -> str:
-        context = {k: _text(v) for k, v in values.items()} | given
-        return template.format(**context)
-
     for node in _order(flow):
-        if isinstance(node, Anneal):
-            prompt = fill(node.prompt)
-            params = SamplingParams(max_tokens=node.max_tokens, stop=tuple(node.stop), seed=node.seed)
-            values[node.id] = anneal(engine, prompt, lambda vs, p=prompt: scoring.score_logprob(engine, p, vs), rounds=node.rounds,
-                                     n=node.n, hot=node.hot, cool=node.cool, keep=node.keep, params=params)
-        elif isinstance(node, PlanAhead):
-            values[node.id] = plan_ahead(engine, fill(node.theme), scheme=node.scheme, seed=node.seed).text
-        elif isinstance(node, Generate | Fanout | Explore):
-            params = SamplingParams(max_tokens=node.max_tokens, temperature=node.temperature, stop=tuple(node.stop), seed=node.seed)
-            prompt = fill(node.prompt)
-            if isinstance(node, Generate):
-                grammar = (Grammar.regex(node.regex) if node.regex else Grammar.choice(node.choice) if node.choice
-                           else Grammar.json_schema(node.json_schema) if node.json_schema else None)
-                out = engine.generate(prompt, params=params, grammar=grammar).outputs[0]
-                values[node.id] = [Variant(out.text, node.temperature, out.seed, out.tokens, out.finish_reason)]
-            elif isinstance(node, Fanout):
-                temps = schedule(node.n, node.temperatures.schedule, hot=node.temperatures.hot, cool=node.temperatures.cool) if node.temperatures else None
-                values[node.id] = fanout(engine, prompt, node.n, params, temperatures=temps)
-            else:
-                values[node.id] = explore(engine, prompt, node.n, params, mode=node.mode, steps=node.steps)
-        elif isinstance(node, Ask):
-            result = ask(engine, fill(node.question), n=node.n)
-            values[node.id] = result.answer or ""
-        else:
-            source = values[node.from_]
-            variants = [Variant(**{**v.__dict__, "meta": dict(v.meta)}) for v in source] if isinstance(source, list) else source
-            if isinstance(node, ScoreLogprob):
-                values[node.id] = scoring.score_logprob(engine, fill(node.prompt), variants)
-            elif isinstance(node, Judge):
-                values[node.id] = scoring.judge(engine, fill(node.question), variants)
-            elif isinstance(node, Pairwise):
-                values[node.id] = scoring.pairwise(engine, fill(node.question), variants)
-            elif isinstance(node, Vote):
-                values[node.id] = scoring.vote(variants)[1]
-            elif isinstance(node, Prune):
-                values[node.id] = scoring.prune(variants, k=node.k, threshold=node.threshold)
-            elif isinstance(node, Synthesize):
-                values[node.id] = synthesize(engine, fill(node.question), variants, mode=node.mode,
-                                             params=SamplingParams(temperature=0, max_tokens=node.max_tokens, stop=("\n\n",)))
-            elif isinstance(node, Output):
-                output = values[node.id] = _text(source)
+        value = ctx.values[node.id] = node.run(ctx)
+        if node.is_output:
+            output = value
     if output is None:
-        output = _text(values[flow.nodes[-1].id])
+        output = _text(ctx.values[flow.nodes[-1].id])
     plain = {k: ([{"text": v.text, "score": v.score, "temperature": v.temperature, "seed": v.seed, "meta": v.meta} for v in val]
-                 if isinstance(val, list) else val) for k, val in values.items()}
+                 if isinstance(val, list) else val) for k, val in ctx.values.items()}
     return FlowRun(name=flow.name, values=plain, output=output)
 
 

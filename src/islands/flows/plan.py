@@ -67,8 +67,9 @@ def _words(engine: Generator, prompt: str) -> list[str]:
 
 
 # words that end lines badly: a poem's targets should carry meaning
-_FUNCTION_WORDS = set("what that this these those with from into than then there their they them when where which while "
-                      "have been were will would could should about after before because very just also only".split())
+_FUNCTION_WORDS = {"what", "that", "this", "these", "those", "with", "from", "into", "than", "then", "there", "their", "they", "them",
+                   "when", "where", "which", "while", "have", "been", "were", "will", "would", "could", "should", "about", "after",
+                   "before", "because", "very", "just", "also", "only"}
 
 _LINE = """Lines of a poem about {theme}, each ending with the given word.
 Ends with "light": The harbour sleeps beneath the silver light
@@ -87,11 +88,11 @@ def plan_ahead(engine: Generator, theme: str, *, scheme: str = "AABB", seed: int
     need = {letter: scheme.count(letter) for letter in dict.fromkeys(scheme)}
     targets: dict[str, list[str]] = {}
     used: set[str] = set()
-    seen = _words(engine, f"Words about {theme}:") + _words(engine, f"A poem about {theme}. The last word of the first line is")
-    firsts = [w for w in seen if len(w) > 3 and w not in _FUNCTION_WORDS]
+    likely = _words(engine, f"Words about {theme}:") + _words(engine, f"A poem about {theme}. The last word of the first line is")
+    firsts = [w for w in likely if len(w) > 3 and w not in _FUNCTION_WORDS]
     for letter, count in need.items():
         for first in firsts:
-            if first in used:
+            if first in used or any(rhymes(first, w) for w in used):  # another letter's rhyme
                 continue
             pool = _words(engine, f"Words that rhyme with {first}: {first},") + _words(engine, f"{first.capitalize()} rhymes with")
             rhyming = list(dict.fromkeys(w for w in pool if rhymes(first, w) and w not in used))
