@@ -56,6 +56,10 @@ def test_each_structure_refuses_the_other_structures_examples() -> None:
      ["Valid", "Invalid"], "Invalid"),
     ("bracket_validity", "Determine whether the given sequence of parentheses is properly matched.\n", "( ( ) ( ) )",
      ["Valid", "Invalid"], "Valid"),
+    ("sequence_checks", "Given two strings, determine the length of the longest common subsequence.\n",
+     "ABC AXC", ["0", "1", "2", "3"], "2"),
+    ("sequence_checks", "Determine whether the given sequence of parentheses is properly matched.\n", ") (",
+     ["Valid", "Invalid"], "Invalid"),
 ])
 def test_structures_read_the_tasks_instruction_from_context(name: str, context: str, question: str,
                                                              choices: list[str], answer: str) -> None:
@@ -65,6 +69,16 @@ def test_structures_read_the_tasks_instruction_from_context(name: str, context: 
     if name != "navigation":  # the bare input ("ABC AXC", ") (") is no question without its instruction
         (bare,) = run_structure(structure, [(question, choices)], EXTRA)
         assert not bare.ok, bare
+
+
+def test_a_mixed_task_is_learned_even_when_its_shared_context_is_the_other_questions() -> None:
+    """cs_algorithms mixes LCS and bracket questions; a task's context is its first lesson's,
+    so a bracket question may come with the LCS instruction: the input's shape decides."""
+    structure = next(s for s in LIBRARY if s.name == "sequence_checks")
+    lcs = {**EXTRA, "context": "Given two strings, determine the length of the longest common subsequence.\n"}
+    results = run_structure(structure, [(") (", ["Valid", "Invalid"]), ("( )", ["Valid", "Invalid"]),
+                                        ("ABC XYZ", ["0", "1", "2", "3"])], lcs)
+    assert [answers_of(r) for r in results] == [["Invalid"], ["Valid"], ["0"]]
 
 
 def test_unscramble_offers_every_anagram_as_a_candidate() -> None:
