@@ -20,6 +20,11 @@ __all__ = ["chat"]
 COMMANDS = "/clear forgets the conversation, /history prints it, /quit ends the chat"
 
 
+def _write(_index: int, text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
 def chat(
     memory: MemoryOption = None,
     embedder: EmbedderOption = None,
@@ -71,7 +76,7 @@ def chat(
             console.print(f"[dim]unknown command {escape(text.split()[0])}: {COMMANDS}[/]")
             continue
         console.print("[bold]islands>[/] ", end="")
-        turn = session.turn(text, on_text=lambda _i, t: (sys.stdout.write(t), sys.stdout.flush()))
+        turn = session.turn(text, on_text=_write)
         console.print()
         if store is not None:
             used = ", ".join(f"#{m.id}" for m in turn.recalled) or "none"
