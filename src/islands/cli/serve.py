@@ -85,8 +85,9 @@ def serve(
                 flow = load_flow(path)
                 flows[flow.name] = flow
     chat_choice = chat_model if chat_model is not None else (CHAT_MODEL if model is None else None)
-    if chat_choice is not None:
-        resolve_model_path(chat_choice)  # an unknown name or a missing package fails now, not on the first chat
+    for chosen in (model, chat_choice):
+        if chosen is not None:
+            resolve_model_path(chosen)  # an unknown name or a missing package fails now, not on the first chat
     sock = _bind(host, port)
     import uvicorn
 
