@@ -1,6 +1,8 @@
-"""`islands serve` on 127.0.0.1 with the embedded model, driven by the official `openai`
-client: completion, chat, streaming, n>1, JSON-schema response_format, a hard-island
-call, a wrong API key, bad requests, and 64 concurrent streaming clients (bounded)."""
+"""`islands serve` on 127.0.0.1 with the embedded models (gemma-3-270m for completions,
+smollm2-135m-instruct for chat, loaded on the first chat), driven by the official `openai`
+client: completion, chat that ends its turn, streaming, n>1, JSON-schema response_format
+(also cut by max_tokens), function calling, embeddings, a hard-island call, a wrong API
+key, bad requests, and 64 concurrent streaming clients (bounded)."""
 
 from __future__ import annotations
 
@@ -35,8 +37,8 @@ def server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
     log = log_path.open("w")
     flows = Path(__file__).parent.parent / "examples" / "flows"
-    proc = subprocess.Popen([islands, "serve", "--port", str(port), "--api-key", KEY, "--model", str(model_path), "--ctx", "8192", "--flows", str(flows)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([islands, "serve", "--port", str(port), "--api-key", KEY, "--ctx", "8192", "--flows", str(flows),
+                             "--embedder", "hash"], stdout=log, stderr=subprocess.STDOUT)  # model_path: the embedded base model is assembled
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -60,18 +62,35 @@ def client(server: str) -> openai.OpenAI:
 
 
 def test_models_and_completion(client: openai.OpenAI) -> None:
-    name = client.models.list().data[0].id
-    assert name.startswith("gemma-3-270m")
+    names = [m.id for m in client.models.list().data]
+    assert names == ["gemma-3-270m", "smollm2-135m-instruct"]
+    name = names[0]
     done = client.completions.create(model=name, prompt="The capital of France is", max_tokens=8, temperature=0)
     assert done.choices[0].text.strip()
     assert done.usage is not None and done.usage.completion_tokens <= 8 and done.usage.prompt_tokens == 6
 
 
-def test_chat(client: openai.OpenAI) -> None:
-    reply = client.chat.completions.create(model="islands", messages=[{"role": "user", "content": "Say hello."}], max_tokens=10, seed=1)
+def test_chat_ends_its_turn(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(model="islands", messages=[{"role": "user", "content": "What is the capital of France?"}],
+                                           max_tokens=30, temperature=0)
+    assert reply.model == "smollm2-135m-instruct"  # the chat model by default
     assert reply.choices[0].message.role == "assistant"
-    assert isinstance(reply.choices[0].message.content, str)
-    assert reply.choices[0].finish_reason in ("stop", "length")
+    assert "Paris" in (reply.choices[0].message.content or "")
+    assert reply.choices[0].finish_reason == "stop"  # at the end-of-turn token, not max_tokens
+    assert reply.usage is not None and reply.usage.completion_tokens < 30
+    base = client.chat.completions.create(model="gemma-3-270m", messages=[{"role": "user", "content": "Hi"}], max_tokens=4)
+    assert base.model == "gemma-3-270m"  # a model named in the request answers
+
+
+def test_structured_output_cut_by_max_tokens_says_length(client: openai.OpenAI) -> None:
+    schema = {"type": "object", "properties": {"story": {"type": "string"}}, "required": ["story"]}
+    reply = client.chat.completions.create(
+        model="islands", messages=[{"role": "user", "content": "Tell a long story in JSON."}], max_tokens=5, seed=1,
+        response_format={"type": "json_schema", "json_schema": {"name": "story", "schema": schema}},
+    )
+    assert reply.choices[0].finish_reason == "length"
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(reply.choices[0].message.content or "")
 
 
 def test_streaming(client: openai.OpenAI) -> None:
@@ -265,3 +284,66 @@ def test_named_and_inline_flows(client: openai.OpenAI, server: str) -> None:
     assert r.status_code == 404 and "best-of-n" in r.json()["error"]["message"]
     r = httpx.post(f"{server}/v1/completions", json={"prompt": "x", "flow": {"name": "bad", "nodes": [{"id": "a", "op": "zap"}]}}, headers=auth, timeout=30)
     assert r.status_code == 400 and "node 'a'" in r.json()["error"]["message"]
+
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city now.",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40}},
+                                                           "required": ["city"], "additionalProperties": False}}}
+TIME = {"type": "function", "function": {"name": "get_time", "description": "The time in a time zone.",
+                                         "parameters": {"type": "object", "properties": {"zone": {"type": "string", "maxLength": 40}},
+                                                        "required": ["zone"]}}}
+
+
+def test_function_calling(client: openai.OpenAI) -> None:
+    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
+    reply = client.chat.completions.create(model="islands", messages=ask, tools=[WEATHER, TIME], tool_choice="required",  # type: ignore[arg-type, list-item]
+                                           max_tokens=60, temperature=0)
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
+    call = choice.message.tool_calls[0]
+    assert call.type == "function" and call.function.name in ("get_weather", "get_time") and call.id.startswith("call_")
+    assert isinstance(json.loads(call.function.arguments), dict)
+    named = client.chat.completions.create(model="islands", messages=ask, tools=[WEATHER, TIME], max_tokens=60, temperature=0,  # type: ignore[list-item]
+                                           tool_choice={"type": "function", "function": {"name": "get_time"}})
+    assert named.choices[0].message.tool_calls and named.choices[0].message.tool_calls[0].function.name == "get_time"
+    assert "zone" in json.loads(named.choices[0].message.tool_calls[0].function.arguments)
+    plain = client.chat.completions.create(model="islands", messages=ask, tools=[WEATHER], tool_choice="none", max_tokens=20, temperature=0)  # type: ignore[list-item]
+    assert plain.choices[0].message.tool_calls is None and plain.choices[0].message.content
+    answered = client.chat.completions.create(model="islands", max_tokens=40, temperature=0, tools=[WEATHER], messages=[  # type: ignore[list-item]
+        *ask, {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},  # type: ignore[list-item]
+        {"role": "tool", "tool_call_id": call.id, "content": "Sunny, 24 degrees."}])
+    assert answered.choices[0].finish_reason in ("stop", "tool_calls", "length")
+    assert answered.choices[0].message.content or answered.choices[0].message.tool_calls
+
+
+def test_function_calls_stream(client: openai.OpenAI) -> None:
+    calls, finishes = [], []
+    for chunk in client.chat.completions.create(model="islands", messages=[{"role": "user", "content": "Weather in Oslo?"}],
+                                                tools=[WEATHER], tool_choice="required", max_tokens=60, temperature=0, stream=True):  # type: ignore[list-item]
+        delta = chunk.choices[0].delta
+        calls += delta.tool_calls or []
+        if chunk.choices[0].finish_reason:
+            finishes.append(chunk.choices[0].finish_reason)
+    assert finishes == ["tool_calls"] and calls and calls[0].function and calls[0].function.name == "get_weather"
+    assert "city" in json.loads(calls[0].function.arguments or "")
+
+
+def test_function_calling_bad_requests(server: str) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    msgs = [{"role": "user", "content": "hi"}]
+    for body, words in [
+        ({"messages": msgs, "tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "nope"}}}, "tool_choice"),
+        ({"messages": msgs, "tools": [{"type": "function", "function": {"name": "bad name!"}}]}, "name"),
+        ({"messages": msgs, "tools": [WEATHER, "calc"]}, "tools[1]"),
+        ({"messages": msgs, "tools": [WEATHER], "regex": "a+"}, "output constraint"),
+    ]:
+        r = httpx.post(f"{server}/v1/chat/completions", json=body, headers=auth, timeout=30)
+        assert r.status_code == 400 and words in r.json()["error"]["message"], r.text
+
+
+def test_embeddings(client: openai.OpenAI) -> None:
+    got = client.embeddings.create(model="islands", input=["the ferry to Hoy", "the ferry to Hoy", "numbers are exact"])
+    vectors = [d.embedding for d in got.data]
+    assert got.model == "hash-256" and len(vectors) == 3 and len(vectors[0]) == 256
+    assert vectors[0] == vectors[1] and vectors[0] != vectors[2]
+    assert abs(sum(x * x for x in vectors[0]) - 1.0) < 1e-4  # unit vectors
