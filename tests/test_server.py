@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -83,7 +84,7 @@ def test_chat_ends_its_turn(client: openai.OpenAI) -> None:
 
 
 def test_structured_output_cut_by_max_tokens_says_length(client: openai.OpenAI) -> None:
-    schema = {"type": "object", "properties": {"story": {"type": "string"}}, "required": ["story"]}
+    schema: Any = {"type": "object", "properties": {"story": {"type": "string"}}, "required": ["story"]}
     reply = client.chat.completions.create(
         model="islands", messages=[{"role": "user", "content": "Tell a long story in JSON."}], max_tokens=5, seed=1,
         response_format={"type": "json_schema", "json_schema": {"name": "story", "schema": schema}},
@@ -209,8 +210,8 @@ def test_bench_serve_runs_a_tiny_load(real: object) -> None:
 
 def test_remote_engine_against_the_server(server: str) -> None:
     from islands import InvalidInput, SamplingParams
-    from islands.grammar import Grammar
     from islands.engine.remote import RemoteEngine
+    from islands.grammar import Grammar
 
     remote = RemoteEngine([server], "islands", api_key=KEY)
     try:
@@ -253,8 +254,7 @@ def test_remote_engine_spreads_and_retries(server: str) -> None:
 def test_hard_islands_against_a_remote_server(server: str) -> None:
     from islands import SamplingParams
     from islands.engine.remote import RemoteEngine
-    from islands.tools import Registry, calc
-    from islands.tools import IslandRunner
+    from islands.tools import IslandRunner, Registry, calc
 
     runner = IslandRunner(RemoteEngine([server], "islands", api_key=KEY), Registry.default())
     try:
@@ -286,40 +286,43 @@ def test_named_and_inline_flows(client: openai.OpenAI, server: str) -> None:
     assert r.status_code == 400 and "node 'a'" in r.json()["error"]["message"]
 
 
-WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city now.",
+WEATHER: Any = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city now.",
                                             "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40}},
                                                            "required": ["city"], "additionalProperties": False}}}
-TIME = {"type": "function", "function": {"name": "get_time", "description": "The time in a time zone.",
+TIME: Any = {"type": "function", "function": {"name": "get_time", "description": "The time in a time zone.",
                                          "parameters": {"type": "object", "properties": {"zone": {"type": "string", "maxLength": 40}},
                                                         "required": ["zone"]}}}
 
 
 def test_function_calling(client: openai.OpenAI) -> None:
-    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
-    reply = client.chat.completions.create(model="islands", messages=ask, tools=[WEATHER, TIME], tool_choice="required",  # type: ignore[arg-type, list-item]
+    ask: Any = [{"role": "user", "content": "What is the weather in Paris?"}]
+    reply = client.chat.completions.create(model="islands", messages=ask, tools=[WEATHER, TIME], tool_choice="required",
                                            max_tokens=60, temperature=0)
     choice = reply.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
-    call = choice.message.tool_calls[0]
+    call: Any = choice.message.tool_calls[0]
     assert call.type == "function" and call.function.name in ("get_weather", "get_time") and call.id.startswith("call_")
     assert isinstance(json.loads(call.function.arguments), dict)
-    named = client.chat.completions.create(model="islands", messages=ask, tools=[WEATHER, TIME], max_tokens=60, temperature=0,  # type: ignore[list-item]
+    named = client.chat.completions.create(model="islands", messages=ask, tools=[WEATHER, TIME], max_tokens=60, temperature=0,
                                            tool_choice={"type": "function", "function": {"name": "get_time"}})
-    assert named.choices[0].message.tool_calls and named.choices[0].message.tool_calls[0].function.name == "get_time"
-    assert "zone" in json.loads(named.choices[0].message.tool_calls[0].function.arguments)
-    plain = client.chat.completions.create(model="islands", messages=ask, tools=[WEATHER], tool_choice="none", max_tokens=20, temperature=0)  # type: ignore[list-item]
+    forced: Any = named.choices[0].message.tool_calls
+    assert forced and forced[0].function.name == "get_time"
+    assert "zone" in json.loads(forced[0].function.arguments)
+    plain = client.chat.completions.create(model="islands", messages=ask, tools=[WEATHER], tool_choice="none", max_tokens=20, temperature=0)
     assert plain.choices[0].message.tool_calls is None and plain.choices[0].message.content
-    answered = client.chat.completions.create(model="islands", max_tokens=40, temperature=0, tools=[WEATHER], messages=[  # type: ignore[list-item]
-        *ask, {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},  # type: ignore[list-item]
-        {"role": "tool", "tool_call_id": call.id, "content": "Sunny, 24 degrees."}])
+    history: Any = [*ask, {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+                    {"role": "tool", "tool_call_id": call.id, "content": "Sunny, 24 degrees."}]
+    answered = client.chat.completions.create(model="islands", max_tokens=40, temperature=0, tools=[WEATHER], messages=history)
     assert answered.choices[0].finish_reason in ("stop", "tool_calls", "length")
     assert answered.choices[0].message.content or answered.choices[0].message.tool_calls
 
 
 def test_function_calls_stream(client: openai.OpenAI) -> None:
-    calls, finishes = [], []
-    for chunk in client.chat.completions.create(model="islands", messages=[{"role": "user", "content": "Weather in Oslo?"}],
-                                                tools=[WEATHER], tool_choice="required", max_tokens=60, temperature=0, stream=True):  # type: ignore[list-item]
+    calls: list[Any] = []
+    finishes: list[str] = []
+    oslo: Any = [{"role": "user", "content": "Weather in Oslo?"}]
+    for chunk in client.chat.completions.create(model="islands", messages=oslo,
+                                                tools=[WEATHER], tool_choice="required", max_tokens=60, temperature=0, stream=True):
         delta = chunk.choices[0].delta
         calls += delta.tool_calls or []
         if chunk.choices[0].finish_reason:
