@@ -182,3 +182,21 @@ def test_a_non_streaming_client_that_hangs_up_frees_its_branches() -> None:
         server.should_exit = True
         thread.join(timeout=20)
     assert engine.live_count == 0
+
+
+def test_embeddings_from_the_memory_embedder() -> None:
+    import base64
+
+    with TestClient(create_app(Engine(MockModel()), model_name="mock", embedder="hash")) as client:
+        r = client.post("/v1/embeddings", json={"input": ["ferry to Hoy", "ferry to Hoy", "exact numbers"]})
+        assert r.status_code == 200, r.text
+        rows = [d["embedding"] for d in r.json()["data"]]
+        assert r.json()["model"] == "hash-256" and rows[0] == rows[1] != rows[2] and len(rows[0]) == 256
+        packed = client.post("/v1/embeddings", json={"input": "ferry to Hoy", "encoding_format": "base64"}).json()["data"][0]["embedding"]
+        assert np.allclose(np.frombuffer(base64.b64decode(packed), dtype="<f4"), rows[0])
+        for body, param in [({"input": []}, "input"), ({"input": "x", "dimensions": 3}, "dimensions"), ({"input": "x", "model": "ada"}, "model")]:
+            r = client.post("/v1/embeddings", json=body)
+            assert r.status_code in (400, 404) and r.json()["error"]["param"] == param
+    with TestClient(create_app(Engine(MockModel()), model_name="mock", embedder="none")) as client:
+        r = client.post("/v1/embeddings", json={"input": "x"})
+        assert r.status_code == 400 and "--embedder" in r.json()["error"]["message"]
