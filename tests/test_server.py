@@ -350,3 +350,49 @@ def test_embeddings(client: openai.OpenAI) -> None:
     assert got.model == "hash-256" and len(vectors) == 3 and len(vectors[0]) == 256
     assert vectors[0] == vectors[1] and vectors[0] != vectors[2]
     assert abs(sum(x * x for x in vectors[0]) - 1.0) < 1e-4  # unit vectors
+
+
+def _chat_openai(server: str, **kw: Any) -> Any:
+    langchain_openai = pytest.importorskip("langchain_openai")
+    return langchain_openai.ChatOpenAI(base_url=f"{server}/v1", api_key=KEY, model="islands", temperature=0, max_retries=0,
+                                       timeout=120, **kw)
+
+
+def test_langchain_invoke_stream_batch(server: str) -> None:
+    llm = _chat_openai(server, max_tokens=30)
+    reply = llm.invoke("What is the capital of France?")
+    assert "Paris" in reply.content and reply.response_metadata["finish_reason"] == "stop"
+    assert reply.response_metadata["model_name"] == "smollm2-135m-instruct"
+    pieces = [chunk.content for chunk in llm.stream("What is the capital of France?")]
+    assert len(pieces) > 2 and "".join(pieces) == reply.content  # streamed token by token, the same greedy text
+    many = llm.batch(["Say hi.", "Name a colour.", "Name a fruit."])
+    assert len(many) == 3 and all(m.content for m in many)
+
+
+def test_langchain_structured_output(server: str) -> None:
+    from pydantic import BaseModel, Field
+
+    class City(BaseModel):
+        name: str = Field(max_length=30)
+        country: str = Field(max_length=30)
+
+    got = _chat_openai(server, max_tokens=60).with_structured_output(City, method="json_schema").invoke("Name a city in Italy.")
+    assert isinstance(got, City) and got.name and got.country
+
+
+def test_langchain_tool_calling_round(server: str) -> None:
+    from langchain_core.messages import HumanMessage, ToolMessage
+    from langchain_core.tools import tool
+
+    @tool
+    def get_weather(city: str) -> str:
+        """The weather in a city now."""
+        return f"Sunny and 24 degrees in {city}."
+
+    llm = _chat_openai(server, max_tokens=60).bind_tools([get_weather], tool_choice="required")
+    messages: list[Any] = [HumanMessage("What is the weather in Paris?")]
+    ai = llm.invoke(messages)
+    assert ai.tool_calls and ai.tool_calls[0]["name"] == "get_weather" and isinstance(ai.tool_calls[0]["args"]["city"], str)
+    messages += [ai, ToolMessage(get_weather.invoke(ai.tool_calls[0]["args"]), tool_call_id=ai.tool_calls[0]["id"])]
+    final = _chat_openai(server, max_tokens=40).bind_tools([get_weather]).invoke(messages)  # tool_choice auto: text or another call
+    assert final.content or final.tool_calls
