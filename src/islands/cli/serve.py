@@ -110,6 +110,6 @@ def serve(
                      limits=Limits(max_tokens=max_tokens, max_n=max_n), registry=registry, flows=flows, memory=store,
                      log=None if quiet else _log, embedder=embedder)
     names = name + (f" and {chat[0]} (chat)" if chat else "")
-    err.print(f"serving {names} on http://{host}:{port}/v1" + (" (API key required)" if api_key else ""))
+    err.print(f"serving {names} on http://{host}:{port}/v1" + (" (API key required)" if api_key else ""), soft_wrap=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     server.run(sockets=[sock])
