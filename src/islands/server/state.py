@@ -59,8 +59,10 @@ class Served:
     def stop(self) -> None:
         if self.loop is not None:
             self.loop.stop()
+            self.loop = None
         for runner in self.runners.values():
             runner.close()
+        self.runners = {}
 
 
 class ModelSet:
