@@ -23,6 +23,7 @@ import pytest
 pytestmark = pytest.mark.model
 
 KEY = "test-key-123"
+LOGS: dict[str, Path] = {}  # a server's base URL -> the file its stdout and stderr go to
 
 
 def _free_port() -> int:
@@ -41,6 +42,7 @@ def server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     proc = subprocess.Popen([islands, "serve", "--port", str(port), "--api-key", KEY, "--ctx", "8192", "--flows", str(flows),
                              "--embedder", "hash"], stdout=log, stderr=subprocess.STDOUT)  # model_path: the embedded base model is assembled
     base = f"http://127.0.0.1:{port}"
+    LOGS[base] = log_path
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -396,3 +398,15 @@ def test_langchain_tool_calling_round(server: str) -> None:
     messages += [ai, ToolMessage(get_weather.invoke(ai.tool_calls[0]["args"]), tool_call_id=ai.tool_calls[0]["id"])]
     final = _chat_openai(server, max_tokens=40).bind_tools([get_weather]).invoke(messages)  # tool_choice auto: text or another call
     assert final.content or final.tool_calls
+
+
+def test_one_log_line_per_request(server: str) -> None:
+    httpx.get(f"{server}/v1/nowhere", timeout=5)
+    for _ in range(50):  # the line is written once the response has gone out
+        lines = LOGS[server].read_text().splitlines()
+        if any("/v1/nowhere" in line for line in lines):
+            break
+        time.sleep(0.05)
+    assert lines[0].startswith("serving gemma-3-270m and smollm2-135m-instruct (chat) on http://127.0.0.1:")
+    assert any(line.startswith("POST /v1/completions 200 ") and line.endswith(" ms") for line in lines)
+    assert any(line.startswith("GET /v1/nowhere 404 ") for line in lines)

@@ -95,7 +95,7 @@ class SlowMock(MockModel):
 def test_a_flow_does_not_stall_other_requests() -> None:
     engine = Engine(SlowMock(n_ctx=8192, n_seq_max=32, n_batch=256))
     flow = {"name": "long", "inputs": {"question": ""}, "nodes": [
-        {"id": "drafts", "op": "fanout", "prompt": "{question}", "n": 4, "max_tokens": 300}, {"id": "out", "op": "output", "from": "drafts"}]}
+        {"id": "drafts", "op": "fanout", "prompt": "{question}", "n": 4, "max_tokens": 800}, {"id": "out", "op": "output", "from": "drafts"}]}
     with TestClient(create_app(engine, model_name="mock")) as client, ThreadPoolExecutor(2) as pool:
         slow = pool.submit(client.post, "/v1/completions", json={"prompt": "the sea", "flow": flow})
         deadline = time.monotonic() + 10
