@@ -200,7 +200,7 @@ def test_chat_recalls_before_answering(engine: Engine, store: MemoryStore) -> No
     chat = ChatSession(engine, store)
     turn = chat.turn("When does the harbour bell ring?")
     assert [m.text for m in turn.recalled] == ["The harbour bell rings at noon."]
-    assert turn.remembered.episode_id > 0 and chat.history[-2] == ("user", "When does the harbour bell ring?")
+    assert turn.remembered is None and chat.history[-2] == ("user", "When does the harbour bell ring?")  # a question: not stored
     with pytest.raises(InvalidInput):
         chat.turn("   ")
 

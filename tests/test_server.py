@@ -1,6 +1,8 @@
-"""`islands serve` on 127.0.0.1 with the embedded model, driven by the official `openai`
-client: completion, chat, streaming, n>1, JSON-schema response_format, a hard-island
-call, a wrong API key, bad requests, and 64 concurrent streaming clients (bounded)."""
+"""`islands serve` on 127.0.0.1 with the embedded models (gemma-3-270m for completions,
+smollm2-135m-instruct for chat, loaded on the first chat), driven by the official `openai`
+client: completion, chat that ends its turn, streaming, n>1, JSON-schema response_format
+(also cut by max_tokens), function calling, embeddings, a hard-island call, a wrong API
+key, bad requests, and 64 concurrent streaming clients (bounded)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -20,6 +23,7 @@ import pytest
 pytestmark = pytest.mark.model
 
 KEY = "test-key-123"
+LOGS: dict[str, Path] = {}  # a server's base URL -> the file its stdout and stderr go to
 
 
 def _free_port() -> int:
@@ -35,9 +39,10 @@ def server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
     log = log_path.open("w")
     flows = Path(__file__).parent.parent / "examples" / "flows"
-    proc = subprocess.Popen([islands, "serve", "--port", str(port), "--api-key", KEY, "--model", str(model_path), "--ctx", "8192", "--flows", str(flows)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([islands, "serve", "--port", str(port), "--api-key", KEY, "--ctx", "8192", "--flows", str(flows),
+                             "--embedder", "hash"], stdout=log, stderr=subprocess.STDOUT)  # model_path: the embedded base model is assembled
     base = f"http://127.0.0.1:{port}"
+    LOGS[base] = log_path
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -60,18 +65,35 @@ def client(server: str) -> openai.OpenAI:
 
 
 def test_models_and_completion(client: openai.OpenAI) -> None:
-    name = client.models.list().data[0].id
-    assert name.startswith("gemma-3-270m")
+    names = [m.id for m in client.models.list().data]
+    assert names == ["gemma-3-270m", "smollm2-135m-instruct"]
+    name = names[0]
     done = client.completions.create(model=name, prompt="The capital of France is", max_tokens=8, temperature=0)
     assert done.choices[0].text.strip()
     assert done.usage is not None and done.usage.completion_tokens <= 8 and done.usage.prompt_tokens == 6
 
 
-def test_chat(client: openai.OpenAI) -> None:
-    reply = client.chat.completions.create(model="islands", messages=[{"role": "user", "content": "Say hello."}], max_tokens=10, seed=1)
+def test_chat_ends_its_turn(client: openai.OpenAI) -> None:
+    reply = client.chat.completions.create(model="islands", messages=[{"role": "user", "content": "What is the capital of France?"}],
+                                           max_tokens=30, temperature=0)
+    assert reply.model == "smollm2-135m-instruct"  # the chat model by default
     assert reply.choices[0].message.role == "assistant"
-    assert isinstance(reply.choices[0].message.content, str)
-    assert reply.choices[0].finish_reason in ("stop", "length")
+    assert "Paris" in (reply.choices[0].message.content or "")
+    assert reply.choices[0].finish_reason == "stop"  # at the end-of-turn token, not max_tokens
+    assert reply.usage is not None and reply.usage.completion_tokens < 30
+    base = client.chat.completions.create(model="gemma-3-270m", messages=[{"role": "user", "content": "Hi"}], max_tokens=4)
+    assert base.model == "gemma-3-270m"  # a model named in the request answers
+
+
+def test_structured_output_cut_by_max_tokens_says_length(client: openai.OpenAI) -> None:
+    schema: Any = {"type": "object", "properties": {"story": {"type": "string"}}, "required": ["story"]}
+    reply = client.chat.completions.create(
+        model="islands", messages=[{"role": "user", "content": "Tell a long story in JSON."}], max_tokens=5, seed=1,
+        response_format={"type": "json_schema", "json_schema": {"name": "story", "schema": schema}},
+    )
+    assert reply.choices[0].finish_reason == "length"
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(reply.choices[0].message.content or "")
 
 
 def test_streaming(client: openai.OpenAI) -> None:
@@ -190,8 +212,8 @@ def test_bench_serve_runs_a_tiny_load(real: object) -> None:
 
 def test_remote_engine_against_the_server(server: str) -> None:
     from islands import InvalidInput, SamplingParams
-    from islands.grammar import Grammar
     from islands.engine.remote import RemoteEngine
+    from islands.grammar import Grammar
 
     remote = RemoteEngine([server], "islands", api_key=KEY)
     try:
@@ -234,8 +256,7 @@ def test_remote_engine_spreads_and_retries(server: str) -> None:
 def test_hard_islands_against_a_remote_server(server: str) -> None:
     from islands import SamplingParams
     from islands.engine.remote import RemoteEngine
-    from islands.tools import Registry, calc
-    from islands.tools import IslandRunner
+    from islands.tools import IslandRunner, Registry, calc
 
     runner = IslandRunner(RemoteEngine([server], "islands", api_key=KEY), Registry.default())
     try:
@@ -265,3 +286,127 @@ def test_named_and_inline_flows(client: openai.OpenAI, server: str) -> None:
     assert r.status_code == 404 and "best-of-n" in r.json()["error"]["message"]
     r = httpx.post(f"{server}/v1/completions", json={"prompt": "x", "flow": {"name": "bad", "nodes": [{"id": "a", "op": "zap"}]}}, headers=auth, timeout=30)
     assert r.status_code == 400 and "node 'a'" in r.json()["error"]["message"]
+
+
+WEATHER: Any = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city now.",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40}},
+                                                           "required": ["city"], "additionalProperties": False}}}
+TIME: Any = {"type": "function", "function": {"name": "get_time", "description": "The time in a time zone.",
+                                         "parameters": {"type": "object", "properties": {"zone": {"type": "string", "maxLength": 40}},
+                                                        "required": ["zone"]}}}
+
+
+def test_function_calling(client: openai.OpenAI) -> None:
+    ask: Any = [{"role": "user", "content": "What is the weather in Paris?"}]
+    reply = client.chat.completions.create(model="islands", messages=ask, tools=[WEATHER, TIME], tool_choice="required",
+                                           max_tokens=60, temperature=0)
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
+    call: Any = choice.message.tool_calls[0]
+    assert call.type == "function" and call.function.name in ("get_weather", "get_time") and call.id.startswith("call_")
+    assert isinstance(json.loads(call.function.arguments), dict)
+    named = client.chat.completions.create(model="islands", messages=ask, tools=[WEATHER, TIME], max_tokens=60, temperature=0,
+                                           tool_choice={"type": "function", "function": {"name": "get_time"}})
+    forced: Any = named.choices[0].message.tool_calls
+    assert forced and forced[0].function.name == "get_time"
+    assert "zone" in json.loads(forced[0].function.arguments)
+    plain = client.chat.completions.create(model="islands", messages=ask, tools=[WEATHER], tool_choice="none", max_tokens=20, temperature=0)
+    assert plain.choices[0].message.tool_calls is None and plain.choices[0].message.content
+    history: Any = [*ask, {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+                    {"role": "tool", "tool_call_id": call.id, "content": "Sunny, 24 degrees."}]
+    answered = client.chat.completions.create(model="islands", max_tokens=40, temperature=0, tools=[WEATHER], messages=history)
+    assert answered.choices[0].finish_reason in ("stop", "tool_calls", "length")
+    assert answered.choices[0].message.content or answered.choices[0].message.tool_calls
+
+
+def test_function_calls_stream(client: openai.OpenAI) -> None:
+    calls: list[Any] = []
+    finishes: list[str] = []
+    oslo: Any = [{"role": "user", "content": "Weather in Oslo?"}]
+    for chunk in client.chat.completions.create(model="islands", messages=oslo,
+                                                tools=[WEATHER], tool_choice="required", max_tokens=60, temperature=0, stream=True):
+        delta = chunk.choices[0].delta
+        calls += delta.tool_calls or []
+        if chunk.choices[0].finish_reason:
+            finishes.append(chunk.choices[0].finish_reason)
+    assert finishes == ["tool_calls"] and calls and calls[0].function and calls[0].function.name == "get_weather"
+    assert "city" in json.loads(calls[0].function.arguments or "")
+
+
+def test_function_calling_bad_requests(server: str) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    msgs = [{"role": "user", "content": "hi"}]
+    for body, words in [
+        ({"messages": msgs, "tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "nope"}}}, "tool_choice"),
+        ({"messages": msgs, "tools": [{"type": "function", "function": {"name": "bad name!"}}]}, "name"),
+        ({"messages": msgs, "tools": [WEATHER, "calc"]}, "tools[1]"),
+        ({"messages": msgs, "tools": [WEATHER], "regex": "a+"}, "output constraint"),
+    ]:
+        r = httpx.post(f"{server}/v1/chat/completions", json=body, headers=auth, timeout=30)
+        assert r.status_code == 400 and words in r.json()["error"]["message"], r.text
+
+
+def test_embeddings(client: openai.OpenAI) -> None:
+    got = client.embeddings.create(model="islands", input=["the ferry to Hoy", "the ferry to Hoy", "numbers are exact"])
+    vectors = [d.embedding for d in got.data]
+    assert got.model == "hash-256" and len(vectors) == 3 and len(vectors[0]) == 256
+    assert vectors[0] == vectors[1] and vectors[0] != vectors[2]
+    assert abs(sum(x * x for x in vectors[0]) - 1.0) < 1e-4  # unit vectors
+
+
+def _chat_openai(server: str, **kw: Any) -> Any:
+    langchain_openai = pytest.importorskip("langchain_openai")
+    return langchain_openai.ChatOpenAI(base_url=f"{server}/v1", api_key=KEY, model="islands", temperature=0, max_retries=0,
+                                       timeout=120, **kw)
+
+
+def test_langchain_invoke_stream_batch(server: str) -> None:
+    llm = _chat_openai(server, max_tokens=30)
+    reply = llm.invoke("What is the capital of France?")
+    assert "Paris" in reply.content and reply.response_metadata["finish_reason"] == "stop"
+    assert reply.response_metadata["model_name"] == "smollm2-135m-instruct"
+    pieces = [chunk.content for chunk in llm.stream("What is the capital of France?")]
+    assert len(pieces) > 2 and "".join(pieces) == reply.content  # streamed token by token, the same greedy text
+    many = llm.batch(["Say hi.", "Name a colour.", "Name a fruit."])
+    assert len(many) == 3 and all(m.content for m in many)
+
+
+def test_langchain_structured_output(server: str) -> None:
+    from pydantic import BaseModel, Field
+
+    class City(BaseModel):
+        name: str = Field(max_length=30)
+        country: str = Field(max_length=30)
+
+    got = _chat_openai(server, max_tokens=60).with_structured_output(City, method="json_schema").invoke("Name a city in Italy.")
+    assert isinstance(got, City) and got.name and got.country
+
+
+def test_langchain_tool_calling_round(server: str) -> None:
+    from langchain_core.messages import HumanMessage, ToolMessage
+    from langchain_core.tools import tool
+
+    @tool
+    def get_weather(city: str) -> str:
+        """The weather in a city now."""
+        return f"Sunny and 24 degrees in {city}."
+
+    llm = _chat_openai(server, max_tokens=60).bind_tools([get_weather], tool_choice="required")
+    messages: list[Any] = [HumanMessage("What is the weather in Paris?")]
+    ai = llm.invoke(messages)
+    assert ai.tool_calls and ai.tool_calls[0]["name"] == "get_weather" and isinstance(ai.tool_calls[0]["args"]["city"], str)
+    messages += [ai, ToolMessage(get_weather.invoke(ai.tool_calls[0]["args"]), tool_call_id=ai.tool_calls[0]["id"])]
+    final = _chat_openai(server, max_tokens=40).bind_tools([get_weather]).invoke(messages)  # tool_choice auto: text or another call
+    assert final.content or final.tool_calls
+
+
+def test_one_log_line_per_request(server: str) -> None:
+    httpx.get(f"{server}/v1/nowhere", timeout=5)
+    for _ in range(50):  # the line is written once the response has gone out
+        lines = LOGS[server].read_text().splitlines()
+        if any("/v1/nowhere" in line for line in lines):
+            break
+        time.sleep(0.05)
+    assert lines[0].startswith("serving gemma-3-270m and smollm2-135m-instruct (chat) on http://127.0.0.1:")
+    assert any(line.startswith("POST /v1/completions 200 ") and line.endswith(" ms") for line in lines)
+    assert any(line.startswith("GET /v1/nowhere 404 ") for line in lines)

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from islands import __version__
-from islands.cli import ask, bench, corpus, flow, generate, learn, memory, serve, tools
+from islands.cli import ask, bench, chat, corpus, flow, generate, learn, memory, serve, tools
 from islands.cli.common import err
 from islands.errors import IslandsError
 
@@ -27,7 +27,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("ask")(ask.ask_command)
-app.command("chat")(memory.chat)
+app.command("chat")(chat.chat)
 app.command("learn")(learn.learn_command)
 app.command("solve")(learn.solve_command)
 app.command()(generate.generate)

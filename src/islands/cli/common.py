@@ -18,8 +18,12 @@ __all__ = ["CtxOption", "ModelOption", "die", "err", "load_engine"]
 err = Console(stderr=True, highlight=False)
 
 ModelOption = Annotated[
-    Path | None,
-    typer.Option("--model", "-m", help="A GGUF model file (default: the embedded gemma-3-270m).", show_default=False),
+    str | None,
+    typer.Option(
+        "--model", "-m", show_default=False,
+        help="An embedded model's name (gemma-3-270m, smollm2-135m-instruct) or a GGUF file (default: gemma-3-270m; "
+             "chat: smollm2-135m-instruct).",
+    ),
 ]
 CtxOption = Annotated[int, typer.Option("--ctx", help="Context size in tokens (KV cells shared by all branches).")]
 
@@ -29,11 +33,12 @@ def die(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load_engine(model: Path | None, n_ctx: int) -> Engine:
-    """The engine over `model` (or the embedded one, assembled with a progress bar)."""
-    from islands.engine.embedded import resolve_model_path
+def load_engine(model: str | Path | None, n_ctx: int, default: str | None = None) -> Engine:
+    """The engine over `model`: an embedded model's name or a GGUF file (None: `default`,
+    else the embedded base model, assembled with a progress bar)."""
+    from islands.engine.embedded import BASE_MODEL, resolve_model_path
 
-    path = resolve_model_path(model, progress=sys.stderr.isatty())
+    path = resolve_model_path(model, progress=sys.stderr.isatty(), default=default or BASE_MODEL)
     if sys.stderr.isatty():
         with err.status(f"loading {path.name}"):
             return Engine(path, n_ctx=n_ctx)

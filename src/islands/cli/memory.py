@@ -203,34 +203,3 @@ def sleep_command(
     for rid in report.reflections:
         typer.echo(f"  reflection #{rid}: {store.get(rid).text}")
 
-
-def chat(
-    memory: MemoryOption = None,
-    embedder: EmbedderOption = None,
-    model: ModelOption = None,
-    ctx: CtxOption = 4096,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", "-n", help="Tokens per reply.")] = 96,
-) -> None:
-    """A terminal chat that recalls before answering and remembers after. /quit ends it."""
-    import sys
-
-    from islands.flows.chat import ChatSession
-    from islands.params import SamplingParams
-
-    store = open_store(memory, embedder)
-    session = ChatSession(load_engine(model, ctx), store, SamplingParams(temperature=0.7, max_tokens=max_tokens))
-    console = Console(highlight=False)
-    while True:
-        if sys.stdin.isatty():
-            console.print("[bold]you>[/] ", end="")
-        line = sys.stdin.readline()
-        if not line or line.strip() in ("/quit", "/exit"):
-            break
-        if not line.strip():
-            continue
-        console.print("[bold]islands>[/] ", end="")
-        turn = session.turn(line.strip(), on_text=lambda _i, t: (sys.stdout.write(t), sys.stdout.flush()))
-        console.print()
-        used = ", ".join(f"#{m.id}" for m in turn.recalled) or "none"
-        kept = ", ".join(f"#{i}" for i in turn.remembered.memory_ids) or "nothing new"
-        console.print(f"[dim](recalled: {used}; remembered: {kept})[/]")

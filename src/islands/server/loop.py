@@ -6,6 +6,11 @@ live jobs in one batch. Text deltas and the final result travel back to the hand
 asyncio queue. A cancelled ticket (client gone) has its job closed and branches released
 at the next step.
 
+Flows and `remember` are plain code that drives the engine itself; they run as
+`ThreadJob`s on worker threads under the loop's `Driver` (islands.engine.driver): whenever
+they wait on the engine, the loop steps their branches in the same batches as every other
+request's, so they no longer stall the server.
+
 What it leaves out: priorities and fairness between requests (FIFO admission only).
 """
 
@@ -20,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from islands.engine import Delta, Engine
+from islands.engine.driver import Driver
 from islands.engine.stream import Job
 from islands.errors import ContextFull
 
@@ -56,6 +62,8 @@ class EngineLoop:
         self.prompt_tokens = 0
         self.reused_tokens = 0
         self.started = time.monotonic()
+        self.started_at = int(time.time())  # Unix time, for /v1/models' `created`
+        self.driver = Driver(engine)  # flow threads hand their engine calls to this loop
 
     def start(self) -> None:
         self._thread.start()
@@ -64,6 +72,12 @@ class EngineLoop:
         self._stop.set()
         self._inbox.put_nowait(None)  # type: ignore[arg-type]
         self._thread.join(timeout=10)
+        for ticket in list(self._tickets):  # requests still running when the server stops
+            if ticket.job is not None:
+                ticket.job.close()
+        self._tickets = []
+        if self.engine.driver is self.driver:
+            self.engine.driver = None  # the engine may be driven directly again
 
     def submit(self, make_job: Callable[[], Job]) -> Ticket:
         ticket = Ticket(make_job, asyncio.get_running_loop())
@@ -79,7 +93,7 @@ class EngineLoop:
         try:
             ticket.job = ticket.make_job()
             ticket.job.begin()
-        except Exception as e:  # bad input found while building the job
+        except Exception as e:  # noqa: BLE001 - bad input found while building the job
             if ticket.job is not None:
                 ticket.job.close()
             ticket.send("error", e)
@@ -87,6 +101,7 @@ class EngineLoop:
         self._tickets.append(ticket)
 
     def _run(self) -> None:
+        self.driver.bind()
         while not self._stop.is_set():
             block = not self._tickets
             try:
@@ -106,10 +121,16 @@ class EngineLoop:
             except ContextFull as e:  # the newest request is the one that does not fit: it fails alone
                 self._finish(self._tickets[-1], "error", e)
                 continue
-            except Exception as e:  # a bug: fail the live requests, keep serving
+            except Exception as e:  # noqa: BLE001 - a bug: fail the live requests, keep serving
                 for ticket in list(self._tickets):
                     self._finish(ticket, "error", e)
                 self._tickets = []
+                continue
+            try:
+                self.driver.yield_turn()  # flow threads whose wait is over run until they wait again
+            except Exception as e:  # noqa: BLE001 - a bug in a hosted job: fail the live requests, keep serving
+                for ticket in list(self._tickets):
+                    self._finish(ticket, "error", e)
                 continue
             busy = False
             for ticket in list(self._tickets):
@@ -117,7 +138,7 @@ class EngineLoop:
                 assert job is not None
                 try:
                     deltas: list[Delta] = job.advance()
-                except Exception as e:
+                except Exception as e:  # noqa: BLE001 - this request fails alone
                     self._finish(ticket, "error", e)
                     continue
                 for delta in deltas:

@@ -3,7 +3,8 @@
 Plain OpenAI fields keep their meaning and defaults. Extensions (ignored by plain
 clients, sent by others as extra body fields): `top_k`, `min_p`, `repeat_penalty`,
 `ignore_eos`, `grammar` (GBNF or Lark), `json_schema`, `regex`, `choice`, `tools`
-(hard-island tool names, e.g. ["calc", "py"]), `flow` (a named flow or a flow graph) with
+(hard-island tool names, e.g. ["calc", "py"]; a list of {"type": "function", ...}
+objects is OpenAI function calling, with `tool_choice`), `flow` (a named flow or a flow graph) with
 `inputs`, `memory` ({"recall": true, "remember": true, "k": 3}: memories recalled into
 the prompt as soft islands, the last user message remembered after, surprise-gated). OpenAI's `response_format` with
 `{"type": "json_schema", "json_schema": {"schema": ...}}` or `{"type": "json_object"}`
@@ -16,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ChatMessage", "ChatRequest", "CompletionRequest", "Limits"]
+__all__ = ["ChatMessage", "ChatRequest", "CompletionRequest", "EmbeddingRequest", "Limits"]
 
 
 class Limits(BaseModel):
@@ -51,7 +52,9 @@ class Common(BaseModel):
     json_schema: dict[str, Any] | str | None = None
     regex: str | None = None
     choice: list[str] | None = None
-    tools: list[Any] | None = None  # hard-island names; OpenAI function tools are refused
+    tools: list[Any] | None = None  # hard-island names, or OpenAI function tools (chat)
+    tool_choice: str | dict[str, Any] | None = None  # "auto", "none", "required" or {"type": "function", ...}
+    parallel_tool_calls: bool | None = None
     flow: str | dict[str, Any] | None = None  # a flow name (served with --flows DIR) or a flow graph
     inputs: dict[str, str] | None = None  # the flow's inputs (default: the prompt as "question")
     memory: dict[str, Any] | bool | None = None  # {"recall": true, "remember": true, "k": 3}
@@ -66,8 +69,11 @@ class CompletionRequest(Common):
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    role: Literal["system", "user", "assistant", "developer"]
+    role: Literal["system", "user", "assistant", "developer", "tool"]
     content: str | list[dict[str, Any]] | None = ""
+    tool_calls: list[dict[str, Any]] | None = None  # an assistant's earlier function calls
+    tool_call_id: str | None = None  # a tool message: the call it answers
+    name: str | None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):  # [{"type": "text", "text": ...}, ...]
@@ -78,3 +84,12 @@ class ChatMessage(BaseModel):
 class ChatRequest(Common):
     messages: list[ChatMessage] = Field(..., min_length=1)
     max_completion_tokens: int | None = None
+
+
+class EmbeddingRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    input: str | list[str] = Field(...)
+    model: str | None = None
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = None

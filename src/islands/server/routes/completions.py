@@ -1,0 +1,57 @@
+"""POST /v1/completions: text after a prompt (n branches, a grammar, hard-island tools, a
+flow, memory), streamed or whole; `echo` puts the prompt before each text."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from islands.errors import InvalidInput
+from islands.memory.tools import recall_into
+from islands.server.errors import ApiError
+from islands.server.jobs import job_for, memory_ask
+from islands.server.responses import choices, collect, extra, legacy_logprobs, stream, usage
+from islands.server.sampling import sampling_of
+from islands.server.schemas import CompletionRequest
+from islands.server.state import state_of
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+
+@router.post("/v1/completions", response_model=None)
+async def completions(request: Request) -> Response:
+    state = state_of(request)
+    req = await state.parse(request, CompletionRequest)
+    served = await state.models.pick(req.model)
+    params = sampling_of(req, req.max_tokens, state.limits)
+    prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
+    if len(prompts) != 1 or not prompts[0]:
+        raise ApiError(400, "prompt must be one non-empty string", param="prompt")
+    prompt = given = prompts[0]
+    if req.tools and not all(isinstance(t, str) for t in req.tools):
+        raise ApiError(400, "OpenAI function tools are for /v1/chat/completions; here tools takes hard-island names such as [\"calc\"]",
+                       param="tools")
+    if req.echo and req.flow is not None:
+        raise ApiError(400, "echo cannot be combined with a flow", param="echo")
+    ask = memory_ask(state, req)
+    if ask is not None and ask.recall:
+        try:
+            prompt, _ = recall_into(ask.store, prompt, given, k=ask.k)
+        except InvalidInput as e:
+            raise ApiError(400, str(e), param="memory") from None
+    assert served.loop is not None
+    ticket = served.loop.submit(job_for(state, served, req, prompt, params, remember=given))
+    rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+    echo = given if req.echo else ""
+    if req.stream:
+        include = bool((req.stream_options or {}).get("include_usage"))
+        return await stream(ticket, rid, created, served.name, chat=False, include_usage=include, prefix=echo)
+    result = await collect(ticket, request)
+    made = choices(result, lambda out: {"text": echo + out.text, "logprobs": legacy_logprobs(out, len(echo))})
+    return JSONResponse({"id": rid, "object": "text_completion", "created": created, "model": served.name,
+                         "choices": made, "usage": usage(result), "islands": extra(result)})
