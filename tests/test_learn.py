@@ -75,3 +75,15 @@ def test_the_model_proposes_solutions_that_become_demonstrations(real: Engine) -
         assert "CALC(" in demo.solution and demo.solution.rstrip().endswith(("5535", "9753"))
     out = solve(real, "What is 321 times 54?", learned=learned, n=2)
     assert out.answer == "17334" and out.computed
+
+
+def test_each_lesson_is_run_with_its_own_context(engine: Engine) -> None:
+    echo = ("name: echo_context\nsummary: Answers with the first word of its instruction.\n"
+            "program: |\n  if not context: raise ValueError('no instruction')\n  context.split()[0]\n"
+            "examples: [{question: 'x', answer: 'never'}]\nrejects: []\n")
+    from islands.flows.library import read_structure
+
+    structure = read_structure(echo, "echo.yaml")
+    lessons = [Lesson("q1", ("Count",), context="Count the words."), Lesson("q2", ("Sort",), context="Sort them.")]
+    learned = learn(engine, "mixed", lessons, library=[structure], propose=0)
+    assert learned.tried == {"echo_context": 2}  # the second lesson saw "Sort them.", not the first's instruction

@@ -133,7 +133,8 @@ def learn(
         if "vocabulary" in structure.inputs and not vocabulary:
             continue
         say(f"trying structure {structure.name}")
-        results = run_structure(structure, cases, {"vocabulary": vocabulary or [], "context": learned.context})
+        results = run_structure(structure, cases, {"vocabulary": vocabulary or []},
+                                contexts=[lesson.context for lesson in lessons])  # each its own instruction
         solved = sum(_reproduces(lesson, answers_of(r)) for lesson, r in zip(lessons, results))
         learned.tried[structure.name] = solved
         if solved == len(lessons):

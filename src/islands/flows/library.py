@@ -167,8 +167,13 @@ def model_vocabulary(engine: Engine, limit: int = 60_000) -> list[str]:
 
 
 def run_structure(
-    structure: Structure, questions: Sequence[tuple[str, Sequence[str] | None]], extra: dict[str, Any] | None = None
+    structure: Structure, questions: Sequence[tuple[str, Sequence[str] | None]], extra: dict[str, Any] | None = None,
+    contexts: Sequence[str] | None = None,
 ) -> list[ProgramResult]:
     """The structure's program on each (question, choices), in one sandbox; `extra` holds
-    the other inputs it names (`vocabulary`)."""
-    return run_program(structure.program, [structure.bindings(q, c, extra) for q, c in questions])
+    the other inputs it names (`vocabulary`, `context`); `contexts`, when given, is each
+    question's own context (a task whose subtasks carry different instructions)."""
+    if contexts is None:
+        return run_program(structure.program, [structure.bindings(q, c, extra) for q, c in questions])
+    bound = [structure.bindings(q, c, {**(extra or {}), "context": ctx}) for (q, c), ctx in zip(questions, contexts)]
+    return run_program(structure.program, bound)

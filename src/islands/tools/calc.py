@@ -331,7 +331,10 @@ def evaluate(expression: str, precision: int = 50) -> Number:
         raise CalcError("expression longer than 10,000 characters")
     with localcontext() as ctx:
         ctx.prec = precision + 5
-        return _Parser(expression, precision).parse()
+        try:
+            return _Parser(expression, precision).parse()
+        except (TypeError, ArithmeticError) as e:  # a mix of exact and approximate no rule covers
+            raise CalcError(f"cannot compute {expression.strip()[:60]!r}: {e}") from None
 
 
 def _format_decimal(x: Decimal, precision: int) -> str:
