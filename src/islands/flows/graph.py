@@ -26,7 +26,7 @@ import json
 import string
 import time
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Union, get_args
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
@@ -89,14 +89,16 @@ class Op(BaseModel):
 
 
 REGISTRY: dict[str, type[Op]] = {}
+OpClass = TypeVar("OpClass", bound=type[Op])
 
 
-def register(cls: type[Op]) -> type[Op]:
+def register(cls: OpClass) -> OpClass:
     """Add an op class to the registry under its `op` literal."""
-    (name,) = get_args(cls.model_fields["op"].annotation)
+    op: type[Op] = cls
+    (name,) = get_args(op.model_fields["op"].annotation)
     if name in REGISTRY:
         raise ValueError(f"op {name!r} is registered twice")
-    REGISTRY[name] = cls
+    REGISTRY[name] = op
     return cls
 
 
