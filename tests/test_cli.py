@@ -92,8 +92,25 @@ def test_models_json(islands_home: Path, model_path: Path) -> None:
 
 @pytest.mark.model
 def test_bench_tree_runs_a_tiny_workload(model_path: Path) -> None:
-    p = run("bench", "tree", "--prompt-tokens", "32", "--branches", "2", "--tokens", "4", "--repeat", "1",
-            "--skip", "sequential", "--skip", "server", "--json", "--model", str(model_path))
+    p = run(
+        "bench",
+        "tree",
+        "--prompt-tokens",
+        "32",
+        "--branches",
+        "2",
+        "--tokens",
+        "4",
+        "--repeat",
+        "1",
+        "--skip",
+        "sequential",
+        "--skip",
+        "server",
+        "--json",
+        "--model",
+        str(model_path),
+    )
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["islands_stats"]["prefill_tokens"] == 32  # the prompt, once, for both branches
@@ -129,8 +146,9 @@ def test_generate_with_a_json_schema(tmp_path: Path, model_path: Path) -> None:
     schema = tmp_path / "schema.json"
     doc = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"], "additionalProperties": False}
     schema.write_text(json.dumps(doc))
-    p = run("generate", "Answer as JSON:", "--json-schema", str(schema), "--branches", "2", "--seed", "1", "--json",
-            "--model", str(model_path))
+    p = run(
+        "generate", "Answer as JSON:", "--json-schema", str(schema), "--branches", "2", "--seed", "1", "--json", "--model", str(model_path)
+    )
     assert p.returncode == 0, p.stderr
     assert all(isinstance(json.loads(o)["ok"], bool) for o in json.loads(p.stdout)["outputs"])
 
@@ -163,8 +181,23 @@ def test_retrieve_and_trace(tmp_path: Path, model_path: Path) -> None:
     folder.mkdir()
     (folder / "tides.md").write_text("# Tide tables\nThe tide at Kirkwall rises 3.2 metres at spring tides.\n")
     trace = tmp_path / "run.jsonl"
-    p = run("generate", "Q: How high does the tide rise at Kirkwall?\nA:", "--corpus", str(folder), "--retrieve", "1",
-            "-t", "0", "-n", "12", "--trace", str(trace), "--json", "--model", str(model_path))
+    p = run(
+        "generate",
+        "Q: How high does the tide rise at Kirkwall?\nA:",
+        "--corpus",
+        str(folder),
+        "--retrieve",
+        "1",
+        "-t",
+        "0",
+        "-n",
+        "12",
+        "--trace",
+        str(trace),
+        "--json",
+        "--model",
+        str(model_path),
+    )
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["soft"][0]["ref"] == "tides.md"
@@ -176,8 +209,19 @@ def test_retrieve_and_trace(tmp_path: Path, model_path: Path) -> None:
 @pytest.mark.model
 def test_ask_json_and_trace(tmp_path: Path, model_path: Path) -> None:
     trace = tmp_path / "tree.json"
-    p = run("ask", "What is 3 to the power 40?", "--branches", "3", "--max-tokens", "40", "--json", "--trace", str(trace),
-            "--model", str(model_path))
+    p = run(
+        "ask",
+        "What is 3 to the power 40?",
+        "--branches",
+        "3",
+        "--max-tokens",
+        "40",
+        "--json",
+        "--trace",
+        str(trace),
+        "--model",
+        str(model_path),
+    )
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["answer"] == str(3**40) and len(doc["candidates"]) == 3
@@ -227,8 +271,13 @@ def test_memory_and_values_commands(tmp_path: Path, model_path: Path) -> None:
 @pytest.mark.model
 def test_chat_remembers_across_turns(tmp_path: Path, model_path: Path) -> None:
     db = tmp_path / "chat.sqlite"
-    p = subprocess.run([ISLANDS, "chat", "--memory", str(db), "--model", str(model_path), "-n", "12"], capture_output=True, text=True,
-                       input="The ferry to Hoy now leaves Stromness at 07:42 on Tuesdays.\nWhen does the ferry to Hoy leave?\n/quit\n", timeout=300)
+    p = subprocess.run(
+        [ISLANDS, "chat", "--memory", str(db), "--model", str(model_path), "-n", "12"],
+        capture_output=True,
+        text=True,
+        input="The ferry to Hoy now leaves Stromness at 07:42 on Tuesdays.\nWhen does the ferry to Hoy leave?\n/quit\n",
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr
     notes = [line for line in p.stdout.splitlines() if line.startswith("(recalled:")]
     assert len(notes) == 2 and "remembered: #1" in notes[0] and "recalled: #1" in notes[1]

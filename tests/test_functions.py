@@ -14,8 +14,14 @@ from islands.server.errors import ApiError
 from islands.server.functions import function_calling, messages_of
 from islands.server.schemas import ChatMessage, ChatRequest
 
-WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather now.",
-                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather now.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 TIME = {"type": "function", "function": {"name": "get_time"}}
 
 
@@ -67,12 +73,16 @@ def test_grammars_compile_and_calls_read_back() -> None:
 
 
 def test_earlier_calls_and_results_go_back_as_text() -> None:
-    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"}}
-    msgs = [ChatMessage(role="developer", content="Be brief."), ChatMessage(role="user", content="Weather in Oslo?"),
-            ChatMessage(role="assistant", content=None, tool_calls=[call]),
-            ChatMessage(role="tool", tool_call_id="call_1", content="Rain, 8 degrees.")]
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'}}
+    msgs = [
+        ChatMessage(role="developer", content="Be brief."),
+        ChatMessage(role="user", content="Weather in Oslo?"),
+        ChatMessage(role="assistant", content=None, tool_calls=[call]),
+        ChatMessage(role="tool", tool_call_id="call_1", content="Rain, 8 degrees."),
+    ]
     assert messages_of(msgs) == [
-        ("system", "Be brief."), ("user", "Weather in Oslo?"),
+        ("system", "Be brief."),
+        ("user", "Weather in Oslo?"),
         ("assistant", '{"name": "get_weather", "arguments": {"city": "Oslo"}}'),
         ("user", "get_weather returned: Rain, 8 degrees."),
     ]

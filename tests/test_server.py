@@ -39,8 +39,11 @@ def server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
     log = log_path.open("w")
     flows = Path(__file__).parent.parent / "examples" / "flows"
-    proc = subprocess.Popen([islands, "serve", "--port", str(port), "--api-key", KEY, "--ctx", "8192", "--flows", str(flows),
-                             "--embedder", "hash"], stdout=log, stderr=subprocess.STDOUT)  # model_path: the embedded base model is assembled
+    proc = subprocess.Popen(
+        [islands, "serve", "--port", str(port), "--api-key", KEY, "--ctx", "8192", "--flows", str(flows), "--embedder", "hash"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # model_path: the embedded base model is assembled
     base = f"http://127.0.0.1:{port}"
     LOGS[base] = log_path
     try:
@@ -74,8 +77,9 @@ def test_models_and_completion(client: openai.OpenAI) -> None:
 
 
 def test_chat_ends_its_turn(client: openai.OpenAI) -> None:
-    reply = client.chat.completions.create(model="islands", messages=[{"role": "user", "content": "What is the capital of France?"}],
-                                           max_tokens=30, temperature=0)
+    reply = client.chat.completions.create(
+        model="islands", messages=[{"role": "user", "content": "What is the capital of France?"}], max_tokens=30, temperature=0
+    )
     assert reply.model == "smollm2-135m-instruct"  # the chat model by default
     assert reply.choices[0].message.role == "assistant"
     assert "Paris" in (reply.choices[0].message.content or "")
@@ -88,7 +92,10 @@ def test_chat_ends_its_turn(client: openai.OpenAI) -> None:
 def test_structured_output_cut_by_max_tokens_says_length(client: openai.OpenAI) -> None:
     schema: Any = {"type": "object", "properties": {"story": {"type": "string"}}, "required": ["story"]}
     reply = client.chat.completions.create(
-        model="islands", messages=[{"role": "user", "content": "Tell a long story in JSON."}], max_tokens=5, seed=1,
+        model="islands",
+        messages=[{"role": "user", "content": "Tell a long story in JSON."}],
+        max_tokens=5,
+        seed=1,
         response_format={"type": "json_schema", "json_schema": {"name": "story", "schema": schema}},
     )
     assert reply.choices[0].finish_reason == "length"
@@ -98,15 +105,19 @@ def test_structured_output_cut_by_max_tokens_says_length(client: openai.OpenAI) 
 
 def test_streaming(client: openai.OpenAI) -> None:
     pieces, finishes = [], []
-    for chunk in client.chat.completions.create(model="islands", messages=[{"role": "user", "content": "Count to five."}],
-                                                max_tokens=12, stream=True, seed=2):
+    for chunk in client.chat.completions.create(
+        model="islands", messages=[{"role": "user", "content": "Count to five."}], max_tokens=12, stream=True, seed=2
+    ):
         delta = chunk.choices[0].delta
         if delta.content:
             pieces.append(delta.content)
         if chunk.choices[0].finish_reason:
             finishes.append(chunk.choices[0].finish_reason)
     assert pieces and finishes == [finishes[0]] and finishes[0] in ("stop", "length")
-    streamed = "".join(c.choices[0].text for c in client.completions.create(model="islands", prompt="Once upon a time", max_tokens=10, temperature=0, stream=True))
+    streamed = "".join(
+        c.choices[0].text
+        for c in client.completions.create(model="islands", prompt="Once upon a time", max_tokens=10, temperature=0, stream=True)
+    )
     whole = client.completions.create(model="islands", prompt="Once upon a time", max_tokens=10, temperature=0).choices[0].text
     assert streamed == whole
 
@@ -123,14 +134,19 @@ def test_n_branches(client: openai.OpenAI) -> None:
 def test_json_schema_response_format(client: openai.OpenAI) -> None:
     schema = {"type": "object", "properties": {"answer": {"type": "boolean"}}, "required": ["answer"], "additionalProperties": False}
     reply = client.chat.completions.create(
-        model="islands", messages=[{"role": "user", "content": "Is the sea salty? Reply in JSON."}], max_tokens=20, seed=4,
+        model="islands",
+        messages=[{"role": "user", "content": "Is the sea salty? Reply in JSON."}],
+        max_tokens=20,
+        seed=4,
         response_format={"type": "json_schema", "json_schema": {"name": "yes_no", "schema": schema}},
     )
     assert isinstance(json.loads(reply.choices[0].message.content or "")["answer"], bool)
 
 
 def test_hard_island_call(client: openai.OpenAI) -> None:
-    done = client.completions.create(model="islands", prompt="2^100 is CALC(2^100)", max_tokens=4, temperature=0, extra_body={"tools": ["calc"]})
+    done = client.completions.create(
+        model="islands", prompt="2^100 is CALC(2^100)", max_tokens=4, temperature=0, extra_body={"tools": ["calc"]}
+    )
     assert done.choices[0].text.startswith(f" => {2**100}")
     spans = (done.choices[0].model_extra or {})["spans"]
     assert spans[0]["kind"] == "hard" and spans[0]["tool"] == "CALC"
@@ -172,8 +188,9 @@ def test_malformed_and_oversized(server: str) -> None:
 def test_sixty_four_concurrent_streams(server: str, client: openai.OpenAI) -> None:
     def one(i: int) -> tuple[int, str | None]:
         text, finish = "", None
-        for chunk in client.completions.create(model="islands", prompt=f"Island number {i} is called", max_tokens=8,
-                                               stream=True, seed=i, extra_body={"ignore_eos": True}):
+        for chunk in client.completions.create(
+            model="islands", prompt=f"Island number {i} is called", max_tokens=8, stream=True, seed=i, extra_body={"ignore_eos": True}
+        ):
             text += chunk.choices[0].text
             finish = chunk.choices[0].finish_reason or finish
         return len(text), finish
@@ -218,8 +235,12 @@ def test_remote_engine_against_the_server(server: str) -> None:
     remote = RemoteEngine([server], "islands", api_key=KEY)
     try:
         greedy = SamplingParams(temperature=0, max_tokens=8)
-        direct = httpx.post(f"{server}/v1/completions", json={"prompt": "The capital of France is", "max_tokens": 8, "temperature": 0},
-                            headers={"Authorization": f"Bearer {KEY}"}, timeout=60).json()
+        direct = httpx.post(
+            f"{server}/v1/completions",
+            json={"prompt": "The capital of France is", "max_tokens": 8, "temperature": 0},
+            headers={"Authorization": f"Bearer {KEY}"},
+            timeout=60,
+        ).json()
         got = remote.generate("The capital of France is", params=greedy)
         assert got.text == direct["choices"][0]["text"]
         assert got.stats.sampled_tokens == direct["usage"]["completion_tokens"]
@@ -273,47 +294,84 @@ def test_hard_islands_against_a_remote_server(server: str) -> None:
 
 
 def test_named_and_inline_flows(client: openai.OpenAI, server: str) -> None:
-    done = client.completions.create(model="islands", prompt="What is the capital of Italy?", max_tokens=8,
-                                     extra_body={"flow": "best-of-n"})
+    done = client.completions.create(
+        model="islands", prompt="What is the capital of Italy?", max_tokens=8, extra_body={"flow": "best-of-n"}
+    )
     extra = done.model_extra or {}
     assert done.choices[0].text == extra["islands"]["flow"]["output"]
     assert len(extra["islands"]["flow"]["values"]["drafts"]) == 4
-    inline = {"name": "one", "inputs": {"q": "x"}, "nodes": [{"id": "g", "op": "generate", "prompt": "{q} is", "max_tokens": 4, "temperature": 0}]}
-    done = client.completions.create(model="islands", prompt="unused", max_tokens=4, extra_body={"flow": inline, "inputs": {"q": "The sea"}})
+    inline = {
+        "name": "one",
+        "inputs": {"q": "x"},
+        "nodes": [{"id": "g", "op": "generate", "prompt": "{q} is", "max_tokens": 4, "temperature": 0}],
+    }
+    done = client.completions.create(
+        model="islands", prompt="unused", max_tokens=4, extra_body={"flow": inline, "inputs": {"q": "The sea"}}
+    )
     assert done.choices[0].text
     auth = {"Authorization": f"Bearer {KEY}"}
     r = httpx.post(f"{server}/v1/completions", json={"prompt": "x", "flow": "nope"}, headers=auth, timeout=30)
     assert r.status_code == 404 and "best-of-n" in r.json()["error"]["message"]
-    r = httpx.post(f"{server}/v1/completions", json={"prompt": "x", "flow": {"name": "bad", "nodes": [{"id": "a", "op": "zap"}]}}, headers=auth, timeout=30)
+    r = httpx.post(
+        f"{server}/v1/completions",
+        json={"prompt": "x", "flow": {"name": "bad", "nodes": [{"id": "a", "op": "zap"}]}},
+        headers=auth,
+        timeout=30,
+    )
     assert r.status_code == 400 and "node 'a'" in r.json()["error"]["message"]
 
 
-WEATHER: Any = {"type": "function", "function": {"name": "get_weather", "description": "The weather in a city now.",
-                                            "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40}},
-                                                           "required": ["city"], "additionalProperties": False}}}
-TIME: Any = {"type": "function", "function": {"name": "get_time", "description": "The time in a time zone.",
-                                         "parameters": {"type": "object", "properties": {"zone": {"type": "string", "maxLength": 40}},
-                                                        "required": ["zone"]}}}
+WEATHER: Any = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city now.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "maxLength": 40}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    },
+}
+TIME: Any = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "The time in a time zone.",
+        "parameters": {"type": "object", "properties": {"zone": {"type": "string", "maxLength": 40}}, "required": ["zone"]},
+    },
+}
 
 
 def test_function_calling(client: openai.OpenAI) -> None:
     ask: Any = [{"role": "user", "content": "What is the weather in Paris?"}]
-    reply = client.chat.completions.create(model="islands", messages=ask, tools=[WEATHER, TIME], tool_choice="required",
-                                           max_tokens=60, temperature=0)
+    reply = client.chat.completions.create(
+        model="islands", messages=ask, tools=[WEATHER, TIME], tool_choice="required", max_tokens=60, temperature=0
+    )
     choice = reply.choices[0]
     assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
     call: Any = choice.message.tool_calls[0]
     assert call.type == "function" and call.function.name in ("get_weather", "get_time") and call.id.startswith("call_")
     assert isinstance(json.loads(call.function.arguments), dict)
-    named = client.chat.completions.create(model="islands", messages=ask, tools=[WEATHER, TIME], max_tokens=60, temperature=0,
-                                           tool_choice={"type": "function", "function": {"name": "get_time"}})
+    named = client.chat.completions.create(
+        model="islands",
+        messages=ask,
+        tools=[WEATHER, TIME],
+        max_tokens=60,
+        temperature=0,
+        tool_choice={"type": "function", "function": {"name": "get_time"}},
+    )
     forced: Any = named.choices[0].message.tool_calls
     assert forced and forced[0].function.name == "get_time"
     assert "zone" in json.loads(forced[0].function.arguments)
     plain = client.chat.completions.create(model="islands", messages=ask, tools=[WEATHER], tool_choice="none", max_tokens=20, temperature=0)
     assert plain.choices[0].message.tool_calls is None and plain.choices[0].message.content
-    history: Any = [*ask, {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
-                    {"role": "tool", "tool_call_id": call.id, "content": "Sunny, 24 degrees."}]
+    history: Any = [
+        *ask,
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": "Sunny, 24 degrees."},
+    ]
     answered = client.chat.completions.create(model="islands", max_tokens=40, temperature=0, tools=[WEATHER], messages=history)
     assert answered.choices[0].finish_reason in ("stop", "tool_calls", "length")
     assert answered.choices[0].message.content or answered.choices[0].message.tool_calls
@@ -323,8 +381,9 @@ def test_function_calls_stream(client: openai.OpenAI) -> None:
     calls: list[Any] = []
     finishes: list[str] = []
     oslo: Any = [{"role": "user", "content": "Weather in Oslo?"}]
-    for chunk in client.chat.completions.create(model="islands", messages=oslo,
-                                                tools=[WEATHER], tool_choice="required", max_tokens=60, temperature=0, stream=True):
+    for chunk in client.chat.completions.create(
+        model="islands", messages=oslo, tools=[WEATHER], tool_choice="required", max_tokens=60, temperature=0, stream=True
+    ):
         delta = chunk.choices[0].delta
         calls += delta.tool_calls or []
         if chunk.choices[0].finish_reason:
@@ -356,8 +415,9 @@ def test_embeddings(client: openai.OpenAI) -> None:
 
 def _chat_openai(server: str, **kw: Any) -> Any:
     langchain_openai = pytest.importorskip("langchain_openai")
-    return langchain_openai.ChatOpenAI(base_url=f"{server}/v1", api_key=KEY, model="islands", temperature=0, max_retries=0,
-                                       timeout=120, **kw)
+    return langchain_openai.ChatOpenAI(
+        base_url=f"{server}/v1", api_key=KEY, model="islands", temperature=0, max_retries=0, timeout=120, **kw
+    )
 
 
 def test_langchain_invoke_stream_batch(server: str) -> None:

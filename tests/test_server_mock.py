@@ -58,16 +58,24 @@ def test_the_memory_extension_recalls_and_remembers(tmp_path) -> None:  # type: 
     store.add_memory("The harbour bell rings at noon.")
     engine = Engine(MockModel())
     with TestClient(create_app(engine, model_name="mock", memory=store)) as client:
-        r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "When does the harbour bell ring?"}],
-                                                      "max_tokens": 4, "memory": {"recall": True, "remember": True}})
+        r = client.post(
+            "/v1/chat/completions",
+            json={
+                "messages": [{"role": "user", "content": "When does the harbour bell ring?"}],
+                "max_tokens": 4,
+                "memory": {"recall": True, "remember": True},
+            },
+        )
         assert r.status_code == 200
         assert r.json()["usage"]["prompt_tokens"] > len("When does the harbour bell ring?") + 40  # the memory went into the prompt
         for bad in ("three", 0, True):
             r = client.post("/v1/completions", json={"prompt": "bell", "memory": {"k": bad}})
             assert r.status_code == 400 and r.json()["error"]["param"] == "memory"
         assert store.stats()["episodes"] == 0  # a question is not a memory
-        r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "The ferry leaves at nine. When is lunch?"}],
-                                                      "max_tokens": 4, "memory": True})
+        r = client.post(
+            "/v1/chat/completions",
+            json={"messages": [{"role": "user", "content": "The ferry leaves at nine. When is lunch?"}], "max_tokens": 4, "memory": True},
+        )
         assert r.status_code == 200
     assert [e[1] for e in store.episodes()] == ["The ferry leaves at nine."]  # the statement, without the question
     with TestClient(create_app(Engine(MockModel()), model_name="mock")) as client:
@@ -94,8 +102,14 @@ class SlowMock(MockModel):
 
 def test_a_flow_does_not_stall_other_requests() -> None:
     engine = Engine(SlowMock(n_ctx=8192, n_seq_max=32, n_batch=256))
-    flow = {"name": "long", "inputs": {"question": ""}, "nodes": [
-        {"id": "drafts", "op": "fanout", "prompt": "{question}", "n": 4, "max_tokens": 800}, {"id": "out", "op": "output", "from": "drafts"}]}
+    flow = {
+        "name": "long",
+        "inputs": {"question": ""},
+        "nodes": [
+            {"id": "drafts", "op": "fanout", "prompt": "{question}", "n": 4, "max_tokens": 800},
+            {"id": "out", "op": "output", "from": "drafts"},
+        ],
+    }
     with TestClient(create_app(engine, model_name="mock")) as client, ThreadPoolExecutor(2) as pool:
         slow = pool.submit(client.post, "/v1/completions", json={"prompt": "the sea", "flow": flow})
         deadline = time.monotonic() + 10
@@ -125,9 +139,13 @@ def test_openai_shaped_errors_and_fields() -> None:
         assert abs(created - time.time()) < 600  # Unix time, not a monotonic clock
         r = client.post("/v1/completions", json={"prompt": "the sea", "max_tokens": 3, "echo": True, "ignore_eos": True})
         assert r.json()["choices"][0]["text"].startswith("the sea") and len(r.json()["choices"][0]["text"]) > len("the sea")
-        streamed = "".join(json.loads(line[6:])["choices"][0]["text"] for line in client.post(
-            "/v1/completions", json={"prompt": "the sea", "max_tokens": 3, "echo": True, "stream": True, "seed": 1}).text.splitlines()
-            if line.startswith("data: {"))
+        streamed = "".join(
+            json.loads(line[6:])["choices"][0]["text"]
+            for line in client.post(
+                "/v1/completions", json={"prompt": "the sea", "max_tokens": 3, "echo": True, "stream": True, "seed": 1}
+            ).text.splitlines()
+            if line.startswith("data: {")
+        )
         assert streamed.startswith("the sea")
         r = client.post("/v1/completions", json={"prompt": "x", "tools": [{"type": "function", "function": {"name": "f"}}]})
         assert r.status_code == 400 and r.json()["error"]["param"] == "tools"
@@ -194,7 +212,11 @@ def test_embeddings_from_the_memory_embedder() -> None:
         assert r.json()["model"] == "hash-256" and rows[0] == rows[1] != rows[2] and len(rows[0]) == 256
         packed = client.post("/v1/embeddings", json={"input": "ferry to Hoy", "encoding_format": "base64"}).json()["data"][0]["embedding"]
         assert np.allclose(np.frombuffer(base64.b64decode(packed), dtype="<f4"), rows[0])
-        for body, param in [({"input": []}, "input"), ({"input": "x", "dimensions": 3}, "dimensions"), ({"input": "x", "model": "ada"}, "model")]:
+        for body, param in [
+            ({"input": []}, "input"),
+            ({"input": "x", "dimensions": 3}, "dimensions"),
+            ({"input": "x", "model": "ada"}, "model"),
+        ]:
             r = client.post("/v1/embeddings", json=body)
             assert r.status_code in (400, 404) and r.json()["error"]["param"] == param
     with TestClient(create_app(Engine(MockModel()), model_name="mock", embedder="none")) as client:

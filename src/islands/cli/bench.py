@@ -19,7 +19,7 @@ __all__ = ["app"]
 app = typer.Typer(help="Benchmarks: islands against baselines on the same workload.", no_args_is_help=True)
 
 
-def _measure(model: Path | None, n_ctx: int, run: Callable[[Engine], dict[str, Any]]) -> dict[str, Any]:
+def _measure(model: str | Path | None, n_ctx: int, run: Callable[[Engine], dict[str, Any]]) -> dict[str, Any]:
     """Load the engine, then run one benchmark under a spinner."""
     engine = load_engine(model, n_ctx)
     with err.status("benchmarking"):

@@ -80,5 +80,9 @@ def chat(
         console.print()
         if store is not None:
             used = ", ".join(f"#{m.id}" for m in turn.recalled) or "none"
-            kept = "a question: nothing" if turn.remembered is None else ", ".join(f"#{i}" for i in turn.remembered.memory_ids) or "nothing new"
+            kept = (
+                "a question: nothing"
+                if turn.remembered is None
+                else ", ".join(f"#{i}" for i in turn.remembered.memory_ids) or "nothing new"
+            )
             console.print(f"[dim](recalled: {used}; remembered: {kept})[/]")

@@ -174,7 +174,7 @@ def generate(
 
 def _generate_remote(
     prompt: str,
-    model: Path | None,
+    model: str | None,
     base_urls: list[str],
     api_key: str | None,
     n: int,

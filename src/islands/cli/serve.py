@@ -47,17 +47,47 @@ def _log(line: str) -> None:
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to bind; 0.0.0.0 opens it to the network.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", "-p", help="TCP port.")] = 8000,
-    api_key: Annotated[str | None, typer.Option("--api-key", envvar="ISLANDS_API_KEY", help="Require Authorization: Bearer KEY (or set ISLANDS_API_KEY).", show_default=False)] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key", envvar="ISLANDS_API_KEY", help="Require Authorization: Bearer KEY (or set ISLANDS_API_KEY).", show_default=False
+        ),
+    ] = None,
     model: ModelOption = None,
-    chat_model: Annotated[str | None, typer.Option("--chat-model", help="The model for /v1/chat/completions: a name or a GGUF file (default: smollm2-135m-instruct without --model, else the --model).", show_default=False)] = None,
+    chat_model: Annotated[
+        str | None,
+        typer.Option(
+            "--chat-model",
+            help="The model for /v1/chat/completions: a name or a GGUF file "
+            "(default: smollm2-135m-instruct without --model, else the --model).",
+            show_default=False,
+        ),
+    ] = None,
     preload: Annotated[bool, typer.Option("--preload", help="Load the chat model at start, not on the first chat request.")] = False,
     corpus: CorpusOption = None,
-    memory_file: Annotated[str | None, typer.Option("--memory", help="A memory database (SQLite file or postgresql:// URL) for the memory extension.", show_default=False)] = None,
-    embedder: Annotated[str | None, typer.Option("--embedder", help="The embedder for /v1/embeddings: minilm, hash or none (default: the memory's, else ISLANDS_EMBEDDER).", show_default=False)] = None,
-    flows_dir: Annotated[Path | None, typer.Option("--flows", help="Serve the flows in this folder (*.yaml, *.yml, *.json) by name.", show_default=False)] = None,
+    memory_file: Annotated[
+        str | None,
+        typer.Option("--memory", help="A memory database (SQLite file or postgresql:// URL) for the memory extension.", show_default=False),
+    ] = None,
+    embedder: Annotated[
+        str | None,
+        typer.Option(
+            "--embedder",
+            help="The embedder for /v1/embeddings: minilm, hash or none (default: the memory's, else ISLANDS_EMBEDDER).",
+            show_default=False,
+        ),
+    ] = None,
+    flows_dir: Annotated[
+        Path | None, typer.Option("--flows", help="Serve the flows in this folder (*.yaml, *.yml, *.json) by name.", show_default=False)
+    ] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens-limit", help="Largest max_tokens a request may ask for.")] = 4096,
     max_n: Annotated[int, typer.Option("--max-n", help="Most branches (n) per request.")] = 64,
-    metrics_key: Annotated[str | None, typer.Option("--metrics-key", envvar="ISLANDS_METRICS_KEY", help="Require Authorization: Bearer KEY for /metrics.", show_default=False)] = None,
+    metrics_key: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-key", envvar="ISLANDS_METRICS_KEY", help="Require Authorization: Bearer KEY for /metrics.", show_default=False
+        ),
+    ] = None,
     private_metrics: Annotated[bool, typer.Option("--private-metrics", help="Require the API key for /metrics too.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No request log on stderr.")] = False,
     ctx: CtxOption = 8192,
@@ -106,9 +136,19 @@ def serve(
     store = MemoryStore.open(memory_file) if memory_file is not None else None
     if store is not None and store.embedder is not None:
         store.embedder.embed(["warm up"])  # the embedder loads now, not during the first request
-    app = create_app(engine, model_name=name, chat=chat, api_key=api_key, metrics_key=api_key if private_metrics else metrics_key,
-                     limits=Limits(max_tokens=max_tokens, max_n=max_n), registry=registry, flows=flows, memory=store,
-                     log=None if quiet else _log, embedder=embedder)
+    app = create_app(
+        engine,
+        model_name=name,
+        chat=chat,
+        api_key=api_key,
+        metrics_key=api_key if private_metrics else metrics_key,
+        limits=Limits(max_tokens=max_tokens, max_n=max_n),
+        registry=registry,
+        flows=flows,
+        memory=store,
+        log=None if quiet else _log,
+        embedder=embedder,
+    )
     names = name + (f" and {chat[0]} (chat)" if chat else "")
     err.print(f"serving {names} on http://{host}:{port}/v1" + (" (API key required)" if api_key else ""), soft_wrap=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))

@@ -163,7 +163,7 @@ class Chosen:
 CONTENDERS: dict[str, Contender] = {"bare": bare, "bare_loglik": bare_loglik, "islands": islands_contender}
 
 
-def cold_ask_seconds(question: str = WARM_QUESTIONS[0], model: Path | None = None,
+def cold_ask_seconds(question: str = WARM_QUESTIONS[0], model: str | Path | None = None,
                      timeout: float = 600) -> float | None:
     """Wall seconds of `islands ask QUESTION --json` in a new process (None if it failed)."""
     cmd = [sys.executable, "-m", "islands", "ask", question, "--json"] + (["--model", str(model)] if model else [])

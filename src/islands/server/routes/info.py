@@ -23,9 +23,18 @@ async def models(request: Request) -> dict[str, Any]:
     data = []
     for name, served in state.models.models.items():
         created = served.loop.started_at if served.loop is not None else state.models.created
-        data.append({"id": name, "object": "model", "created": created, "owned_by": "islands",
-                     "islands": {"default_for": [d for d, n in (("completions", state.models.base), ("chat", state.models.chat)) if n == name],
-                                 "loaded": served.engine is not None}})
+        data.append(
+            {
+                "id": name,
+                "object": "model",
+                "created": created,
+                "owned_by": "islands",
+                "islands": {
+                    "default_for": [d for d, n in (("completions", state.models.base), ("chat", state.models.chat)) if n == name],
+                    "loaded": served.engine is not None,
+                },
+            }
+        )
     return {"object": "list", "data": data}
 
 
