@@ -280,3 +280,18 @@ def test_score_tokens_from_matches_engine_score(engine: Engine) -> None:
     with pytest.raises(ValueError, match="decoded already"):
         b.score_tokens_from(len(head))  # its KV holds the tail now
     b.release()
+
+
+def test_score_without_bos_and_prefix_skips_the_first_token() -> None:
+    from islands.engine import Engine, MockModel
+
+    class NoBos(MockModel):
+        def tokenize(self, text: str, *, add_bos: bool) -> list[int]:  # a model that adds no BOS
+            return super().tokenize(text, add_bos=False)
+
+    engine = Engine(NoBos(n_ctx=2048, n_seq_max=32, n_batch=64))
+    whole = engine.tokenize("the sea is wide", add_bos=False)
+    s = engine.score("", "the sea is wide")
+    assert s.tokens == whole[1:] and len(s.logprobs) == len(whole) - 1  # the first token is the context
+    with pytest.raises(InvalidInput, match="no BOS"):
+        engine.score("", engine.model.piece(whole[0]).decode())

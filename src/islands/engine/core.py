@@ -390,6 +390,10 @@ class Engine:
         t0 = time.perf_counter()
         head = self.tokenize(prefix, add_bos=True)
         tail = self.tokenize(continuation, add_bos=False)
+        if not head:  # a model without BOS and no prefix: the first token has nothing to be scored after
+            head, tail = tail[:1], tail[1:]
+            if not tail:
+                raise InvalidInput("this model adds no BOS: score a continuation of at least two tokens, or give a prefix")
         stats = Stats()
         b = self.branch(head + tail, stats=stats)
         if b.n_past > len(head) - 1:  # cache held part of the continuation: decode it again
