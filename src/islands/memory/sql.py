@@ -66,6 +66,11 @@ class SqlStore(MemoryStore):
     def episodes(self) -> list[tuple[int, str, str, float]]:
         return [(int(r[0]), r[1], r[2], r[3]) for r in self._exec(f"SELECT id, text, source, created FROM {self.schema}episodes ORDER BY id")]
 
+    def episodes_from(self, prefix: str) -> list[tuple[int, str, str, float]]:
+        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return [(int(r[0]), r[1], r[2], r[3]) for r in self._exec(
+            f"SELECT id, text, source, created FROM {self.schema}episodes WHERE source LIKE ? ESCAPE '\\' ORDER BY id", (like,))]
+
     def delete_episodes(self, ids: list[int]) -> None:
         with self.transaction():
             self._exec_many(f"DELETE FROM {self.schema}episodes WHERE id = ?", [(i,) for i in ids])
@@ -90,6 +95,11 @@ class SqlStore(MemoryStore):
             f'(SELECT count(*) FROM {s}episodes), (SELECT count(*) FROM {s}"values")'
         ).fetchone()
         return dict(zip(("memories", "valid_memories", "episodes", "values"), map(int, row)))
+
+    def _mark(self) -> tuple[int, int]:
+        row = self._exec(f"SELECT (SELECT coalesce(max(id), 0) FROM {self.schema}memories), "
+                         f"(SELECT coalesce(max(id), 0) FROM {self.schema}episodes)").fetchone()
+        return int(row[0]), int(row[1])
 
     def get_meta(self, key: str) -> str | None:
         row = self._exec(f"SELECT value FROM {self.schema}meta WHERE key = ?", (key,)).fetchone()

@@ -31,6 +31,7 @@ import numpy as np
 from islands.errors import InvalidInput
 from islands.home import islands_home
 from islands.memory.embed import Embedder, default_embedder, embedder_from
+from islands.memory.recall import ChatIndex, RecallParams, recall
 
 __all__ = ["MEMORY_FIELDS", "Memory", "MemoryStore", "query_words"]
 
@@ -83,6 +84,8 @@ class MemoryStore(ABC):
     _lock: threading.RLock  # held by transactions and by search's reads
     min_similarity = 0.3  # dense hits below this cosine similarity are not recalled
     db_errors: tuple[type[Exception], ...] = ()  # the backend's database errors
+    recall_params = RecallParams()
+    _chat_index: tuple[tuple[int, int], ChatIndex] | None = None
 
     # -- opening --------------------------------------------------------------------------
 
@@ -152,6 +155,10 @@ class MemoryStore(ABC):
     @abstractmethod
     def episodes(self) -> list[tuple[int, str, str, float]]:
         """(id, text, source, created) of every episode, oldest first."""
+
+    @abstractmethod
+    def episodes_from(self, prefix: str) -> list[tuple[int, str, str, float]]:
+        """(id, text, source, created) of the episodes whose source starts with `prefix`."""
 
     @abstractmethod
     def delete_episodes(self, ids: list[int]) -> None: ...
@@ -286,40 +293,38 @@ class MemoryStore(ABC):
 
     # -- shared: reading --------------------------------------------------------------------
 
+    @abstractmethod
+    def _mark(self) -> tuple[int, int]:
+        """(highest memory id, highest episode id): what changes when either is added."""
+
+    def chat_index(self) -> ChatIndex:
+        """The structure of imported conversations, rebuilt when memories or episodes were added."""
+        mark = self._mark()
+        if self._chat_index is None or self._chat_index[0] != mark:
+            self._chat_index = (mark, ChatIndex(self))
+        return self._chat_index[1]
+
     def search(self, query: str, k: int = 5, *, include_invalid: bool = False, touch: bool = True,
-               half_life_days: float = 30.0, any_word: bool = False, dense: bool = True) -> list[Memory]:
-        """BM25 matches (every word first; any word when none has them all, or with
-        `any_word`) and the nearest vectors, fused by reciprocal rank, then weighted by
-        recency (half-life) and importance. Valid memories only unless `include_invalid`."""
+               half_life_days: float = 30.0, any_word: bool = False, dense: bool = True,
+               params: RecallParams | None = None) -> list[Memory]:
+        """BM25 matches (every word first, then any), the nearest vectors and dated
+        memories, fused by reciprocal rank, with conversation structure and a second round
+        (`islands.memory.recall`), then weighted by recency (half-life) and importance.
+        Valid memories only unless `include_invalid`."""
         if k < 1:
             raise InvalidInput(f"invalid k {k}: must be at least 1")
         words = query_words(query)
         if not words:
             raise InvalidInput("the query has no words")
         words = words[:32]
-        limit = k * 4
-        vector = self.embedder.embed([query])[0] if dense and self.embedder is not None else None
-        with self._lock:  # one connection: other threads' transactions are not read half-done
-            lexical = self._match(words, limit, include_invalid, all_words=True) if len(words) > 1 and not any_word else []
-            if not lexical:
-                lexical = self._match(words, limit, include_invalid, all_words=False)
-            nearest = [] if vector is None else [
-                (m, s) for m, s in self._nearest(vector, limit, include_invalid) if s >= self.min_similarity]
         now = time.time()
-        found: dict[int, Memory] = {}
-        for rank, mem in enumerate(lexical, 1):
-            found[mem.id] = mem
-            mem.extra["bm25_rank"] = rank
-            mem.score = 1 / (RRF_K + rank)
-        for rank, (mem, similarity) in enumerate(nearest, 1):
-            mem = found.setdefault(mem.id, mem)
-            mem.extra.update(dense_rank=rank, similarity=round(float(similarity), 4))
-            mem.score += 1 / (RRF_K + rank)
-        for mem in found.values():
-            age_days = (now - (mem.last_accessed or mem.created)) / 86400
-            recency = 0.5 ** (age_days / half_life_days)
-            mem.score *= (0.5 + 0.5 * recency) * (1 + math.log1p(mem.importance))
-        ranked = sorted(found.values(), key=lambda m: (-m.score, m.id))[:k]
+
+        def weigh(mem: Memory) -> float:
+            recency = 0.5 ** ((now - (mem.last_accessed or mem.created)) / 86400 / half_life_days)
+            return (0.5 + 0.5 * recency) * (1 + math.log1p(mem.importance))
+
+        ranked = recall(self, query, words, k, include_invalid=include_invalid, any_word=any_word, dense=dense,
+                        params=params or self.recall_params, weigh=weigh)
         if touch and ranked:
             self._touch([m.id for m in ranked], now)  # under the lock too: it is a transaction
         return ranked
