@@ -191,6 +191,8 @@ def import_chat(store: MemoryStore, conv: Conversation, *, batch: int = 128,
         if have.get(turn_source(conv, t)) != _raw(t):
             todo.append(t)
     texts = [turn_memory_text(t) for t in todo]
+    # the summary (searched by BM25 too) is the turn before: a reply is found by its question's words
+    context = {t.index: f"{p.speaker}: {p.text}" for p, t in zip(conv.turns, conv.turns[1:]) if p.session == t.session}
     done = 0
     if progress:
         progress(0, len(todo))
@@ -201,7 +203,7 @@ def import_chat(store: MemoryStore, conv: Conversation, *, batch: int = 128,
             for i, t in enumerate(chunk):
                 created = t.when.timestamp()
                 episode = store.add_episode(_raw(t), turn_source(conv, t), created)
-                store.add_memory(texts[lo + i], summary=t.text or t.caption, episode_ids=[episode], created=created,
+                store.add_memory(texts[lo + i], summary=context.get(t.index, ""), episode_ids=[episode], created=created,
                                  vector=None if vectors is None else vectors[i])
             done += len(chunk)
             if progress:

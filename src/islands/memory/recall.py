@@ -5,8 +5,10 @@
    the memories written with that date in the same words (`islands.memory.dates`);
 2. fusion by weighted reciprocal rank;
 3. structure read from imported conversations (`islands.memory.conversation`): a turn by a
-   speaker the question names counts more, and a turn next to a strong hit gets part of
-   its score (an answer often sits right after the question that holds the words);
+   speaker the question names counts more (when it names none: the speaker of the first
+   hit, so "the owner of Biscuit" becomes whoever spoke of Biscuit), and a turn next to a
+   strong hit gets part of its score (an answer often sits right after the question that
+   holds the words; the turns after the best hits join the candidates);
 4. a second round (multi-hop: recall, read, recall again): the words the first hits add to
    the question are searched again and fused in, at a lower weight;
 5. one result per exchange: a turn next to one already chosen waits behind the others.
@@ -43,14 +45,14 @@ class RecallParams:
     w_bm25: float = 1.0
     w_dense: float = 1.0
     w_date: float = 1.0
-    speaker: float = 0.3  # a turn by a speaker the question names: score x (1 + speaker)
+    speaker: float = 2.0  # a turn by a speaker the question names: score x (1 + speaker)
     neighbour: float = 0.25  # a turn gets this share of its best neighbour's score
-    reply: float = 0.6  # the turn after a question gets this share of the question's score
+    reply: float = 0.5  # the turn after a question gets this share of the question's score
     reach: int = 10  # the turns after the best hits join the candidates
     hop: float = 0.5  # weight of the second round's lists
     hop_hits: int = 2  # first hits whose words feed the second round
     hop_words: int = 8
-    spread: bool = True  # a turn next to one already chosen waits behind the other hits
+    spread: bool = False  # a turn next to one already chosen waits behind the other hits
 
 
 @dataclass(frozen=True)
@@ -144,8 +146,9 @@ def recall(store: MemoryStore, query: str, words: list[str], k: int, *, include_
         mem.extra.update(dense_rank=rank, similarity=round(float(similarity), 4))
     lists = [(p.w_bm25, lexical), (p.w_dense, [m for m, _ in nearest]), (p.w_date, dated)]
     found = _fuse(lists, p.rrf_k)
+    first_hits: list[Memory] = []
     if p.hop > 0 and found:  # 2. recall again with what the first hits add
-        first = sorted(found.values(), key=lambda m: -m.score)[: p.hop_hits]
+        first = first_hits = sorted(found.values(), key=lambda m: -m.score)[: p.hop_hits]
         have = set(words) | index.speakers
         extra: list[str] = []
         for mem in first:
@@ -176,6 +179,8 @@ def recall(store: MemoryStore, query: str, words: list[str], k: int, *, include_
                     found[mid] = mem
     if index.turns:  # 3. structure of conversations
         named = {w for w in re.findall(r"\w+", query.lower()) if w in index.speakers}
+        if not named and p.hop > 0 and first_hits:  # "the owner of Biscuit": whoever spoke of Biscuit
+            named = {index.turns[m.id].speaker.lower() for m in first_hits[:1] if m.id in index.turns}
         if p.reach:
             best = sorted(found.values(), key=lambda m: -m.score)[: p.reach]
             for mem in best:

@@ -205,7 +205,7 @@ class SqliteStore(SqlStore):
         sql = (
             f"SELECT {', '.join('m.' + c for c in MEMORY_FIELDS)} FROM memories_fts "
             "JOIN memories m ON m.id = memories_fts.rowid WHERE memories_fts MATCH ? "
-            + ("" if include_invalid else "AND m.valid_to IS NULL ") + "ORDER BY bm25(memories_fts) LIMIT ?"
+            + ("" if include_invalid else "AND m.valid_to IS NULL ") + "ORDER BY bm25(memories_fts, 1.0, 0.5) LIMIT ?"
         )
         terms = [f'"{w}"' for w in words]
         return [memory_row(r) for r in self.db.execute(sql, ((" " if all_words else " OR ").join(terms), limit))]
