@@ -133,7 +133,7 @@ def test_export_import_across_stores(engine: Engine, store: MemoryStore, tmp_pat
     path = tmp_path / "m.jsonl"
     assert export_jsonl(store, path) == 2 + 2 + 1
     other = MemoryStore.open(tmp_path / "other.sqlite")  # e.g. used while another model runs
-    assert import_jsonl(other, path) == {"episodes": 2, "memories": 2, "values": 1}
+    assert import_jsonl(other, path) == {"episodes": 2, "memories": 2, "values": 1, "already_there": 0}
     found = other.search("tea degrees")
     assert [m.text for m in found] == ["Tea is best at 85 degrees."]  # the superseded one stays invalid
     assert other.get(found[0].id).episode_ids and ValueStore(other).get("tea").weight == 2.0

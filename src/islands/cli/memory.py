@@ -174,7 +174,8 @@ def import_(file: Annotated[Path, typer.Argument(help="JSONL file from `islands 
     from islands.memory.portable import import_jsonl
 
     counts = import_jsonl(open_store(memory, embedder), file)
-    typer.echo(", ".join(f"{v} {k}" for k, v in counts.items()) + " imported")
+    there = counts.pop("already_there")
+    typer.echo(", ".join(f"{v} {k}" for k, v in counts.items()) + f" imported ({there} already there)")
 
 
 @memory_app.command("import-chat")

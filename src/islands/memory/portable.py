@@ -1,7 +1,9 @@
 """Memories across models and stores: export to JSONL (text and metadata, model-agnostic)
 and import into any store, SQLite or PostgreSQL. A memory's vector travels with the name
 of its embedder; the importing store reuses it when its embedder has that name and
-recomputes it when not. An import is one transaction, so a malformed line changes nothing.
+recomputes it when not. An import is one transaction, so a malformed line changes nothing,
+and importing what is already there adds nothing: an episode equal in (text, source,
+created) and a memory equal in (text, created) to one in the store are the same record.
 
     {"type": "episode", "id": 3, "text": "...", "source": "", "created": 1763.0}
     {"type": "memory", "id": 7, "text": "...", "summary": "...", "episodes": [3], "importance": 2.0, ...,
@@ -92,6 +94,7 @@ def _check_fields(doc: dict[str, Any], where: str) -> None:
 
 def import_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
     """Add a file's episodes, memories and values (ids are remapped); all or nothing.
+    Records already in the store are not added again (counted as `already_there`).
     Vectors are reused from the file when the embedder matches, else recomputed."""
     try:
         raw = path.read_text().splitlines()
@@ -120,31 +123,46 @@ def import_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
             if vector is not None:
                 vectors[len(docs)] = vector
         docs.append(doc)
-    missing = [at for at, d in enumerate(docs) if d["type"] == "memory" and at not in vectors]
+    had_episodes = {(text, source, float(created)): eid for eid, text, source, created in store.episodes()}
+    had_memories = {(m.text, float(m.created)): m.id for m in store.memories(valid_only=False)}
+    missing = [at for at, d in enumerate(docs) if d["type"] == "memory" and at not in vectors
+               and (d["text"], float(d.get("created", 0.0))) not in had_memories]
     if store.embedder is not None:  # recomputed in batches, before the transaction
         for lo in range(0, len(missing), 256):
             chunk = missing[lo : lo + 256]
             for at, vector in zip(chunk, store.embedder.embed([docs[at]["text"] for at in chunk])):
                 vectors[at] = vector
-    counts = {"episodes": 0, "memories": 0, "values": 0}
+    counts = {"episodes": 0, "memories": 0, "values": 0, "already_there": 0}
     episodes: dict[int, int] = {}
     memories: dict[int, int] = {}
+    fresh: set[int] = set()  # memories this import added
     try:
         with store.transaction():  # one transaction: a failure rolls everything back
             for doc in (d for d in docs if d["type"] == "episode"):
-                episodes[doc["id"]] = store.add_episode(doc["text"], doc.get("source", ""), doc.get("created", 0.0))
+                key = (doc["text"], doc.get("source", ""), float(doc.get("created", 0.0)))
+                if key in had_episodes:
+                    episodes[doc["id"]] = had_episodes[key]
+                    counts["already_there"] += 1
+                    continue
+                episodes[doc["id"]] = had_episodes[key] = store.add_episode(doc["text"], doc.get("source", ""), doc.get("created", 0.0))
                 counts["episodes"] += 1
             for at, doc in enumerate(docs):
                 if doc["type"] != "memory":
                     continue
                 created = doc.get("created", 0.0)
-                memories[doc["id"]] = store.add_memory(
+                if (doc["text"], float(created)) in had_memories:
+                    memories[doc["id"]] = had_memories[(doc["text"], float(created))]
+                    counts["already_there"] += 1
+                    continue
+                memories[doc["id"]] = had_memories[(doc["text"], float(created))] = store.add_memory(
                     doc["text"], summary=doc.get("summary", doc["text"]), episode_ids=[episodes[e] for e in doc.get("episodes", []) if e in episodes],
                     importance=doc.get("importance", 1.0), surprise=doc.get("surprise", 0.0), model=doc.get("model", ""),
                     created=created, valid_from=doc.get("valid_from", created), valid_to=doc.get("valid_to"),
                     last_accessed=doc.get("last_accessed"), access_count=doc.get("access_count", 0), vector=vectors.get(at))
+                fresh.add(memories[doc["id"]])
                 counts["memories"] += 1
-            for doc in (d for d in docs if d["type"] == "memory" and d.get("replaced_by") in memories):
+            for doc in (d for d in docs if d["type"] == "memory" and d.get("replaced_by") in memories
+                        and memories[d["id"]] in fresh):
                 store.update(memories[doc["id"]], replaced_by=memories[doc["replaced_by"]])
             for doc in (d for d in docs if d["type"] == "value"):
                 store.put_value(doc["name"], doc["weight"], doc["curve"], doc["rate"], doc.get("level", 0.0))

@@ -70,8 +70,11 @@ def _numbers(text: str) -> set[str]:
     return set(re.findall(r"\d+(?:[.:]\d+)?", text))
 
 
-# a sentence ends at . ! ? followed by a space or the end ("4.91" and "e.g.x" do not end one)
-SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=[^\s.!?]))+[.!?]*")
+# a sentence ends at . ! ? followed by a space or the end ("4.91" and "e.g.x" do not end one),
+# and not at the stop of an abbreviation ("Dr. Lee", "at 9 a.m. on", "pears etc. and")
+ABBREVIATIONS = ("Mrs", "Mr", "Ms", "Dr", "St", "Prof", "Jr", "Sr", "vs", "etc", "e.g", "i.e", "a.m", "p.m", "approx")
+_ABBREVIATION = r"\b(?:" + "|".join(re.escape(a) for a in ABBREVIATIONS) + r")\."
+SENTENCE = re.compile(rf"(?:{_ABBREVIATION}|[^.!?\n]|[.!?](?=[^\s.!?]))+[.!?]*", re.IGNORECASE)
 
 
 def _surprising_sentences(engine: Engine, observation: str, gamma: float, margin: float,

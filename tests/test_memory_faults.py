@@ -1,0 +1,47 @@
+"""Faults a new user hit in memory (issue 18): a sentence cut at "Dr.", an import that
+duplicated every memory when run twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from islands.engine import Engine
+from islands.memory import MemoryStore, remember
+from islands.memory.portable import export_jsonl, import_jsonl
+from islands.memory.write import SENTENCE
+
+
+def sentences(text: str) -> list[str]:
+    return [m.group().strip() for m in SENTENCE.finditer(text) if m.group().strip()]
+
+
+def test_abbreviations_do_not_end_a_sentence() -> None:
+    assert sentences("Our dentist Dr. Patel moved to St. Ives. Book again!") == [
+        "Our dentist Dr. Patel moved to St. Ives.", "Book again!"]
+    assert sentences("Mrs. Lee, Mr. Ho and Ms. Ray come at 9 a.m. or 5 p.m. today. Bring tea, cake etc. and cups.") == [
+        "Mrs. Lee, Mr. Ho and Ms. Ray come at 9 a.m. or 5 p.m. today.", "Bring tea, cake etc. and cups."]
+    assert sentences("Fruit, e.g. pears, i.e. the ripe ones. Cats vs. dogs. I said no. Then left.") == [
+        "Fruit, e.g. pears, i.e. the ripe ones.", "Cats vs. dogs.", "I said no.", "Then left."]
+
+
+def test_an_always_memory_keeps_the_whole_sentence_with_dr(engine: Engine, tmp_path: Path) -> None:
+    store = MemoryStore.open(tmp_path / "m.sqlite")
+    text = "Our dentist Dr. Patel moved to the harbour."
+    r = remember(engine, store, text, always=True)
+    assert store.get(r.memory_ids[0]).text == text
+
+
+def test_importing_the_same_export_twice_adds_nothing(engine: Engine, tmp_path: Path) -> None:
+    store = MemoryStore.open(tmp_path / "a.sqlite")
+    remember(engine, store, "The ferry leaves at 09:00.", always=True)
+    changed = remember(engine, store, "The ferry leaves at 10:15.", always=True)
+    store.supersede(changed.memory_ids[0] - 1, changed.memory_ids[0])
+    path = tmp_path / "m.jsonl"
+    export_jsonl(store, path)
+    other = MemoryStore.open(tmp_path / "b.sqlite")
+    assert import_jsonl(other, path) == {"episodes": 2, "memories": 2, "values": 0, "already_there": 0}
+    before = (other.stats(), [(m.text, m.valid_to, m.replaced_by) for m in other.memories(valid_only=False)])
+    assert import_jsonl(other, path) == {"episodes": 0, "memories": 0, "values": 0, "already_there": 4}
+    assert (other.stats(), [(m.text, m.valid_to, m.replaced_by) for m in other.memories(valid_only=False)]) == before
+    # into the store it came from: nothing added either
+    assert import_jsonl(store, path)["already_there"] == 4 and store.stats()["memories"] == 2
