@@ -211,6 +211,7 @@ def test_retrieval_benchmark_on_a_small_store() -> None:
     for embedder in (None, "hash"):  # BM25 alone, and hybrid
         row = bench_retrieval((300,), queries=20, embedder=embedder)["300"]
         assert row["recall_at_5"] == 1.0  # planted and updated facts are found; superseded ones are not
+        assert row["updates_detected"] == 1.0  # the write path noticed each change (the bench supersedes nothing itself)
         assert row["p95_ms"] >= row["p50_ms"] > 0 and row["ingest_per_s"] > 0
 
 

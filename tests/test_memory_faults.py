@@ -45,3 +45,26 @@ def test_importing_the_same_export_twice_adds_nothing(engine: Engine, tmp_path: 
     assert (other.stats(), [(m.text, m.valid_to, m.replaced_by) for m in other.memories(valid_only=False)]) == before
     # into the store it came from: nothing added either
     assert import_jsonl(store, path)["already_there"] == 4 and store.stats()["memories"] == 2
+
+
+def test_the_memory_bench_counts_only_updates_the_write_path_detects() -> None:
+    import pytest
+
+    from islands.memory import bench, write
+
+    def blind(store: MemoryStore, text: str, result: write.Remembered, **_: object) -> None:
+        result.memory_ids.append(store.add_memory(text, episode_ids=[result.episode_id]))  # never supersedes
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(bench, "keep", blind)
+    try:
+        row = bench.bench_retrieval((200,), queries=20)["200"]
+    finally:
+        mp.undo()
+    assert row["updates_detected"] == 0.0 and row["recall_at_5"] < 1.0  # the old value still answers
+
+
+def test_surprise_bench_reports_on_held_out_texts() -> None:
+    from islands.memory.bench import PLANTED, PROSE
+
+    assert not set(PLANTED["tune"]) & set(PLANTED["report"]) and not set(PROSE["tune"]) & set(PROSE["report"])
