@@ -108,15 +108,15 @@ def test_cli_import_chat_twice_and_a_malformed_file(tmp_path: Path) -> None:
     db = tmp_path / "m.sqlite"
     env = {**os.environ, "ISLANDS_EMBEDDER": "none", "ISLANDS_HOME": str(tmp_path)}
     run = [ISLANDS, "memory", "import-chat", "--memory", str(db), "--json"]
-    first = subprocess.run([*run, str(CHAT)], capture_output=True, text=True, env=env, timeout=120)
+    first = subprocess.run([*run, str(CHAT)], check=False, capture_output=True, text=True, env=env, timeout=120)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["turns"] == 7
-    again = subprocess.run([*run, str(CHAT)], capture_output=True, text=True, env=env, timeout=120)
+    again = subprocess.run([*run, str(CHAT)], check=False, capture_output=True, text=True, env=env, timeout=120)
     assert json.loads(again.stdout) == {"turns": 0, "skipped": 7, "sessions": 2, "speakers": 2}
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"speaker": "Tom", "text": "no time"}\n')
     other = tmp_path / "other.sqlite"
-    p = subprocess.run([*run[:-2], str(other), str(bad)], capture_output=True, text=True, env=env, timeout=120)
+    p = subprocess.run([*run[:-2], str(other), str(bad)], check=False, capture_output=True, text=True, env=env, timeout=120)
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert p.returncode == 2 and len(lines) == 1 and "time" in lines[0] and "Traceback" not in p.stderr
     assert not other.exists()  # nothing written, not even an empty store

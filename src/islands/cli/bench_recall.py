@@ -27,7 +27,7 @@ def recall(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Recall over LoCoMo conversations: does the top k hold the evidence turns?"""
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
 
     from islands.memory.embed import embedder_from
     from islands.memory.locomo import bench_recall
@@ -39,7 +39,7 @@ def recall(
     engine = load_engine(model, ctx) if gate or f1_questions else None
     emb = embedder_from(embedder)
     with Progress(console=err, transient=True) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(what: str, done: int, total: int) -> None:
             if what not in tasks:

@@ -29,10 +29,10 @@ EmbedderOption = Annotated[str | None, typer.Option(
 
 def open_store(memory: str | None, embedder: str | None = None) -> MemoryStore:
     """The store, with a progress bar while memories get vectors from a new embedder."""
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
 
     bar: list[Progress] = []
-    task: list[int] = []
+    task: list[TaskID] = []
 
     def progress(done: int, total: int) -> None:
         if not bar:

@@ -60,7 +60,7 @@ def bench_retrieval(sizes: tuple[int, ...] = (1000, 10_000, 100_000), *, queries
             if store.stats()["memories"]:
                 store.close()
                 raise InvalidInput(f"the benchmark needs an empty store, and {store.location} has memories")
-            names = set()
+            names: set[str] = set()
             while len(names) < size:
                 names.add(_name(rng) + _name(rng))
             entities = sorted(names)

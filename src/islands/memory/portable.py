@@ -100,7 +100,7 @@ def import_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
         raw = path.read_text().splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise InvalidInput(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
-    docs = []
+    docs: list[dict[str, Any]] = []
     vectors: dict[int, np.ndarray] = {}
     for n, line in enumerate(raw, 1):
         if not line.strip():
@@ -125,14 +125,15 @@ def import_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
         docs.append(doc)
     had_episodes = {(text, source, float(created)): eid for eid, text, source, created in store.episodes()}
     had_memories = {(m.text, float(m.created)): m.id for m in store.memories(valid_only=False)}
-    missing = [at for at, d in enumerate(docs) if d["type"] == "memory" and at not in vectors
-               and (d["text"], float(d.get("created", 0.0))) not in had_memories]
+    unembedded = [at for at, d in enumerate(docs) if d["type"] == "memory" and at not in vectors
+                  and (d["text"], float(d.get("created", 0.0))) not in had_memories]
     if store.embedder is not None:  # recomputed in batches, before the transaction
-        for lo in range(0, len(missing), 256):
-            chunk = missing[lo : lo + 256]
+        for lo in range(0, len(unembedded), 256):
+            chunk = unembedded[lo : lo + 256]
             for at, vector in zip(chunk, store.embedder.embed([docs[at]["text"] for at in chunk])):
                 vectors[at] = vector
     counts = {"episodes": 0, "memories": 0, "values": 0, "already_there": 0}
+    failures: tuple[type[BaseException], ...] = (TypeError, ValueError, OverflowError, *store.db_errors)
     episodes: dict[int, int] = {}
     memories: dict[int, int] = {}
     fresh: set[int] = set()  # memories this import added
@@ -169,7 +170,7 @@ def import_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
                 counts["values"] += 1
     except InvalidInput:
         raise
-    except (TypeError, ValueError, OverflowError, *store.db_errors) as e:
+    except failures as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InvalidInput(f"{path}: cannot import ({first}); nothing imported") from None
     return counts

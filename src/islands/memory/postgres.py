@@ -138,7 +138,7 @@ class PostgresStore(SqlStore):
                 "importance, surprise, access_count, model, embedding) "
                 "VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector) RETURNING id", params, returning=True)
             while True:
-                ids.append(int(cur.fetchone()[0]))  # type: ignore[index]
+                ids.append(int(cur.fetchone()[0]))
                 if not cur.nextset():
                     break
         return ids
@@ -146,7 +146,7 @@ class PostgresStore(SqlStore):
     def update(self, memory_id: int, **fields: Any) -> None:
         unknown = set(fields) - UPDATABLE
         if unknown:
-            raise InvalidInput(f"cannot update {sorted(unknown)[0]!r} of a memory")
+            raise InvalidInput(f"cannot update {min(unknown)!r} of a memory")
         if "episode_ids" in fields:
             fields["episode_ids"] = json.dumps(fields["episode_ids"])
         sets = ", ".join(f"{k} = %s::jsonb" if k == "episode_ids" else f"{k} = %s" for k in fields)

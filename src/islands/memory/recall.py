@@ -112,8 +112,10 @@ def _fuse(lists: list[tuple[float, list[Memory]]], rrf_k: float) -> dict[int, Me
     found: dict[int, Memory] = {}
     for weight, ranked in lists:
         for rank, mem in enumerate(ranked, 1):
-            mem = found.setdefault(mem.id, mem)
-            mem.score += weight / (rrf_k + rank)
+            kept = found.setdefault(mem.id, mem)
+            if kept is not mem:  # how each list found it: bm25_rank, dense_rank, similarity
+                kept.extra.update({k: v for k, v in mem.extra.items() if k not in kept.extra})
+            kept.score += weight / (rrf_k + rank)
     return found
 
 

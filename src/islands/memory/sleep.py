@@ -50,7 +50,7 @@ def _valid(store: MemoryStore) -> list[Memory]:
 def keep_score(m: Memory, now: float, half_life_days: float = 30.0) -> float:
     """recency x importance x use: a fresh, important or often used memory scores high."""
     age = (now - (m.last_accessed or m.created)) / 86400
-    return 0.5 ** (age / half_life_days) * m.importance * (1 + math.log1p(m.access_count))
+    return float(0.5 ** (age / half_life_days) * m.importance * (1 + math.log1p(m.access_count)))
 
 
 def sleep(store: MemoryStore, engine: Engine | None = None, *, threshold: float = 0.05, ttl_days: float | None = None,

@@ -127,10 +127,10 @@ class SqlStore(MemoryStore):
 
     def get_value(self, name: str) -> tuple[str, float, str, float, float] | None:
         row = self._exec(f'SELECT name, weight, curve, rate, level FROM {self.schema}"values" WHERE name = ?', (name,)).fetchone()
-        return None if row is None else tuple(row)  # type: ignore[return-value]
+        return None if row is None else tuple(row)
 
     def list_values(self) -> list[tuple[str, float, str, float, float]]:
-        return [tuple(r) for r in self._exec(f'SELECT name, weight, curve, rate, level FROM {self.schema}"values" ORDER BY name')]  # type: ignore[misc]
+        return [tuple(r) for r in self._exec(f'SELECT name, weight, curve, rate, level FROM {self.schema}"values" ORDER BY name')]
 
     def add_level(self, name: str, amount: float) -> None:
         with self.transaction():

@@ -71,7 +71,7 @@ def _driver(need_extensions: bool) -> ModuleType:
     if not need_extensions or hasattr(sqlite3.Connection, "enable_load_extension"):
         return sqlite3
     try:
-        import sqlean  # type: ignore[import-not-found]
+        import sqlean
     except ImportError:
         raise InvalidInput("vectors on SQLite need sqlite-vec and an sqlite3 that loads extensions: "
                            "pip install 'islands[embed]' (or use --embedder none)") from None
@@ -111,7 +111,7 @@ class SqliteStore(SqlStore):
 
     def _load_vec(self) -> None:
         try:
-            import sqlite_vec  # type: ignore[import-not-found]
+            import sqlite_vec
 
             self.db.enable_load_extension(True)
             sqlite_vec.load(self.db)
@@ -183,7 +183,7 @@ class SqliteStore(SqlStore):
     def update(self, memory_id: int, **fields: Any) -> None:
         unknown = set(fields) - UPDATABLE
         if unknown:
-            raise InvalidInput(f"cannot update {sorted(unknown)[0]!r} of a memory")
+            raise InvalidInput(f"cannot update {min(unknown)!r} of a memory")
         if "episode_ids" in fields:
             fields["episode_ids"] = json.dumps(fields["episode_ids"])
         with self.transaction():

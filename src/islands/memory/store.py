@@ -24,7 +24,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -36,11 +36,12 @@ from islands.memory.recall import ChatIndex, RecallParams, recall
 __all__ = ["MEMORY_FIELDS", "Memory", "MemoryStore", "query_words"]
 
 # words that match nearly every memory: left out of queries, so BM25 looks at few rows
-STOPWORDS = frozenset(
-    "a an the of to in on at for by with from and or but is are was were be been it its this that these those "
-    "what which who whom when where why how do does did has have had i you he she we they me my your our".split()
-)
-RRF_K = 10  # reciprocal-rank fusion: score = sum over lists of 1 / (RRF_K + rank)
+STOPWORDS = frozenset({
+    "a", "an", "the", "of", "to", "in", "on", "at", "for", "by", "with", "from", "and", "or", "but", "is", "are",
+    "was", "were", "be", "been", "it", "its", "this", "that", "these", "those", "what", "which", "who", "whom", "when",
+    "where", "why", "how", "do", "does", "did", "has", "have", "had", "i", "you", "he", "she", "we", "they", "me",
+    "my", "your", "our",
+})
 MEMORY_FIELDS = ("id", "text", "summary", "episode_ids", "created", "valid_from", "valid_to", "last_accessed",
                  "importance", "surprise", "access_count", "model", "replaced_by")
 EmbedderChoice = Embedder | str | None
@@ -117,7 +118,7 @@ class MemoryStore(ABC):
             raise
         return store
 
-    def __enter__(self) -> MemoryStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -252,7 +253,7 @@ class MemoryStore(ABC):
         with self.transaction():
             for lo in range(0, len(texts), batch):
                 chunk = texts[lo : lo + batch]
-                rows = [{"text": t, "summary": t, "episode_ids": [], "created": now, "valid_from": now, "valid_to": None,
+                rows: list[dict[str, Any]] = [{"text": t, "summary": t, "episode_ids": [], "created": now, "valid_from": now, "valid_to": None,
                          "last_accessed": None, "importance": 1.0, "surprise": 0.0, "access_count": 0, "model": model}
                         for t in chunk]
                 ids += self._insert_many(rows, self._embed(chunk))
@@ -321,7 +322,7 @@ class MemoryStore(ABC):
 
         def weigh(mem: Memory) -> float:
             recency = 0.5 ** ((now - (mem.last_accessed or mem.created)) / 86400 / half_life_days)
-            return (0.5 + 0.5 * recency) * (1 + math.log1p(mem.importance))
+            return float((0.5 + 0.5 * recency) * (1 + math.log1p(mem.importance)))
 
         ranked = recall(self, query, words, k, include_invalid=include_invalid, any_word=any_word, dense=dense,
                         params=params or self.recall_params, weigh=weigh)
