@@ -43,7 +43,7 @@ class RecallParams:
     pool: int = 40  # candidates per list (at least 4 k)
     rrf_k: float = 10.0  # reciprocal-rank fusion: weight / (rrf_k + rank)
     w_bm25: float = 1.0
-    w_dense: float = 1.0
+    w_dense: float = 0.8
     w_date: float = 1.0
     speaker: float = 2.0  # a turn by a speaker the question names: score x (1 + speaker)
     neighbour: float = 0.25  # a turn gets this share of its best neighbour's score
@@ -53,6 +53,7 @@ class RecallParams:
     hop_hits: int = 2  # first hits whose words feed the second round
     hop_words: int = 8
     spread: bool = False  # a turn next to one already chosen waits behind the other hits
+    per_session: int = 0  # more turns than this from one session wait behind the other hits (0: no limit)
 
 
 @dataclass(frozen=True)
@@ -212,17 +213,21 @@ def recall(store: MemoryStore, query: str, words: list[str], k: int, *, include_
     for mem in found.values():
         mem.score *= weigh(mem)
     ranked = sorted(found.values(), key=lambda m: (-m.score, m.id))
-    if index.turns and p.spread:  # 5. one result per exchange, while others are left
+    if index.turns and (p.spread or p.per_session):  # 5. spread over exchanges and sessions, while others are left
         chosen: list[Memory] = []
         waiting: list[Memory] = []
         taken: set[int] = set()
+        sessions: dict[tuple[str, int], int] = {}
         for mem in ranked:
             if len(chosen) >= k:
                 break
-            if taken & set(index.neighbours(mem.id)):
+            ref = index.turns.get(mem.id)
+            where = (ref.conv, ref.session) if ref is not None else ("", -mem.id)
+            if (p.spread and taken & set(index.neighbours(mem.id))) or (p.per_session and sessions.get(where, 0) >= p.per_session):
                 waiting.append(mem)
             else:
                 chosen.append(mem)
                 taken.add(mem.id)
+                sessions[where] = sessions.get(where, 0) + 1
         ranked = chosen + waiting + ranked[len(chosen) + len(waiting):]
     return ranked[:k]
