@@ -68,3 +68,24 @@ def test_surprise_bench_reports_on_held_out_texts() -> None:
     from islands.memory.bench import PLANTED, PROSE
 
     assert not set(PLANTED["tune"]) & set(PLANTED["report"]) and not set(PROSE["tune"]) & set(PROSE["report"])
+
+
+def test_an_unreachable_postgresql_server_is_not_invalid_input() -> None:
+    import pytest
+
+    from islands.errors import InvalidInput, IslandsError
+    from islands.memory import StoreUnreachable
+
+    pytest.importorskip("psycopg")
+    with pytest.raises(StoreUnreachable, match="cannot connect to postgresql://127.0.0.1:1/") as caught:
+        MemoryStore.open("postgresql://127.0.0.1:1/islands", embedder="none")
+    assert isinstance(caught.value, IslandsError) and not isinstance(caught.value, InvalidInput)
+
+
+def test_sql_is_not_rewritten_so_a_jsonb_question_mark_survives() -> None:
+    import inspect
+
+    from islands.memory import sql
+
+    source = inspect.getsource(sql)
+    assert 'replace("?"' not in source and ".replace('?'" not in source

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from islands import InvalidInput
-from islands.memory import MemoryStore, ValueStore
+from islands.memory import MemoryStore, StoreUnreachable, ValueStore
 from islands.memory.portable import export_jsonl, import_jsonl
 
 FACTS = ["The ferry to Hoy leaves Stromness at 07:42.", "My sister Ana is allergic to peanuts.",
@@ -87,7 +87,7 @@ def test_a_schema_that_is_not_ours_is_refused_untouched(fresh_pg: Callable[[], s
 
 def test_an_unreachable_server_is_one_clear_error(pg_url: str) -> None:
     bad = pg_url.rsplit(":", 1)[0] + ":1/islands"
-    with pytest.raises(InvalidInput, match=r"cannot connect to postgresql://"):
+    with pytest.raises(StoreUnreachable, match=r"cannot connect to postgresql://"):  # not the caller's input
         MemoryStore.open(bad)
 
 

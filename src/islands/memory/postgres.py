@@ -25,7 +25,7 @@ import numpy as np
 from islands.errors import InvalidInput
 from islands.memory.embed import Embedder
 from islands.memory.sql import COLUMNS, UPDATABLE, SqlStore, memory_row
-from islands.memory.store import Memory
+from islands.memory.store import Memory, StoreUnreachable
 
 __all__ = ["MIGRATIONS", "PostgresStore"]
 
@@ -64,7 +64,7 @@ def _vec(v: np.ndarray) -> str:
 
 class PostgresStore(SqlStore):
     schema = "islands."
-    placeholder = "%s"
+    param = "%s"
     greatest = "GREATEST"
 
     def __init__(self, url: str, embedder: Embedder | None = None) -> None:
@@ -78,7 +78,9 @@ class PostgresStore(SqlStore):
         self._lock = threading.RLock()
         try:
             self.db = psycopg.connect(url, autocommit=True, connect_timeout=10)
-        except psycopg.Error as e:
+        except psycopg.OperationalError as e:  # no server there, refused, timed out, or not let in
+            raise StoreUnreachable(f"cannot connect to {self.location}: {str(e).strip().splitlines()[0]}") from None
+        except psycopg.Error as e:  # a URL psycopg cannot read
             raise InvalidInput(f"cannot connect to {self.location}: {str(e).strip().splitlines()[0]}") from None
         try:
             self.migrate()

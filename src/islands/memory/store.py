@@ -28,12 +28,12 @@ from typing import Any, Self
 
 import numpy as np
 
-from islands.errors import InvalidInput
+from islands.errors import InvalidInput, IslandsError
 from islands.home import islands_home
 from islands.memory.embed import Embedder, default_embedder, embedder_from
 from islands.memory.recall import ChatIndex, RecallParams, recall
 
-__all__ = ["MEMORY_FIELDS", "Memory", "MemoryStore", "query_words"]
+__all__ = ["MEMORY_FIELDS", "Memory", "MemoryStore", "StoreUnreachable", "query_words"]
 
 # words that match nearly every memory: left out of queries, so BM25 looks at few rows
 STOPWORDS = frozenset({
@@ -45,6 +45,11 @@ STOPWORDS = frozenset({
 MEMORY_FIELDS = ("id", "text", "summary", "episode_ids", "created", "valid_from", "valid_to", "last_accessed",
                  "importance", "surprise", "access_count", "model", "replaced_by")
 EmbedderChoice = Embedder | str | None
+
+
+class StoreUnreachable(IslandsError):
+    """The memory database could not be reached (a PostgreSQL server down, refusing, or
+    not letting us in): not the caller's input, so not InvalidInput."""
 
 
 @dataclass
