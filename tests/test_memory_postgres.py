@@ -96,7 +96,8 @@ def test_cli_on_a_postgres_url(fresh_pg: Callable[[], str], tmp_path: Path) -> N
     cli = [str(Path(sys.executable).with_name("islands"))]
     lines = [json.dumps({"type": "memory", "id": i, "text": fact}) for i, fact in enumerate(FACTS)]
     (tmp_path / "facts.jsonl").write_text("\n".join(lines) + "\n")
-    run = lambda *a: subprocess.run([*cli, *a, "--memory", url], capture_output=True, text=True, timeout=300)  # noqa: E731
+    def run(*a: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cli, *a, "--memory", url], check=False, capture_output=True, text=True, timeout=300)
     assert run("memory", "import", str(tmp_path / "facts.jsonl"), "--embedder", "hash").returncode == 0
     found = json.loads(run("memory", "search", "Ana peanuts", "--json", "--embedder", "hash").stdout)
     assert found[0]["text"] == FACTS[1]
