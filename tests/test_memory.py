@@ -29,12 +29,12 @@ def test_exact_schema(tmp_path: Path) -> None:
     assert tables == {"migrations", "episodes", "memories", "memories_fts", "values", "meta"}
     columns = [r[1] for r in store.db.execute("PRAGMA table_info(memories)")]
     assert columns == ["id", "text", "summary", "episode_ids", "created", "valid_from", "valid_to", "last_accessed",
-                       "importance", "surprise", "access_count", "model", "embedding", "replaced_by"]
-    assert [r[0] for r in store.db.execute("SELECT name FROM migrations")] == ["_m001_initial", "_m002_meta"]
+                       "importance", "surprise", "access_count", "model", "embedding", "replaced_by", "kind"]
+    assert [r[0] for r in store.db.execute("SELECT name FROM migrations")] == ["_m001_initial", "_m002_meta", "_m003_kind"]
     assert [r[1] for r in store.db.execute("PRAGMA table_info(meta)")] == ["key", "value"]
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store.migrate()  # safe on every open
-    assert store.db.execute("SELECT count(*) FROM migrations").fetchone()[0] == 2
+    assert store.db.execute("SELECT count(*) FROM migrations").fetchone()[0] == 3
 
 
 def test_an_older_file_is_upgraded_in_place(tmp_path: Path) -> None:
@@ -48,11 +48,15 @@ def test_an_older_file_is_upgraded_in_place(tmp_path: Path) -> None:
     db.execute("INSERT INTO migrations VALUES ('_m001_initial')")
     db.execute("INSERT INTO memories (text, summary, created, valid_from) VALUES ('kept across the upgrade', 'k', 0, 0)")
     db.execute("INSERT INTO memories_fts (rowid, text, summary) VALUES (1, 'kept across the upgrade', 'k')")
+    db.execute("INSERT INTO memories (text, summary, created, valid_from) VALUES ('an old summing up', 'reflection of #1', 0, 0)")
+    db.execute("INSERT INTO memories_fts (rowid, text, summary) VALUES (2, 'an old summing up', 'reflection of #1')")
     db.commit()
     db.close()
     store = MemoryStore.open(old)
-    assert [r[0] for r in store.db.execute("SELECT name FROM migrations ORDER BY name")] == ["_m001_initial", "_m002_meta"]
+    assert [r[0] for r in store.db.execute("SELECT name FROM migrations ORDER BY name")] == [
+        "_m001_initial", "_m002_meta", "_m003_kind"]
     assert [m.text for m in store.search("kept upgrade")] == ["kept across the upgrade"]
+    assert [m.kind for m in store.memories()] == ["", "reflection"]  # what the summary said, now a column
 
 
 def test_sentences_end_at_a_stop_followed_by_space_not_inside_numbers() -> None:
@@ -190,7 +194,7 @@ def test_sleep_writes_reflections_linked_to_sources(engine: Engine, store: Memor
     report = sleep(store, engine, threshold=0.0)
     assert len(report.reflections) == 1
     reflection = store.get(report.reflections[0])
-    assert reflection.summary == "reflection of " + ", ".join(f"#{i}" for i in ids)
+    assert reflection.summary == "reflection of " + ", ".join(f"#{i}" for i in ids) and reflection.kind == "reflection"
 
 
 def test_chat_recalls_before_answering(engine: Engine, store: MemoryStore) -> None:

@@ -30,6 +30,7 @@ def test_a_conversation_is_one_memory_per_turn_linked_to_its_raw_turn(tmp_path: 
     store = MemoryStore.open(tmp_path / "m.sqlite", embedder="hash")
     counts = import_chat(store, read_chat(CHAT))
     assert counts == {"turns": 7, "skipped": 0, "sessions": 2}
+    assert {m.kind for m in store.memories()} == {"turn"}
     memories = store.memories()
     assert len(memories) == 7 and store.stats()["episodes"] == 7
     first = memories[0]

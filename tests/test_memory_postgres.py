@@ -31,13 +31,13 @@ def test_exact_schema(fresh_pg: Callable[[], str]) -> None:
         columns = [r[0] for r in db.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'islands' "
                                             "AND table_name = 'memories' ORDER BY ordinal_position")]
         assert columns == ["id", "text", "summary", "episode_ids", "created", "valid_from", "valid_to", "last_accessed",
-                           "importance", "surprise", "access_count", "model", "embedding", "replaced_by", "tsv"]
-        assert [r[0] for r in db.execute("SELECT name FROM islands.migrations")] == ["m001_initial"]
+                           "importance", "surprise", "access_count", "model", "embedding", "replaced_by", "tsv", "kind"]
+        assert [r[0] for r in db.execute("SELECT name FROM islands.migrations")] == ["m001_initial", "m002_kind"]
         indexes = {r[0]: r[1] for r in db.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'islands'")}
         assert "USING hnsw (embedding vector_cosine_ops)" in indexes["memories_embedding"]
         assert "USING gin (tsv)" in indexes["memories_tsv"]
         store.migrate()  # safe on every open
-        assert db.execute("SELECT count(*) FROM islands.migrations").fetchone()[0] == 1
+        assert db.execute("SELECT count(*) FROM islands.migrations").fetchone()[0] == 2
         assert db.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'islands.memories'::regclass "
                           "AND attname = 'embedding'").fetchone()[0] == "vector(256)"
 

@@ -204,7 +204,7 @@ def import_chat(store: MemoryStore, conv: Conversation, *, batch: int = 128,
                 created = t.when.timestamp()
                 episode = store.add_episode(_raw(t), turn_source(conv, t), created)
                 store.add_memory(texts[lo + i], summary=context.get(t.index, ""), episode_ids=[episode], created=created,
-                                 vector=None if vectors is None else vectors[i])
+                                 vector=None if vectors is None else vectors[i], kind="turn")
             done += len(chunk)
             if progress:
                 progress(done, len(todo))

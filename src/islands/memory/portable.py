@@ -30,7 +30,7 @@ from islands.memory.values import CURVES
 __all__ = ["export_jsonl", "import_jsonl"]
 
 _MEMORY_FIELDS = ("text", "summary", "created", "valid_from", "valid_to", "last_accessed", "importance", "surprise",
-                  "access_count", "model", "replaced_by")
+                  "access_count", "model", "replaced_by", "kind")
 
 
 def export_jsonl(store: MemoryStore, path: Path) -> int:
@@ -80,7 +80,7 @@ def _check_fields(doc: dict[str, Any], where: str) -> None:
             raise InvalidInput(f"{where}: {key} must be a number; nothing imported")
         if key in _INTEGERS and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63):
             raise InvalidInput(f"{where}: {key} must be a whole number >= 0; nothing imported")
-        if key in ("summary", "source", "model", "name", "curve") and not isinstance(value, str):
+        if key in ("summary", "source", "model", "name", "curve", "kind") and not isinstance(value, str):
             raise InvalidInput(f"{where}: {key} must be a string; nothing imported")
     if doc.get("type") == "memory" and not (isinstance(doc.get("episodes", []), list)
                                              and all(isinstance(e, int) and not isinstance(e, bool) for e in doc.get("episodes", []))):
@@ -159,7 +159,8 @@ def import_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
                     doc["text"], summary=doc.get("summary", doc["text"]), episode_ids=[episodes[e] for e in doc.get("episodes", []) if e in episodes],
                     importance=doc.get("importance", 1.0), surprise=doc.get("surprise", 0.0), model=doc.get("model", ""),
                     created=created, valid_from=doc.get("valid_from", created), valid_to=doc.get("valid_to"),
-                    last_accessed=doc.get("last_accessed"), access_count=doc.get("access_count", 0), vector=vectors.get(at))
+                    last_accessed=doc.get("last_accessed"), access_count=doc.get("access_count", 0), vector=vectors.get(at),
+                    kind=doc.get("kind", ""))
                 fresh.add(memories[doc["id"]])
                 counts["memories"] += 1
             for doc in (d for d in docs if d["type"] == "memory" and d.get("replaced_by") in memories

@@ -50,6 +50,10 @@ MIGRATIONS: list[tuple[str, str]] = [
                                        updated DOUBLE PRECISION NOT NULL);
         CREATE TABLE islands.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """),
+    ("m002_kind", """
+        ALTER TABLE islands.memories ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+        UPDATE islands.memories SET kind = 'reflection' WHERE summary LIKE 'reflection of %%';
+    """),
 ]
 
 
@@ -120,11 +124,11 @@ class PostgresStore(SqlStore):
         with self.transaction():
             got = self.db.execute(
                 "INSERT INTO islands.memories (text, summary, episode_ids, created, valid_from, valid_to, last_accessed, "
-                "importance, surprise, access_count, model, embedding) "
-                "VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector) RETURNING id",
+                "importance, surprise, access_count, model, embedding, kind) "
+                "VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector, %s) RETURNING id",
                 (row["text"], row["summary"], json.dumps(row["episode_ids"]), row["created"], row["valid_from"], row["valid_to"],
                  row["last_accessed"], row["importance"], row["surprise"], row["access_count"], row["model"],
-                 None if vector is None else _vec(vector)),
+                 None if vector is None else _vec(vector), row.get("kind", "")),
             ).fetchone()
         return int(got[0])
 
@@ -132,13 +136,13 @@ class PostgresStore(SqlStore):
         """One round trip for a batch (executemany, pipelined)."""
         params = [(r["text"], r["summary"], json.dumps(r["episode_ids"]), r["created"], r["valid_from"], r["valid_to"],
                    r["last_accessed"], r["importance"], r["surprise"], r["access_count"], r["model"],
-                   None if vectors is None else _vec(vectors[i])) for i, r in enumerate(rows)]
+                   None if vectors is None else _vec(vectors[i]), r.get("kind", "")) for i, r in enumerate(rows)]
         ids: list[int] = []
         with self.transaction(), self.db.cursor() as cur:
             cur.executemany(
                 "INSERT INTO islands.memories (text, summary, episode_ids, created, valid_from, valid_to, last_accessed, "
-                "importance, surprise, access_count, model, embedding) "
-                "VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector) RETURNING id", params, returning=True)
+                "importance, surprise, access_count, model, embedding, kind) "
+                "VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector, %s) RETURNING id", params, returning=True)
             while True:
                 ids.append(int(cur.fetchone()[0]))
                 if not cur.nextset():

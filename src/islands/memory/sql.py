@@ -27,7 +27,7 @@ def memory_row(r: tuple[Any, ...]) -> Memory:
     """A memory from a row of COLUMNS (episode ids: JSON text in SQLite, jsonb in PostgreSQL)."""
     ids = json.loads(r[3]) if isinstance(r[3], str) else list(r[3])
     return Memory(int(r[0]), r[1], r[2], ids, r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
-                  None if r[12] is None else int(r[12]))
+                  None if r[12] is None else int(r[12]), r[13])
 
 
 class SqlStore(MemoryStore):

@@ -62,7 +62,13 @@ def _m002_meta(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_meta]
+def _m003_kind(db: sqlite3.Connection) -> None:
+    """What a memory is ("", "turn", "reflection"), instead of reading it from the summary."""
+    db.execute("ALTER TABLE memories ADD COLUMN kind TEXT NOT NULL DEFAULT ''")
+    db.execute("UPDATE memories SET kind = 'reflection' WHERE summary LIKE 'reflection of %'")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_meta, _m003_kind]
 
 
 def _driver(need_extensions: bool) -> ModuleType:
@@ -170,9 +176,10 @@ class SqliteStore(SqlStore):
         with self.transaction():
             cur = self.db.execute(
                 "INSERT INTO memories (text, summary, episode_ids, created, valid_from, valid_to, last_accessed, importance, "
-                "surprise, access_count, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "surprise, access_count, model, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (row["text"], row["summary"], json.dumps(row["episode_ids"]), row["created"], row["valid_from"],
-                 row["valid_to"], row["last_accessed"], row["importance"], row["surprise"], row["access_count"], row["model"]),
+                 row["valid_to"], row["last_accessed"], row["importance"], row["surprise"], row["access_count"], row["model"],
+                 row.get("kind", "")),
             )
             mid = int(cur.lastrowid or 0)
             self.db.execute("INSERT INTO memories_fts (rowid, text, summary) VALUES (?, ?, ?)", (mid, row["text"], row["summary"]))

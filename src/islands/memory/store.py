@@ -43,7 +43,7 @@ STOPWORDS = frozenset({
     "my", "your", "our",
 })
 MEMORY_FIELDS = ("id", "text", "summary", "episode_ids", "created", "valid_from", "valid_to", "last_accessed",
-                 "importance", "surprise", "access_count", "model", "replaced_by")
+                 "importance", "surprise", "access_count", "model", "replaced_by", "kind")
 EmbedderChoice = Embedder | str | None
 
 
@@ -67,6 +67,7 @@ class Memory:
     access_count: int
     model: str
     replaced_by: int | None = None
+    kind: str = ""  # "" (a memory), "turn" (a conversation turn), "reflection" (written in sleep)
     score: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)  # how search found it: bm25_rank, dense_rank, similarity
 
@@ -234,7 +235,7 @@ class MemoryStore(ABC):
     def add_memory(self, text: str, *, summary: str | None = None, episode_ids: list[int] | None = None,
                    importance: float = 1.0, surprise: float = 0.0, model: str = "", created: float | None = None,
                    valid_from: float | None = None, valid_to: float | None = None, last_accessed: float | None = None,
-                   access_count: int = 0, vector: np.ndarray | None = None) -> int:
+                   access_count: int = 0, vector: np.ndarray | None = None, kind: str = "") -> int:
         if not text.strip():
             raise InvalidInput("a memory needs text")
         now = time.time()
@@ -242,7 +243,7 @@ class MemoryStore(ABC):
         row = {"text": text, "summary": summary if summary is not None else text, "episode_ids": list(episode_ids or []),
                "created": created, "valid_from": valid_from if valid_from is not None else created, "valid_to": valid_to,
                "last_accessed": last_accessed, "importance": importance, "surprise": surprise,
-               "access_count": access_count, "model": model}
+               "access_count": access_count, "model": model, "kind": kind}
         if vector is None:
             embedded = self._embed([text])
             vector = embedded[0] if embedded is not None else None
@@ -259,7 +260,8 @@ class MemoryStore(ABC):
             for lo in range(0, len(texts), batch):
                 chunk = texts[lo : lo + batch]
                 rows: list[dict[str, Any]] = [{"text": t, "summary": t, "episode_ids": [], "created": now, "valid_from": now, "valid_to": None,
-                         "last_accessed": None, "importance": 1.0, "surprise": 0.0, "access_count": 0, "model": model}
+                         "last_accessed": None, "importance": 1.0, "surprise": 0.0, "access_count": 0, "model": model,
+                         "kind": ""}
                         for t in chunk]
                 ids += self._insert_many(rows, self._embed(chunk))
                 if progress:
