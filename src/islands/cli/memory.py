@@ -14,6 +14,7 @@ from rich.table import Table
 
 from islands.cli.common import CtxOption, ModelOption, die, load_engine
 from islands.memory import MemoryStore, ValueStore, remember
+from islands.memory import open_store as open_memory
 
 __all__ = ["memory_app", "values_app"]
 
@@ -42,7 +43,7 @@ def open_store(memory: str | None, embedder: str | None = None) -> MemoryStore:
         bar[0].update(task[0], completed=done)
 
     try:
-        return MemoryStore.open(memory, embedder=embedder or "auto", progress=progress)
+        return open_memory(memory, embedder=embedder or "auto", progress=progress)
     finally:
         if bar:
             bar[0].stop()

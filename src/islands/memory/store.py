@@ -29,8 +29,7 @@ from typing import Any, Self
 import numpy as np
 
 from islands.errors import InvalidInput, IslandsError
-from islands.home import islands_home
-from islands.memory.embed import Embedder, default_embedder, embedder_from
+from islands.memory.embed import Embedder
 from islands.memory.recall import ChatIndex, RecallParams, recall
 
 __all__ = ["MEMORY_FIELDS", "Memory", "MemoryStore", "StoreUnreachable", "query_words"]
@@ -99,30 +98,10 @@ class MemoryStore(ABC):
     @classmethod
     def open(cls, where: Path | str | None = None, *, embedder: EmbedderChoice = "default",
              progress: Callable[[int, int], None] | None = None) -> MemoryStore:
-        """A SQLite file (default `$ISLANDS_HOME/memory.sqlite`) or a `postgresql://` URL.
-        `embedder`: an Embedder, a name (minilm, hash, none, auto) or "default"
-        (`ISLANDS_EMBEDDER`, else auto). Memories without vectors from this embedder get them
-        now (`progress(done, total)` is told)."""
-        if isinstance(embedder, str):
-            chosen = default_embedder() if embedder == "default" else embedder_from(embedder)
-        else:
-            chosen = embedder
-        target = str(where) if where is not None else ""
-        store: MemoryStore
-        if target.startswith(("postgresql://", "postgres://")):
-            from islands.memory.postgres import PostgresStore
+        """Shorthand for `islands.memory.stores.open_store` (SQLite file or postgresql:// URL)."""
+        from islands.memory.stores import open_store
 
-            store = PostgresStore(target, chosen)
-        else:
-            from islands.memory.sqlite import SqliteStore
-
-            store = SqliteStore(Path(target) if target else islands_home() / "memory.sqlite", chosen)
-        try:
-            store.sync_vectors(progress)
-        except BaseException:
-            store.close()
-            raise
-        return store
+        return open_store(where, embedder=embedder, progress=progress)
 
     def __enter__(self) -> Self:
         return self
