@@ -31,7 +31,7 @@ from islands.errors import InvalidInput
 from islands.memory.dates import query_dates
 
 if TYPE_CHECKING:
-    from islands.memory.store import Memory, MemoryStore
+    from islands.memory.store import Memory, Recall, Storage
 
 __all__ = ["ChatIndex", "RecallParams", "recall"]
 
@@ -69,7 +69,7 @@ class TurnRef:
 class ChatIndex:
     """Imported conversations' structure: memory id -> turn, turn -> memory id, speakers."""
 
-    def __init__(self, store: MemoryStore) -> None:
+    def __init__(self, store: Storage) -> None:
         refs: dict[int, TurnRef] = {}
         for eid, text, source, _ in store.episodes_from("chat "):
             m = SOURCE.fullmatch(source)
@@ -120,7 +120,7 @@ def _fuse(lists: list[tuple[float, list[Memory]]], rrf_k: float) -> dict[int, Me
     return found
 
 
-def _lexical(store: MemoryStore, words: list[str], pool: int, include_invalid: bool, any_word: bool) -> list[Memory]:
+def _lexical(store: Storage, words: list[str], pool: int, include_invalid: bool, any_word: bool) -> list[Memory]:
     both = store._match(words, pool, include_invalid, all_words=True) if len(words) > 1 and not any_word else []
     seen = {m.id for m in both}
     rest = [m for m in store._match(words, pool, include_invalid, all_words=False) if m.id not in seen]
@@ -130,7 +130,7 @@ def _lexical(store: MemoryStore, words: list[str], pool: int, include_invalid: b
     return out[:pool]
 
 
-def recall(store: MemoryStore, query: str, words: list[str], k: int, *, include_invalid: bool, any_word: bool, dense: bool,
+def recall(store: Recall, query: str, words: list[str], k: int, *, include_invalid: bool, any_word: bool, dense: bool,
            params: RecallParams, weigh: Callable[[Memory], float]) -> list[Memory]:
     """The best `k` memories, best first, with `score` set; `weigh(memory)` multiplies
     each fused score (recency and importance)."""

@@ -32,7 +32,7 @@ from islands.errors import InvalidInput, IslandsError
 from islands.memory.embed import Embedder
 from islands.memory.recall import ChatIndex, RecallParams, recall
 
-__all__ = ["MEMORY_FIELDS", "Memory", "MemoryStore", "StoreUnreachable", "query_words"]
+__all__ = ["MEMORY_FIELDS", "Memory", "MemoryStore", "Recall", "Storage", "StoreUnreachable", "ValueTable", "query_words"]
 
 # words that match nearly every memory: left out of queries, so BM25 looks at few rows
 STOPWORDS = frozenset({
@@ -81,27 +81,15 @@ def query_words(query: str) -> list[str]:
     return [w for w in words if w not in STOPWORDS] or words
 
 
-class MemoryStore(ABC):
-    """One memory database. Backends implement the storage primitives below; recall,
-    embedding and fusion live here, so every backend ranks the same way."""
+class Storage(ABC):
+    """Storage: episodes, memories, vectors and store-wide facts. Backends implement the
+    primitives; writing (embedding on write, reinforcement, supersession, re-embedding
+    when the embedder changes) is shared."""
 
     location: str
     embedder: Embedder | None = None
     _lock: threading.RLock  # held by transactions and by search's reads
-    min_similarity = 0.3  # dense hits below this cosine similarity are not recalled
     db_errors: tuple[type[Exception], ...] = ()  # the backend's database errors
-    recall_params = RecallParams()
-    _chat_index: tuple[tuple[int, int], ChatIndex] | None = None
-
-    # -- opening --------------------------------------------------------------------------
-
-    @classmethod
-    def open(cls, where: Path | str | None = None, *, embedder: EmbedderChoice = "default",
-             progress: Callable[[int, int], None] | None = None) -> MemoryStore:
-        """Shorthand for `islands.memory.stores.open_store` (SQLite file or postgresql:// URL)."""
-        from islands.memory.stores import open_store
-
-        return open_store(where, embedder=embedder, progress=progress)
 
     def __enter__(self) -> Self:
         return self
@@ -191,20 +179,9 @@ class MemoryStore(ABC):
     @abstractmethod
     def vector(self, memory_id: int) -> np.ndarray | None: ...
 
-    # values: (name, weight, curve, rate, level)
     @abstractmethod
-    def put_value(self, name: str, weight: float, curve: str, rate: float, level: float | None = None) -> None:
-        """Insert or update a value (`level` None keeps the current level, 0 for a new one)."""
-
-    @abstractmethod
-    def get_value(self, name: str) -> tuple[str, float, str, float, float] | None: ...
-
-    @abstractmethod
-    def list_values(self) -> list[tuple[str, float, str, float, float]]: ...
-
-    @abstractmethod
-    def add_level(self, name: str, amount: float) -> None:
-        """level = max(0, level + amount)."""
+    def _mark(self) -> tuple[int, int]:
+        """(highest memory id, highest episode id): what changes when either is added."""
 
     # -- shared: writing --------------------------------------------------------------------
 
@@ -278,11 +255,32 @@ class MemoryStore(ABC):
                 progress(min(lo + batch, len(todo)), len(todo))
         return len(todo)
 
-    # -- shared: reading --------------------------------------------------------------------
+
+class ValueTable(ABC):
+    """Values: (name, weight, curve, rate, level) rows, what `islands.memory.values` reads."""
 
     @abstractmethod
-    def _mark(self) -> tuple[int, int]:
-        """(highest memory id, highest episode id): what changes when either is added."""
+    def put_value(self, name: str, weight: float, curve: str, rate: float, level: float | None = None) -> None:
+        """Insert or update a value (`level` None keeps the current level, 0 for a new one)."""
+
+    @abstractmethod
+    def get_value(self, name: str) -> tuple[str, float, str, float, float] | None: ...
+
+    @abstractmethod
+    def list_values(self) -> list[tuple[str, float, str, float, float]]: ...
+
+    @abstractmethod
+    def add_level(self, name: str, amount: float) -> None:
+        """level = max(0, level + amount)."""
+
+
+class Recall(Storage):
+    """Recall over the storage: BM25, vectors and conversation structure fused
+    (`islands.memory.recall`), so every backend ranks the same way."""
+
+    min_similarity = 0.3  # dense hits below this cosine similarity are not recalled
+    recall_params = RecallParams()
+    _chat_index: tuple[tuple[int, int], ChatIndex] | None = None
 
     def chat_index(self) -> ChatIndex:
         """The structure of imported conversations, rebuilt when memories or episodes were added."""
@@ -315,3 +313,16 @@ class MemoryStore(ABC):
         if touch and ranked:
             self._touch([m.id for m in ranked], now)  # under the lock too: it is a transaction
         return ranked
+
+
+class MemoryStore(Recall, ValueTable):
+    """One memory database: storage, recall and values. Open one with
+    `islands.memory.open_store` (or `MemoryStore.open`)."""
+
+    @classmethod
+    def open(cls, where: Path | str | None = None, *, embedder: EmbedderChoice = "default",
+             progress: Callable[[int, int], None] | None = None) -> MemoryStore:
+        """Shorthand for `islands.memory.stores.open_store` (SQLite file or postgresql:// URL)."""
+        from islands.memory.stores import open_store
+
+        return open_store(where, embedder=embedder, progress=progress)
