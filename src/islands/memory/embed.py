@@ -156,7 +156,7 @@ class NumpyMiniLM(Embedder):
                 tokenizer.enable_truncation(self.max_tokens)
                 tokenizer.no_padding()
                 self._tokenizer = tokenizer
-                self._weights = {k: v.astype(np.float32) for k, v in load_file(str(where / "model.safetensors")).items()}
+                self._weights = {k: v.astype(np.float32, copy=False) for k, v in load_file(str(where / "model.safetensors")).items()}
         assert self._weights is not None
         return self._weights, self._tokenizer
 
