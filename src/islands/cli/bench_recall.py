@@ -20,6 +20,7 @@ def recall(
     data: Annotated[Path, typer.Option("--data", help="A folder of LoCoMo conversation files (*.json).", show_default=False)],
     embedder: Annotated[str, typer.Option("--embedder", help="minilm, minilm-torch, hash or none (BM25 alone).")] = "minilm",
     gate: Annotated[bool, typer.Option("--gate/--no-gate", help="Also import through the surprise gate (remember): slow.")] = False,
+    gate_turns: Annotated[int, typer.Option("--gate-turns", help="Gate only each conversation's first N turns (0: all).")] = 0,
     f1_questions: Annotated[int, typer.Option("--f1-questions", help="Answer this many sampled questions with the model; token F1.")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the F1 sample.")] = 0,
     model: ModelOption = None,
@@ -34,8 +35,8 @@ def recall(
 
     if not data.is_dir():
         die(f"--data {data}: not a folder")
-    if f1_questions < 0:
-        die(f"invalid --f1-questions {f1_questions}: must be >= 0")
+    if f1_questions < 0 or gate_turns < 0:
+        die(f"invalid --f1-questions {f1_questions} or --gate-turns {gate_turns}: must be >= 0")
     engine = load_engine(model, ctx) if gate or f1_questions else None
     emb = embedder_from(embedder)
     with Progress(console=err, transient=True) as bar:
@@ -46,7 +47,8 @@ def recall(
                 tasks[what] = bar.add_task(what, total=total)
             bar.update(tasks[what], completed=done)
 
-        result = bench_recall(data, embedder=emb, gate=engine if gate else None, f1_engine=engine if f1_questions else None,
+        result = bench_recall(data, embedder=emb, gate=engine if gate else None, gate_turns=gate_turns,
+                              f1_engine=engine if f1_questions else None,
                               f1_questions=f1_questions, seed=seed, progress=progress)
     if as_json:
         typer.echo(json.dumps(result))

@@ -128,10 +128,12 @@ def _told(progress: Callable[[str, int, int], None] | None, what: str) -> Callab
 
 
 def bench_recall(data: Path, *, embedder: Embedder | None, params: RecallParams | None = None, gate: Engine | None = None,
-                 f1_engine: Engine | None = None, f1_questions: int = 0, seed: int = 0,
+                 gate_turns: int = 0, f1_engine: Engine | None = None, f1_questions: int = 0, seed: int = 0,
                  progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """R@1/5/10 (all and any evidence) by category, p50/p95 search ms, ingest turns/s; with
-    `gate`, the same over what `remember` kept; with `f1_engine`, token F1 on a sample."""
+    `gate`, the same over what `remember` kept (with `gate_turns`, over each conversation's
+    first `gate_turns` turns only, and the questions whose evidence lies among them); with
+    `f1_engine`, token F1 on a sample."""
     files = sorted(data.glob("*.json"))
     if not files:
         raise InvalidInput(f"{data}: no LoCoMo .json files")
@@ -171,15 +173,17 @@ def bench_recall(data: Path, *, embedder: Embedder | None, params: RecallParams 
             if gate is not None:
                 gstore = MemoryStore.open(Path(tmp) / f"{name}-gated.sqlite", embedder=embedder)
                 t0 = time.perf_counter()
-                for i, turn in enumerate(conv.turns):
+                gated_turns = conv.turns[:gate_turns] if gate_turns > 0 else conv.turns
+                for i, turn in enumerate(gated_turns):
                     r = remember(gate, gstore, turn_memory_text(turn), source=turn_source(conv, turn))
                     kept += bool(r.memory_ids or r.reinforced)
                     if progress:
-                        progress(f"remember {name}", i + 1, len(conv.turns))
+                        progress(f"remember {name}", i + 1, len(gated_turns))
                 gate_s += time.perf_counter() - t0
-                total += len(conv.turns)
+                total += len(gated_turns)
+                inside = {t.id for t in gated_turns}
                 for q in questions:
-                    if q.evidence:
+                    if q.evidence and set(q.evidence) <= inside:
                         gated.add(q, _turn_ids(gstore, gstore.search(q.text, k=10, touch=False, params=params)))
                 gstore.close()
     ms = sorted(1000 * x for x in latencies)
@@ -195,8 +199,8 @@ def bench_recall(data: Path, *, embedder: Embedder | None, params: RecallParams 
         "ingest_turns_per_s": round(turns / ingest_s, 1),
     }
     if gate is not None:
-        out["gate"] = {"kept_share": round(kept / max(1, total), 3), "turns_per_s": round(total / max(gate_s, 1e-9), 1),
-                       "recall_over_kept": gated.table()}
+        out["gate"] = {"turns": total, "kept_share": round(kept / max(1, total), 3),
+                       "turns_per_s": round(total / max(gate_s, 1e-9), 2), "recall_over_kept": gated.table()}
     if f1_engine is not None and f1_questions > 0:
         sample = random.Random(seed).sample(answered, min(f1_questions, len(answered)))
         scores: dict[str, list[float]] = {}
