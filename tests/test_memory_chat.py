@@ -136,3 +136,28 @@ def test_locomo_questions_and_token_f1(tmp_path: Path) -> None:
     assert [t.text for t in conv.turns] == ["I adopted a dog."]
     assert token_f1("A dog!", "a dog") == 1.0 and token_f1("a cat", "a dog") == 0.0
     assert token_f1("the brown dog", "dog") == pytest.approx(2 / 3)
+
+
+def test_bench_recall_scores_evidence_by_category(tmp_path: Path) -> None:
+    from islands.memory.locomo import bench_recall
+
+    doc = {"speaker_a": "Ann", "speaker_b": "Tom",
+           "session_1_date_time": "1:00 pm on 1 May, 2023",
+           "session_1": [{"speaker": "Ann", "dia_id": "D1:1", "text": "I adopted a greyhound called Pixel yesterday."},
+                         {"speaker": "Tom", "dia_id": "D1:2", "text": "Lovely! I am learning the cello."}],
+           "session_2_date_time": "2:00 pm on 9 May, 2023",
+           "session_2": [{"speaker": "Ann", "dia_id": "D2:1", "text": "Pixel ran on the beach this morning."},
+                         {"speaker": "Tom", "dia_id": "D2:2", "text": "My cello teacher moved to Leeds."}],
+           "qa": [{"question": "What dog did Ann adopt?", "answer": "a greyhound", "evidence": ["D1:1"], "category": 4},
+                  {"question": "When did Ann adopt Pixel?", "answer": "30 April 2023", "evidence": ["D1:1"], "category": 2},
+                  {"question": "Where did Pixel run, and where did the cello teacher move?", "answer": "beach, Leeds",
+                   "evidence": ["D2:1", "D2:2"], "category": 1},
+                  {"question": "no evidence listed", "answer": "x", "evidence": [], "category": 3}]}
+    (tmp_path / "c.json").write_text(json.dumps(doc))
+    result = bench_recall(tmp_path, embedder=None)
+    assert result["turns"] == 4 and result["questions"] == 3 and result["left_out_without_evidence"] == 1
+    recall = result["recall"]
+    assert recall["single-hop"]["r@1_all"] == 1.0 and recall["temporal"]["r@5_all"] == 1.0
+    assert recall["multi-hop"]["r@1_all"] == 0.0 and recall["multi-hop"]["r@1_any"] == 1.0  # two turns cannot fit in one
+    assert recall["multi-hop"]["r@5_all"] == 1.0
+    assert result["search_ms"]["p95"] >= result["search_ms"]["p50"] > 0
