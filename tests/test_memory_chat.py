@@ -89,6 +89,12 @@ def test_reimport_is_idempotent_and_adds_only_new_turns(tmp_path: Path) -> None:
     assert import_chat(store, read_chat(longer)) == {"turns": 1, "skipped": 7, "sessions": 2}
     assert store.stats()["memories"] == before["memories"] + 1
     assert len(set(texts(store))) == len(texts(store))
+    edited = tmp_path / "edited.jsonl"  # a turn corrected later: the new text replaces the old, nothing lost
+    edited.write_text(longer.read_text().replace("Did you sail on it?", "Did you sail on the ferry?"))
+    assert import_chat(store, read_chat(edited))["turns"] == 1
+    assert store.stats()["valid_memories"] == before["memories"] + 1
+    old = [m for m in store.memories(valid_only=False) if m.text.endswith("Did you sail on it?")]
+    assert len(old) == 1 and old[0].replaced_by is not None and "sail on the ferry" in store.get(old[0].replaced_by).text
 
 
 @pytest.mark.parametrize("content, needle", [

@@ -18,8 +18,9 @@ appended. The memory's `created` is the turn's time. Neighbouring turns, session
 speakers are read back from the episodes' sources by recall (`islands.memory.recall`).
 
 A re-import adds only turns not yet stored (the conversation is named by a hash of its
-first turn, a turn by its id and text), so nothing is duplicated; a malformed file is
-refused before anything is written.
+first turn, a turn by its position, id and text), so nothing is duplicated; a turn whose
+text changed supersedes its old memory; a malformed file is refused before anything is
+written.
 """
 
 from __future__ import annotations
@@ -185,11 +186,15 @@ def import_chat(store: MemoryStore, conv: Conversation, *, batch: int = 128,
                 progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
     """Store the turns not stored yet (episode + memory each), in one transaction.
     Returns {"turns": new turns, "skipped": turns already there, "sessions": sessions}."""
-    have = {source: text for _, text, source, _ in store.episodes_from(f"chat {conv.name} ")}
-    todo = []
-    for t in conv.turns:
-        if have.get(turn_source(conv, t)) != _raw(t):
-            todo.append(t)
+    have = {source: (eid, text) for eid, text, source, _ in store.episodes_from(f"chat {conv.name} ")}
+    todo = [t for t in conv.turns if have.get(turn_source(conv, t), (0, ""))[1] != _raw(t)]
+    changed = {have[turn_source(conv, t)][0]: t.index for t in todo if turn_source(conv, t) in have}
+    replaced: dict[int, int] = {}  # turn index -> the memory of its earlier text
+    if changed:
+        for m in store.memories():
+            for e in m.episode_ids:
+                if e in changed:
+                    replaced[changed[e]] = m.id
     texts = [turn_memory_text(t) for t in todo]
     # the summary (searched by BM25 too) is the turn before: a reply is found by its question's words
     context = {t.index: f"{p.speaker}: {p.text}" for p, t in zip(conv.turns, conv.turns[1:]) if p.session == t.session}
@@ -203,8 +208,10 @@ def import_chat(store: MemoryStore, conv: Conversation, *, batch: int = 128,
             for i, t in enumerate(chunk):
                 created = t.when.timestamp()
                 episode = store.add_episode(_raw(t), turn_source(conv, t), created)
-                store.add_memory(texts[lo + i], summary=context.get(t.index, ""), episode_ids=[episode], created=created,
-                                 vector=None if vectors is None else vectors[i], kind="turn")
+                new_id = store.add_memory(texts[lo + i], summary=context.get(t.index, ""), episode_ids=[episode], created=created,
+                                          vector=None if vectors is None else vectors[i], kind="turn")
+                if t.index in replaced:  # the turn was edited since: the old text stops being valid, kept on disk
+                    store.supersede(replaced[t.index], new_id)
             done += len(chunk)
             if progress:
                 progress(done, len(todo))
