@@ -52,6 +52,7 @@ class RecallParams:
     hop: float = 0.5  # weight of the second round's lists
     hop_hits: int = 2  # first hits whose words feed the second round
     hop_words: int = 8
+    hop_dense: bool = True  # the second round searches vectors too (the question's and the first hits' mean)
     spread: bool = False  # a turn next to one already chosen waits behind the other hits
     per_session: int = 0  # more turns than this from one session wait behind the other hits (0: no limit)
 
@@ -162,7 +163,7 @@ def recall(store: Recall, query: str, words: list[str], k: int, *, include_inval
         if extra:
             with store._lock:
                 again = _lexical(store, words + extra, pool, include_invalid, True)
-                if vector is not None:
+                if vector is not None and p.hop_dense:
                     hit_vectors = [v for v in (store.vector(m.id) for m in first) if v is not None]
                     if hit_vectors:
                         mixed = vector + np.mean(hit_vectors, axis=0)
