@@ -148,7 +148,8 @@ def bench_recall(data: Path, *, embedder: Embedder | None, params: RecallParams 
     tally, latencies, no_evidence = _Tally(), [], 0
     turns = ingest_s = 0.0
     answered: list[tuple[Question, list[str]]] = []
-    gated = _Tally()
+    gated, ungated = _Tally(), _Tally()  # the gate's questions, over what it kept and over every turn
+    full: dict[tuple[str, int], list[str]] = {}
     kept = total = 0
     gate_s = 0.0
     with tempfile.TemporaryDirectory() as tmp:
@@ -165,7 +166,8 @@ def bench_recall(data: Path, *, embedder: Embedder | None, params: RecallParams 
                 q0 = time.perf_counter()
                 found = store.search(q.text, k=10, touch=False, params=params)
                 latencies.append(time.perf_counter() - q0)
-                tally.add(q, _turn_ids(store, found))
+                full[(name, i)] = _turn_ids(store, found)
+                tally.add(q, full[(name, i)])
                 answered.append((q, [m.text for m in found[:5]]))
                 if progress:
                     progress(f"search {name}", i + 1, len(questions))
@@ -182,9 +184,10 @@ def bench_recall(data: Path, *, embedder: Embedder | None, params: RecallParams 
                 gate_s += time.perf_counter() - t0
                 total += len(gated_turns)
                 inside = {t.id for t in gated_turns}
-                for q in questions:
+                for i, q in enumerate(questions):
                     if q.evidence and set(q.evidence) <= inside:
                         gated.add(q, _turn_ids(gstore, gstore.search(q.text, k=10, touch=False, params=params)))
+                        ungated.add(q, full[(name, i)])
                 gstore.close()
     ms = sorted(1000 * x for x in latencies)
     out: dict[str, Any] = {
@@ -200,7 +203,8 @@ def bench_recall(data: Path, *, embedder: Embedder | None, params: RecallParams 
     }
     if gate is not None:
         out["gate"] = {"turns": total, "kept_share": round(kept / max(1, total), 3),
-                       "turns_per_s": round(total / max(gate_s, 1e-9), 2), "recall_over_kept": gated.table()}
+                       "turns_per_s": round(total / max(gate_s, 1e-9), 2), "recall_over_kept": gated.table(),
+                       "recall_same_questions_every_turn": ungated.table()}
     if f1_engine is not None and f1_questions > 0:
         sample = random.Random(seed).sample(answered, min(f1_questions, len(answered)))
         scores: dict[str, list[float]] = {}
