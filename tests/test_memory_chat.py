@@ -167,3 +167,17 @@ def test_bench_recall_scores_evidence_by_category(tmp_path: Path) -> None:
     assert recall["multi-hop"]["r@1_all"] == 0.0 and recall["multi-hop"]["r@1_any"] == 1.0  # two turns cannot fit in one
     assert recall["multi-hop"]["r@5_all"] == 1.0
     assert result["search_ms"]["p95"] >= result["search_ms"]["p50"] > 0
+
+
+def test_turns_kept_by_the_surprise_gate_keep_their_speaker_and_place(engine: object, tmp_path: Path) -> None:
+    from islands.engine import Engine
+    from islands.memory import remember
+    from islands.memory.conversation import turn_memory_text, turn_source
+
+    assert isinstance(engine, Engine)
+    store = MemoryStore.open(tmp_path / "m.sqlite", embedder="none")
+    conv = read_chat(CHAT)
+    ids = [remember(engine, store, turn_memory_text(t), always=True, source=turn_source(conv, t)).memory_ids[0] for t in conv.turns[:3]]
+    index = store.chat_index()
+    assert [index.turns[i].speaker for i in ids] == ["Tom", "Ann", "Tom"]
+    assert index.next(ids[0]) == ids[1] and index.turns[ids[2]].asks

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["ChatIndex", "RecallParams", "recall"]
 
 SOURCE = re.compile(r"chat (?P<conv>\w+) s(?P<session>\d+) t(?P<index>\d+) (?P<id>\S+)")
+SAID = re.compile(r"([^:\n]+?) on \d{1,2} [A-Z][a-z]+ \d{4}: (.*)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -79,8 +80,9 @@ class ChatIndex:
             try:
                 raw = json.loads(text)
                 speaker, said = str(raw.get("speaker", "")), str(raw.get("text", ""))
-            except (json.JSONDecodeError, AttributeError):
-                speaker, said = "", ""
+            except (json.JSONDecodeError, AttributeError):  # a turn `remember`ed as text: "Ann on 8 May 2023: ..."
+                said_by = SAID.match(text)
+                speaker, said = (said_by[1], said_by[2]) if said_by else ("", text)
             refs[eid] = TurnRef(m["conv"], int(m["session"]), int(m["index"]), speaker, m["id"], "?" in said)
         self.turns: dict[int, TurnRef] = {}
         self.at: dict[tuple[str, int], int] = {}
