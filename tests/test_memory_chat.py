@@ -103,6 +103,7 @@ def test_reimport_is_idempotent_and_adds_only_new_turns(tmp_path: Path) -> None:
     ('{"speaker": "Tom", "time": "someday", "text": "hi"}\n', "cannot read the time"),
     ('{"speaker_a": "A", "session_1": [{"speaker": "A", "text": "hi"}]}', "session_1_date_time"),
     ("", "no turns"),
+    ('{"speaker": 1}', "speaker"),
 ])
 def test_a_malformed_file_is_refused_before_anything_is_written(tmp_path: Path, content: str, needle: str) -> None:
     bad = tmp_path / "bad.jsonl"

@@ -148,7 +148,7 @@ def read_chat(path: Path) -> Conversation:
         doc = json.loads(raw)
     except json.JSONDecodeError:
         doc = None
-    if isinstance(doc, dict) and "text" not in doc:
+    if isinstance(doc, dict) and not {"speaker", "time", "text"} & doc.keys():  # one JSONL line is an object too
         turns = _read_locomo(doc, path)
     elif isinstance(doc, list):
         raise InvalidInput(f"{path}: a JSON list; write one turn a line (JSONL) or LoCoMo JSON")
