@@ -29,12 +29,12 @@ def test_exact_schema(tmp_path: Path) -> None:
     assert tables == {"migrations", "episodes", "memories", "memories_fts", "values", "meta"}
     columns = [r[1] for r in store.db.execute("PRAGMA table_info(memories)")]
     assert columns == ["id", "text", "summary", "episode_ids", "created", "valid_from", "valid_to", "last_accessed",
-                       "importance", "surprise", "access_count", "model", "embedding", "replaced_by"]
-    assert [r[0] for r in store.db.execute("SELECT name FROM migrations")] == ["_m001_initial", "_m002_meta"]
+                       "importance", "surprise", "access_count", "model", "embedding", "replaced_by", "kind"]
+    assert [r[0] for r in store.db.execute("SELECT name FROM migrations")] == ["_m001_initial", "_m002_meta", "_m003_kind"]
     assert [r[1] for r in store.db.execute("PRAGMA table_info(meta)")] == ["key", "value"]
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store.migrate()  # safe on every open
-    assert store.db.execute("SELECT count(*) FROM migrations").fetchone()[0] == 2
+    assert store.db.execute("SELECT count(*) FROM migrations").fetchone()[0] == 3
 
 
 def test_an_older_file_is_upgraded_in_place(tmp_path: Path) -> None:
@@ -48,11 +48,15 @@ def test_an_older_file_is_upgraded_in_place(tmp_path: Path) -> None:
     db.execute("INSERT INTO migrations VALUES ('_m001_initial')")
     db.execute("INSERT INTO memories (text, summary, created, valid_from) VALUES ('kept across the upgrade', 'k', 0, 0)")
     db.execute("INSERT INTO memories_fts (rowid, text, summary) VALUES (1, 'kept across the upgrade', 'k')")
+    db.execute("INSERT INTO memories (text, summary, created, valid_from) VALUES ('an old summing up', 'reflection of #1', 0, 0)")
+    db.execute("INSERT INTO memories_fts (rowid, text, summary) VALUES (2, 'an old summing up', 'reflection of #1')")
     db.commit()
     db.close()
     store = MemoryStore.open(old)
-    assert [r[0] for r in store.db.execute("SELECT name FROM migrations ORDER BY name")] == ["_m001_initial", "_m002_meta"]
+    assert [r[0] for r in store.db.execute("SELECT name FROM migrations ORDER BY name")] == [
+        "_m001_initial", "_m002_meta", "_m003_kind"]
     assert [m.text for m in store.search("kept upgrade")] == ["kept across the upgrade"]
+    assert [m.kind for m in store.memories()] == ["", "reflection"]  # what the summary said, now a column
 
 
 def test_sentences_end_at_a_stop_followed_by_space_not_inside_numbers() -> None:
@@ -133,7 +137,7 @@ def test_export_import_across_stores(engine: Engine, store: MemoryStore, tmp_pat
     path = tmp_path / "m.jsonl"
     assert export_jsonl(store, path) == 2 + 2 + 1
     other = MemoryStore.open(tmp_path / "other.sqlite")  # e.g. used while another model runs
-    assert import_jsonl(other, path) == {"episodes": 2, "memories": 2, "values": 1}
+    assert import_jsonl(other, path) == {"episodes": 2, "memories": 2, "values": 1, "already_there": 0}
     found = other.search("tea degrees")
     assert [m.text for m in found] == ["Tea is best at 85 degrees."]  # the superseded one stays invalid
     assert other.get(found[0].id).episode_ids and ValueStore(other).get("tea").weight == 2.0
@@ -190,7 +194,7 @@ def test_sleep_writes_reflections_linked_to_sources(engine: Engine, store: Memor
     report = sleep(store, engine, threshold=0.0)
     assert len(report.reflections) == 1
     reflection = store.get(report.reflections[0])
-    assert reflection.summary == "reflection of " + ", ".join(f"#{i}" for i in ids)
+    assert reflection.summary == "reflection of " + ", ".join(f"#{i}" for i in ids) and reflection.kind == "reflection"
 
 
 def test_chat_recalls_before_answering(engine: Engine, store: MemoryStore) -> None:
@@ -211,6 +215,7 @@ def test_retrieval_benchmark_on_a_small_store() -> None:
     for embedder in (None, "hash"):  # BM25 alone, and hybrid
         row = bench_retrieval((300,), queries=20, embedder=embedder)["300"]
         assert row["recall_at_5"] == 1.0  # planted and updated facts are found; superseded ones are not
+        assert row["updates_detected"] == 1.0  # the write path noticed each change (the bench supersedes nothing itself)
         assert row["p95_ms"] >= row["p50_ms"] > 0 and row["ingest_per_s"] > 0
 
 

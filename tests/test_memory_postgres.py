@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from islands import InvalidInput
-from islands.memory import MemoryStore, ValueStore
+from islands.memory import MemoryStore, StoreUnreachable, ValueStore
 from islands.memory.portable import export_jsonl, import_jsonl
 
 FACTS = ["The ferry to Hoy leaves Stromness at 07:42.", "My sister Ana is allergic to peanuts.",
@@ -31,13 +31,13 @@ def test_exact_schema(fresh_pg: Callable[[], str]) -> None:
         columns = [r[0] for r in db.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'islands' "
                                             "AND table_name = 'memories' ORDER BY ordinal_position")]
         assert columns == ["id", "text", "summary", "episode_ids", "created", "valid_from", "valid_to", "last_accessed",
-                           "importance", "surprise", "access_count", "model", "embedding", "replaced_by", "tsv"]
-        assert [r[0] for r in db.execute("SELECT name FROM islands.migrations")] == ["m001_initial"]
+                           "importance", "surprise", "access_count", "model", "embedding", "replaced_by", "tsv", "kind"]
+        assert [r[0] for r in db.execute("SELECT name FROM islands.migrations")] == ["m001_initial", "m002_kind"]
         indexes = {r[0]: r[1] for r in db.execute("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'islands'")}
         assert "USING hnsw (embedding vector_cosine_ops)" in indexes["memories_embedding"]
         assert "USING gin (tsv)" in indexes["memories_tsv"]
         store.migrate()  # safe on every open
-        assert db.execute("SELECT count(*) FROM islands.migrations").fetchone()[0] == 1
+        assert db.execute("SELECT count(*) FROM islands.migrations").fetchone()[0] == 2
         assert db.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'islands.memories'::regclass "
                           "AND attname = 'embedding'").fetchone()[0] == "vector(256)"
 
@@ -87,7 +87,7 @@ def test_a_schema_that_is_not_ours_is_refused_untouched(fresh_pg: Callable[[], s
 
 def test_an_unreachable_server_is_one_clear_error(pg_url: str) -> None:
     bad = pg_url.rsplit(":", 1)[0] + ":1/islands"
-    with pytest.raises(InvalidInput, match=r"cannot connect to postgresql://"):
+    with pytest.raises(StoreUnreachable, match=r"cannot connect to postgresql://"):  # not the caller's input
         MemoryStore.open(bad)
 
 
@@ -96,7 +96,8 @@ def test_cli_on_a_postgres_url(fresh_pg: Callable[[], str], tmp_path: Path) -> N
     cli = [str(Path(sys.executable).with_name("islands"))]
     lines = [json.dumps({"type": "memory", "id": i, "text": fact}) for i, fact in enumerate(FACTS)]
     (tmp_path / "facts.jsonl").write_text("\n".join(lines) + "\n")
-    run = lambda *a: subprocess.run([*cli, *a, "--memory", url], capture_output=True, text=True, timeout=300)  # noqa: E731
+    def run(*a: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cli, *a, "--memory", url], check=False, capture_output=True, text=True, timeout=300)
     assert run("memory", "import", str(tmp_path / "facts.jsonl"), "--embedder", "hash").returncode == 0
     found = json.loads(run("memory", "search", "Ana peanuts", "--json", "--embedder", "hash").stdout)
     assert found[0]["text"] == FACTS[1]

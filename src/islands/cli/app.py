@@ -38,6 +38,7 @@ app.add_typer(memory.memory_app, name="memory")
 app.add_typer(memory.values_app, name="values")
 app.add_typer(tools.app, name="tools")
 app.add_typer(corpus.app, name="corpus")
+bench.app.command("recall")(__import__("islands.cli.bench_recall", fromlist=["recall"]).recall)  # islands bench recall
 app.add_typer(bench.app, name="bench")
 
 

@@ -1,4 +1,4 @@
-"""`islands memory add|search|show|stats|sleep|export|import`, `islands chat` and
+"""`islands memory add|search|show|stats|sleep|export|import|import-chat`, `islands chat` and
 `islands values list|set|event|rank`. `--memory` takes a SQLite file or a postgresql:// URL."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from rich.table import Table
 
 from islands.cli.common import CtxOption, ModelOption, die, load_engine
 from islands.memory import MemoryStore, ValueStore, remember
+from islands.memory import open_store as open_memory
 
 __all__ = ["memory_app", "values_app"]
 
@@ -29,10 +30,10 @@ EmbedderOption = Annotated[str | None, typer.Option(
 
 def open_store(memory: str | None, embedder: str | None = None) -> MemoryStore:
     """The store, with a progress bar while memories get vectors from a new embedder."""
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
 
     bar: list[Progress] = []
-    task: list[int] = []
+    task: list[TaskID] = []
 
     def progress(done: int, total: int) -> None:
         if not bar:
@@ -42,7 +43,7 @@ def open_store(memory: str | None, embedder: str | None = None) -> MemoryStore:
         bar[0].update(task[0], completed=done)
 
     try:
-        return MemoryStore.open(memory, embedder=embedder or "auto", progress=progress)
+        return open_memory(memory, embedder=embedder or "auto", progress=progress)
     finally:
         if bar:
             bar[0].stop()
@@ -174,7 +175,40 @@ def import_(file: Annotated[Path, typer.Argument(help="JSONL file from `islands 
     from islands.memory.portable import import_jsonl
 
     counts = import_jsonl(open_store(memory, embedder), file)
-    typer.echo(", ".join(f"{v} {k}" for k, v in counts.items()) + " imported")
+    there = counts.pop("already_there")
+    typer.echo(", ".join(f"{v} {k}" for k, v in counts.items()) + f" imported ({there} already there)")
+
+
+@memory_app.command("import-chat")
+def import_chat_command(
+    file: Annotated[Path, typer.Argument(help="A conversation: LoCoMo JSON, or JSONL turns {speaker, time, text}.", show_default=False)],
+    memory: MemoryOption = None,
+    embedder: EmbedderOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """Store a conversation log: one memory per turn (speaker, day, relative dates resolved),
+    each linked to its raw turn. Importing the same file again adds nothing."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from islands.memory.conversation import import_chat, read_chat
+
+    conv = read_chat(file)  # a malformed file stops here: nothing written
+    store = open_store(memory, embedder)
+    columns = (TextColumn("importing {task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("turns"),
+               TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(file.name, total=len(conv.turns))
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=max(total, 1))
+
+        counts = import_chat(store, conv, progress=progress)
+    counts["speakers"] = len(conv.speakers)
+    if as_json:
+        typer.echo(json.dumps(counts))
+        return
+    typer.echo(f"{counts['turns']} turns imported, {counts['skipped']} already there "
+               f"({counts['sessions']} sessions, speakers {', '.join(conv.speakers)})")
 
 
 @memory_app.command("sleep")

@@ -5,8 +5,9 @@ it between stores and models, and weigh options by value.
 Stores: SQLite (default, one file) and PostgreSQL with pgvector, behind `MemoryStore`.
 """
 
-from islands.memory.store import Memory, MemoryStore
+from islands.memory.store import Memory, MemoryStore, StoreUnreachable
+from islands.memory.stores import open_store
 from islands.memory.values import Value, ValueStore
 from islands.memory.write import Remembered, remember
 
-__all__ = ["Memory", "MemoryStore", "Remembered", "Value", "ValueStore", "remember"]
+__all__ = ["Memory", "MemoryStore", "Remembered", "StoreUnreachable", "Value", "ValueStore", "open_store", "remember"]

@@ -1,7 +1,9 @@
 """Memories across models and stores: export to JSONL (text and metadata, model-agnostic)
 and import into any store, SQLite or PostgreSQL. A memory's vector travels with the name
 of its embedder; the importing store reuses it when its embedder has that name and
-recomputes it when not. An import is one transaction, so a malformed line changes nothing.
+recomputes it when not. An import is one transaction, so a malformed line changes nothing,
+and importing what is already there adds nothing: an episode equal in (text, source,
+created) and a memory equal in (text, created) to one in the store are the same record.
 
     {"type": "episode", "id": 3, "text": "...", "source": "", "created": 1763.0}
     {"type": "memory", "id": 7, "text": "...", "summary": "...", "episodes": [3], "importance": 2.0, ...,
@@ -28,7 +30,7 @@ from islands.memory.values import CURVES
 __all__ = ["export_jsonl", "import_jsonl"]
 
 _MEMORY_FIELDS = ("text", "summary", "created", "valid_from", "valid_to", "last_accessed", "importance", "surprise",
-                  "access_count", "model", "replaced_by")
+                  "access_count", "model", "replaced_by", "kind")
 
 
 def export_jsonl(store: MemoryStore, path: Path) -> int:
@@ -78,7 +80,7 @@ def _check_fields(doc: dict[str, Any], where: str) -> None:
             raise InvalidInput(f"{where}: {key} must be a number; nothing imported")
         if key in _INTEGERS and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63):
             raise InvalidInput(f"{where}: {key} must be a whole number >= 0; nothing imported")
-        if key in ("summary", "source", "model", "name", "curve") and not isinstance(value, str):
+        if key in ("summary", "source", "model", "name", "curve", "kind") and not isinstance(value, str):
             raise InvalidInput(f"{where}: {key} must be a string; nothing imported")
     if doc.get("type") == "memory" and not (isinstance(doc.get("episodes", []), list)
                                              and all(isinstance(e, int) and not isinstance(e, bool) for e in doc.get("episodes", []))):
@@ -92,12 +94,13 @@ def _check_fields(doc: dict[str, Any], where: str) -> None:
 
 def import_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
     """Add a file's episodes, memories and values (ids are remapped); all or nothing.
+    Records already in the store are not added again (counted as `already_there`).
     Vectors are reused from the file when the embedder matches, else recomputed."""
     try:
         raw = path.read_text().splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise InvalidInput(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
-    docs = []
+    docs: list[dict[str, Any]] = []
     vectors: dict[int, np.ndarray] = {}
     for n, line in enumerate(raw, 1):
         if not line.strip():
@@ -120,38 +123,55 @@ def import_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
             if vector is not None:
                 vectors[len(docs)] = vector
         docs.append(doc)
-    missing = [at for at, d in enumerate(docs) if d["type"] == "memory" and at not in vectors]
+    had_episodes = {(text, source, float(created)): eid for eid, text, source, created in store.episodes()}
+    had_memories = {(m.text, float(m.created)): m.id for m in store.memories(valid_only=False)}
+    unembedded = [at for at, d in enumerate(docs) if d["type"] == "memory" and at not in vectors
+                  and (d["text"], float(d.get("created", 0.0))) not in had_memories]
     if store.embedder is not None:  # recomputed in batches, before the transaction
-        for lo in range(0, len(missing), 256):
-            chunk = missing[lo : lo + 256]
+        for lo in range(0, len(unembedded), 256):
+            chunk = unembedded[lo : lo + 256]
             for at, vector in zip(chunk, store.embedder.embed([docs[at]["text"] for at in chunk])):
                 vectors[at] = vector
-    counts = {"episodes": 0, "memories": 0, "values": 0}
+    counts = {"episodes": 0, "memories": 0, "values": 0, "already_there": 0}
+    failures: tuple[type[BaseException], ...] = (TypeError, ValueError, OverflowError, *store.db_errors)
     episodes: dict[int, int] = {}
     memories: dict[int, int] = {}
+    fresh: set[int] = set()  # memories this import added
     try:
         with store.transaction():  # one transaction: a failure rolls everything back
             for doc in (d for d in docs if d["type"] == "episode"):
-                episodes[doc["id"]] = store.add_episode(doc["text"], doc.get("source", ""), doc.get("created", 0.0))
+                key = (doc["text"], doc.get("source", ""), float(doc.get("created", 0.0)))
+                if key in had_episodes:
+                    episodes[doc["id"]] = had_episodes[key]
+                    counts["already_there"] += 1
+                    continue
+                episodes[doc["id"]] = had_episodes[key] = store.add_episode(doc["text"], doc.get("source", ""), doc.get("created", 0.0))
                 counts["episodes"] += 1
             for at, doc in enumerate(docs):
                 if doc["type"] != "memory":
                     continue
                 created = doc.get("created", 0.0)
-                memories[doc["id"]] = store.add_memory(
+                if (doc["text"], float(created)) in had_memories:
+                    memories[doc["id"]] = had_memories[(doc["text"], float(created))]
+                    counts["already_there"] += 1
+                    continue
+                memories[doc["id"]] = had_memories[(doc["text"], float(created))] = store.add_memory(
                     doc["text"], summary=doc.get("summary", doc["text"]), episode_ids=[episodes[e] for e in doc.get("episodes", []) if e in episodes],
                     importance=doc.get("importance", 1.0), surprise=doc.get("surprise", 0.0), model=doc.get("model", ""),
                     created=created, valid_from=doc.get("valid_from", created), valid_to=doc.get("valid_to"),
-                    last_accessed=doc.get("last_accessed"), access_count=doc.get("access_count", 0), vector=vectors.get(at))
+                    last_accessed=doc.get("last_accessed"), access_count=doc.get("access_count", 0), vector=vectors.get(at),
+                    kind=doc.get("kind", ""))
+                fresh.add(memories[doc["id"]])
                 counts["memories"] += 1
-            for doc in (d for d in docs if d["type"] == "memory" and d.get("replaced_by") in memories):
+            for doc in (d for d in docs if d["type"] == "memory" and d.get("replaced_by") in memories
+                        and memories[d["id"]] in fresh):
                 store.update(memories[doc["id"]], replaced_by=memories[doc["replaced_by"]])
             for doc in (d for d in docs if d["type"] == "value"):
                 store.put_value(doc["name"], doc["weight"], doc["curve"], doc["rate"], doc.get("level", 0.0))
                 counts["values"] += 1
     except InvalidInput:
         raise
-    except (TypeError, ValueError, OverflowError, *store.db_errors) as e:
+    except failures as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InvalidInput(f"{path}: cannot import ({first}); nothing imported") from None
     return counts

@@ -25,7 +25,7 @@ import numpy as np
 from islands.errors import InvalidInput
 from islands.memory.embed import Embedder
 from islands.memory.sql import COLUMNS, UPDATABLE, SqlStore, memory_row
-from islands.memory.store import Memory
+from islands.memory.store import Memory, StoreUnreachable
 
 __all__ = ["MIGRATIONS", "PostgresStore"]
 
@@ -50,6 +50,10 @@ MIGRATIONS: list[tuple[str, str]] = [
                                        updated DOUBLE PRECISION NOT NULL);
         CREATE TABLE islands.meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """),
+    ("m002_kind", """
+        ALTER TABLE islands.memories ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+        UPDATE islands.memories SET kind = 'reflection' WHERE summary LIKE 'reflection of %%';
+    """),
 ]
 
 
@@ -64,7 +68,7 @@ def _vec(v: np.ndarray) -> str:
 
 class PostgresStore(SqlStore):
     schema = "islands."
-    placeholder = "%s"
+    param = "%s"
     greatest = "GREATEST"
 
     def __init__(self, url: str, embedder: Embedder | None = None) -> None:
@@ -78,7 +82,9 @@ class PostgresStore(SqlStore):
         self._lock = threading.RLock()
         try:
             self.db = psycopg.connect(url, autocommit=True, connect_timeout=10)
-        except psycopg.Error as e:
+        except psycopg.OperationalError as e:  # no server there, refused, timed out, or not let in
+            raise StoreUnreachable(f"cannot connect to {self.location}: {str(e).strip().splitlines()[0]}") from None
+        except psycopg.Error as e:  # a URL psycopg cannot read
             raise InvalidInput(f"cannot connect to {self.location}: {str(e).strip().splitlines()[0]}") from None
         try:
             self.migrate()
@@ -118,11 +124,11 @@ class PostgresStore(SqlStore):
         with self.transaction():
             got = self.db.execute(
                 "INSERT INTO islands.memories (text, summary, episode_ids, created, valid_from, valid_to, last_accessed, "
-                "importance, surprise, access_count, model, embedding) "
-                "VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector) RETURNING id",
+                "importance, surprise, access_count, model, embedding, kind) "
+                "VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector, %s) RETURNING id",
                 (row["text"], row["summary"], json.dumps(row["episode_ids"]), row["created"], row["valid_from"], row["valid_to"],
                  row["last_accessed"], row["importance"], row["surprise"], row["access_count"], row["model"],
-                 None if vector is None else _vec(vector)),
+                 None if vector is None else _vec(vector), row.get("kind", "")),
             ).fetchone()
         return int(got[0])
 
@@ -130,15 +136,15 @@ class PostgresStore(SqlStore):
         """One round trip for a batch (executemany, pipelined)."""
         params = [(r["text"], r["summary"], json.dumps(r["episode_ids"]), r["created"], r["valid_from"], r["valid_to"],
                    r["last_accessed"], r["importance"], r["surprise"], r["access_count"], r["model"],
-                   None if vectors is None else _vec(vectors[i])) for i, r in enumerate(rows)]
+                   None if vectors is None else _vec(vectors[i]), r.get("kind", "")) for i, r in enumerate(rows)]
         ids: list[int] = []
         with self.transaction(), self.db.cursor() as cur:
             cur.executemany(
                 "INSERT INTO islands.memories (text, summary, episode_ids, created, valid_from, valid_to, last_accessed, "
-                "importance, surprise, access_count, model, embedding) "
-                "VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector) RETURNING id", params, returning=True)
+                "importance, surprise, access_count, model, embedding, kind) "
+                "VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector, %s) RETURNING id", params, returning=True)
             while True:
-                ids.append(int(cur.fetchone()[0]))  # type: ignore[index]
+                ids.append(int(cur.fetchone()[0]))
                 if not cur.nextset():
                     break
         return ids
@@ -146,7 +152,7 @@ class PostgresStore(SqlStore):
     def update(self, memory_id: int, **fields: Any) -> None:
         unknown = set(fields) - UPDATABLE
         if unknown:
-            raise InvalidInput(f"cannot update {sorted(unknown)[0]!r} of a memory")
+            raise InvalidInput(f"cannot update {min(unknown)!r} of a memory")
         if "episode_ids" in fields:
             fields["episode_ids"] = json.dumps(fields["episode_ids"])
         sets = ", ".join(f"{k} = %s::jsonb" if k == "episode_ids" else f"{k} = %s" for k in fields)

@@ -50,7 +50,7 @@ def _valid(store: MemoryStore) -> list[Memory]:
 def keep_score(m: Memory, now: float, half_life_days: float = 30.0) -> float:
     """recency x importance x use: a fresh, important or often used memory scores high."""
     age = (now - (m.last_accessed or m.created)) / 86400
-    return 0.5 ** (age / half_life_days) * m.importance * (1 + math.log1p(m.access_count))
+    return float(0.5 ** (age / half_life_days) * m.importance * (1 + math.log1p(m.access_count)))
 
 
 def sleep(store: MemoryStore, engine: Engine | None = None, *, threshold: float = 0.05, ttl_days: float | None = None,
@@ -81,11 +81,11 @@ def sleep(store: MemoryStore, engine: Engine | None = None, *, threshold: float 
     if reflect and engine is not None:  # 2. reflections over clusters sharing words
         used: set[int] = set()
         for m in memories:
-            if m.id in used or m.summary.startswith("reflection"):
+            if m.id in used or m.kind == "reflection":
                 continue
             near = {h.id for h in store.search(m.text, k=8, touch=False, any_word=True, dense=False)} if _words(m.text) else set()
             cluster = [o for o in memories if o.id in near and o.id != m.id and o.id not in used
-                       and not o.summary.startswith("reflection") and len(_words(m.text) & _words(o.text)) >= 2]
+                       and o.kind != "reflection" and len(_words(m.text) & _words(o.text)) >= 2]
             if len(cluster) < 2:
                 continue
             group = [m, *cluster[:4]]
@@ -96,7 +96,7 @@ def sleep(store: MemoryStore, engine: Engine | None = None, *, threshold: float 
             if text:
                 links = sorted({e for x in group for e in x.episode_ids})
                 rid = store.add_memory(text, summary="reflection of " + ", ".join(f"#{x.id}" for x in group), episode_ids=links,
-                                       importance=max(x.importance for x in group), model=engine.info().name)
+                                       importance=max(x.importance for x in group), model=engine.info().name, kind="reflection")
                 report.reflections.append(rid)
     with store.transaction():  # 3. decay and prune
         for m in _valid(store):

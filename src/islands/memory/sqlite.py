@@ -62,7 +62,13 @@ def _m002_meta(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_meta]
+def _m003_kind(db: sqlite3.Connection) -> None:
+    """What a memory is ("", "turn", "reflection"), instead of reading it from the summary."""
+    db.execute("ALTER TABLE memories ADD COLUMN kind TEXT NOT NULL DEFAULT ''")
+    db.execute("UPDATE memories SET kind = 'reflection' WHERE summary LIKE 'reflection of %'")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_m001_initial, _m002_meta, _m003_kind]
 
 
 def _driver(need_extensions: bool) -> ModuleType:
@@ -71,7 +77,7 @@ def _driver(need_extensions: bool) -> ModuleType:
     if not need_extensions or hasattr(sqlite3.Connection, "enable_load_extension"):
         return sqlite3
     try:
-        import sqlean  # type: ignore[import-not-found]
+        import sqlean
     except ImportError:
         raise InvalidInput("vectors on SQLite need sqlite-vec and an sqlite3 that loads extensions: "
                            "pip install 'islands[embed]' (or use --embedder none)") from None
@@ -111,7 +117,7 @@ class SqliteStore(SqlStore):
 
     def _load_vec(self) -> None:
         try:
-            import sqlite_vec  # type: ignore[import-not-found]
+            import sqlite_vec
 
             self.db.enable_load_extension(True)
             sqlite_vec.load(self.db)
@@ -170,9 +176,10 @@ class SqliteStore(SqlStore):
         with self.transaction():
             cur = self.db.execute(
                 "INSERT INTO memories (text, summary, episode_ids, created, valid_from, valid_to, last_accessed, importance, "
-                "surprise, access_count, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "surprise, access_count, model, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (row["text"], row["summary"], json.dumps(row["episode_ids"]), row["created"], row["valid_from"],
-                 row["valid_to"], row["last_accessed"], row["importance"], row["surprise"], row["access_count"], row["model"]),
+                 row["valid_to"], row["last_accessed"], row["importance"], row["surprise"], row["access_count"], row["model"],
+                 row.get("kind", "")),
             )
             mid = int(cur.lastrowid or 0)
             self.db.execute("INSERT INTO memories_fts (rowid, text, summary) VALUES (?, ?, ?)", (mid, row["text"], row["summary"]))
@@ -183,7 +190,7 @@ class SqliteStore(SqlStore):
     def update(self, memory_id: int, **fields: Any) -> None:
         unknown = set(fields) - UPDATABLE
         if unknown:
-            raise InvalidInput(f"cannot update {sorted(unknown)[0]!r} of a memory")
+            raise InvalidInput(f"cannot update {min(unknown)!r} of a memory")
         if "episode_ids" in fields:
             fields["episode_ids"] = json.dumps(fields["episode_ids"])
         with self.transaction():
@@ -205,7 +212,7 @@ class SqliteStore(SqlStore):
         sql = (
             f"SELECT {', '.join('m.' + c for c in MEMORY_FIELDS)} FROM memories_fts "
             "JOIN memories m ON m.id = memories_fts.rowid WHERE memories_fts MATCH ? "
-            + ("" if include_invalid else "AND m.valid_to IS NULL ") + "ORDER BY bm25(memories_fts) LIMIT ?"
+            + ("" if include_invalid else "AND m.valid_to IS NULL ") + "ORDER BY bm25(memories_fts, 1.0, 0.5) LIMIT ?"
         )
         terms = [f'"{w}"' for w in words]
         return [memory_row(r) for r in self.db.execute(sql, ((" " if all_words else " OR ").join(terms), limit))]

@@ -24,25 +24,31 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
-from islands.errors import InvalidInput
-from islands.home import islands_home
-from islands.memory.embed import Embedder, default_embedder, embedder_from
+from islands.errors import InvalidInput, IslandsError
+from islands.memory.embed import Embedder
+from islands.memory.recall import ChatIndex, RecallParams, recall
 
-__all__ = ["MEMORY_FIELDS", "Memory", "MemoryStore", "query_words"]
+__all__ = ["MEMORY_FIELDS", "Memory", "MemoryStore", "Recall", "Storage", "StoreUnreachable", "ValueTable", "query_words"]
 
 # words that match nearly every memory: left out of queries, so BM25 looks at few rows
-STOPWORDS = frozenset(
-    "a an the of to in on at for by with from and or but is are was were be been it its this that these those "
-    "what which who whom when where why how do does did has have had i you he she we they me my your our".split()
-)
-RRF_K = 10  # reciprocal-rank fusion: score = sum over lists of 1 / (RRF_K + rank)
+STOPWORDS = frozenset({
+    "a", "an", "the", "of", "to", "in", "on", "at", "for", "by", "with", "from", "and", "or", "but", "is", "are",
+    "was", "were", "be", "been", "it", "its", "this", "that", "these", "those", "what", "which", "who", "whom", "when",
+    "where", "why", "how", "do", "does", "did", "has", "have", "had", "i", "you", "he", "she", "we", "they", "me",
+    "my", "your", "our",
+})
 MEMORY_FIELDS = ("id", "text", "summary", "episode_ids", "created", "valid_from", "valid_to", "last_accessed",
-                 "importance", "surprise", "access_count", "model", "replaced_by")
+                 "importance", "surprise", "access_count", "model", "replaced_by", "kind")
 EmbedderChoice = Embedder | str | None
+
+
+class StoreUnreachable(IslandsError):
+    """The memory database could not be reached (a PostgreSQL server down, refusing, or
+    not letting us in): not the caller's input, so not InvalidInput."""
 
 
 @dataclass
@@ -60,6 +66,7 @@ class Memory:
     access_count: int
     model: str
     replaced_by: int | None = None
+    kind: str = ""  # "" (a memory), "turn" (a conversation turn), "reflection" (written in sleep)
     score: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)  # how search found it: bm25_rank, dense_rank, similarity
 
@@ -74,47 +81,17 @@ def query_words(query: str) -> list[str]:
     return [w for w in words if w not in STOPWORDS] or words
 
 
-class MemoryStore(ABC):
-    """One memory database. Backends implement the storage primitives below; recall,
-    embedding and fusion live here, so every backend ranks the same way."""
+class Storage(ABC):
+    """Storage: episodes, memories, vectors and store-wide facts. Backends implement the
+    primitives; writing (embedding on write, reinforcement, supersession, re-embedding
+    when the embedder changes) is shared."""
 
     location: str
     embedder: Embedder | None = None
     _lock: threading.RLock  # held by transactions and by search's reads
-    min_similarity = 0.3  # dense hits below this cosine similarity are not recalled
     db_errors: tuple[type[Exception], ...] = ()  # the backend's database errors
 
-    # -- opening --------------------------------------------------------------------------
-
-    @classmethod
-    def open(cls, where: Path | str | None = None, *, embedder: EmbedderChoice = "default",
-             progress: Callable[[int, int], None] | None = None) -> MemoryStore:
-        """A SQLite file (default `$ISLANDS_HOME/memory.sqlite`) or a `postgresql://` URL.
-        `embedder`: an Embedder, a name (minilm, hash, none, auto) or "default"
-        (`ISLANDS_EMBEDDER`, else auto). Memories without vectors from this embedder get them
-        now (`progress(done, total)` is told)."""
-        if isinstance(embedder, str):
-            chosen = default_embedder() if embedder == "default" else embedder_from(embedder)
-        else:
-            chosen = embedder
-        target = str(where) if where is not None else ""
-        store: MemoryStore
-        if target.startswith(("postgresql://", "postgres://")):
-            from islands.memory.postgres import PostgresStore
-
-            store = PostgresStore(target, chosen)
-        else:
-            from islands.memory.sqlite import SqliteStore
-
-            store = SqliteStore(Path(target) if target else islands_home() / "memory.sqlite", chosen)
-        try:
-            store.sync_vectors(progress)
-        except BaseException:
-            store.close()
-            raise
-        return store
-
-    def __enter__(self) -> MemoryStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -152,6 +129,10 @@ class MemoryStore(ABC):
     @abstractmethod
     def episodes(self) -> list[tuple[int, str, str, float]]:
         """(id, text, source, created) of every episode, oldest first."""
+
+    @abstractmethod
+    def episodes_from(self, prefix: str) -> list[tuple[int, str, str, float]]:
+        """(id, text, source, created) of the episodes whose source starts with `prefix`."""
 
     @abstractmethod
     def delete_episodes(self, ids: list[int]) -> None: ...
@@ -198,20 +179,9 @@ class MemoryStore(ABC):
     @abstractmethod
     def vector(self, memory_id: int) -> np.ndarray | None: ...
 
-    # values: (name, weight, curve, rate, level)
     @abstractmethod
-    def put_value(self, name: str, weight: float, curve: str, rate: float, level: float | None = None) -> None:
-        """Insert or update a value (`level` None keeps the current level, 0 for a new one)."""
-
-    @abstractmethod
-    def get_value(self, name: str) -> tuple[str, float, str, float, float] | None: ...
-
-    @abstractmethod
-    def list_values(self) -> list[tuple[str, float, str, float, float]]: ...
-
-    @abstractmethod
-    def add_level(self, name: str, amount: float) -> None:
-        """level = max(0, level + amount)."""
+    def _mark(self) -> tuple[int, int]:
+        """(highest memory id, highest episode id): what changes when either is added."""
 
     # -- shared: writing --------------------------------------------------------------------
 
@@ -221,7 +191,7 @@ class MemoryStore(ABC):
     def add_memory(self, text: str, *, summary: str | None = None, episode_ids: list[int] | None = None,
                    importance: float = 1.0, surprise: float = 0.0, model: str = "", created: float | None = None,
                    valid_from: float | None = None, valid_to: float | None = None, last_accessed: float | None = None,
-                   access_count: int = 0, vector: np.ndarray | None = None) -> int:
+                   access_count: int = 0, vector: np.ndarray | None = None, kind: str = "") -> int:
         if not text.strip():
             raise InvalidInput("a memory needs text")
         now = time.time()
@@ -229,7 +199,7 @@ class MemoryStore(ABC):
         row = {"text": text, "summary": summary if summary is not None else text, "episode_ids": list(episode_ids or []),
                "created": created, "valid_from": valid_from if valid_from is not None else created, "valid_to": valid_to,
                "last_accessed": last_accessed, "importance": importance, "surprise": surprise,
-               "access_count": access_count, "model": model}
+               "access_count": access_count, "model": model, "kind": kind}
         if vector is None:
             embedded = self._embed([text])
             vector = embedded[0] if embedded is not None else None
@@ -245,8 +215,9 @@ class MemoryStore(ABC):
         with self.transaction():
             for lo in range(0, len(texts), batch):
                 chunk = texts[lo : lo + batch]
-                rows = [{"text": t, "summary": t, "episode_ids": [], "created": now, "valid_from": now, "valid_to": None,
-                         "last_accessed": None, "importance": 1.0, "surprise": 0.0, "access_count": 0, "model": model}
+                rows: list[dict[str, Any]] = [{"text": t, "summary": t, "episode_ids": [], "created": now, "valid_from": now, "valid_to": None,
+                         "last_accessed": None, "importance": 1.0, "surprise": 0.0, "access_count": 0, "model": model,
+                         "kind": ""}
                         for t in chunk]
                 ids += self._insert_many(rows, self._embed(chunk))
                 if progress:
@@ -284,42 +255,74 @@ class MemoryStore(ABC):
                 progress(min(lo + batch, len(todo)), len(todo))
         return len(todo)
 
-    # -- shared: reading --------------------------------------------------------------------
+
+class ValueTable(ABC):
+    """Values: (name, weight, curve, rate, level) rows, what `islands.memory.values` reads."""
+
+    @abstractmethod
+    def put_value(self, name: str, weight: float, curve: str, rate: float, level: float | None = None) -> None:
+        """Insert or update a value (`level` None keeps the current level, 0 for a new one)."""
+
+    @abstractmethod
+    def get_value(self, name: str) -> tuple[str, float, str, float, float] | None: ...
+
+    @abstractmethod
+    def list_values(self) -> list[tuple[str, float, str, float, float]]: ...
+
+    @abstractmethod
+    def add_level(self, name: str, amount: float) -> None:
+        """level = max(0, level + amount)."""
+
+
+class Recall(Storage):
+    """Recall over the storage: BM25, vectors and conversation structure fused
+    (`islands.memory.recall`), so every backend ranks the same way."""
+
+    min_similarity = 0.3  # dense hits below this cosine similarity are not recalled
+    recall_params = RecallParams()
+    _chat_index: tuple[tuple[int, int], ChatIndex] | None = None
+
+    def chat_index(self) -> ChatIndex:
+        """The structure of imported conversations, rebuilt when memories or episodes were added."""
+        mark = self._mark()
+        if self._chat_index is None or self._chat_index[0] != mark:
+            self._chat_index = (mark, ChatIndex(self))
+        return self._chat_index[1]
 
     def search(self, query: str, k: int = 5, *, include_invalid: bool = False, touch: bool = True,
-               half_life_days: float = 30.0, any_word: bool = False, dense: bool = True) -> list[Memory]:
-        """BM25 matches (every word first; any word when none has them all, or with
-        `any_word`) and the nearest vectors, fused by reciprocal rank, then weighted by
-        recency (half-life) and importance. Valid memories only unless `include_invalid`."""
+               half_life_days: float = 30.0, any_word: bool = False, dense: bool = True,
+               params: RecallParams | None = None) -> list[Memory]:
+        """BM25 matches (every word first, then any), the nearest vectors and dated
+        memories, fused by reciprocal rank, with conversation structure and a second round
+        (`islands.memory.recall`), then weighted by recency (half-life) and importance.
+        Valid memories only unless `include_invalid`."""
         if k < 1:
             raise InvalidInput(f"invalid k {k}: must be at least 1")
         words = query_words(query)
         if not words:
             raise InvalidInput("the query has no words")
         words = words[:32]
-        limit = k * 4
-        vector = self.embedder.embed([query])[0] if dense and self.embedder is not None else None
-        with self._lock:  # one connection: other threads' transactions are not read half-done
-            lexical = self._match(words, limit, include_invalid, all_words=True) if len(words) > 1 and not any_word else []
-            if not lexical:
-                lexical = self._match(words, limit, include_invalid, all_words=False)
-            nearest = [] if vector is None else [
-                (m, s) for m, s in self._nearest(vector, limit, include_invalid) if s >= self.min_similarity]
         now = time.time()
-        found: dict[int, Memory] = {}
-        for rank, mem in enumerate(lexical, 1):
-            found[mem.id] = mem
-            mem.extra["bm25_rank"] = rank
-            mem.score = 1 / (RRF_K + rank)
-        for rank, (mem, similarity) in enumerate(nearest, 1):
-            mem = found.setdefault(mem.id, mem)
-            mem.extra.update(dense_rank=rank, similarity=round(float(similarity), 4))
-            mem.score += 1 / (RRF_K + rank)
-        for mem in found.values():
-            age_days = (now - (mem.last_accessed or mem.created)) / 86400
-            recency = 0.5 ** (age_days / half_life_days)
-            mem.score *= (0.5 + 0.5 * recency) * (1 + math.log1p(mem.importance))
-        ranked = sorted(found.values(), key=lambda m: (-m.score, m.id))[:k]
+
+        def weigh(mem: Memory) -> float:
+            recency = 0.5 ** ((now - (mem.last_accessed or mem.created)) / 86400 / half_life_days)
+            return float((0.5 + 0.5 * recency) * (1 + math.log1p(mem.importance)))
+
+        ranked = recall(self, query, words, k, include_invalid=include_invalid, any_word=any_word, dense=dense,
+                        params=params or self.recall_params, weigh=weigh)
         if touch and ranked:
             self._touch([m.id for m in ranked], now)  # under the lock too: it is a transaction
         return ranked
+
+
+class MemoryStore(Recall, ValueTable):
+    """One memory database: storage, recall and values. Open one with
+    `islands.memory.open_store` (or `MemoryStore.open`)."""
+
+    @classmethod
+    def open(cls, where: Path | str | None = None, *, embedder: EmbedderChoice = "default",
+             progress: Callable[[int, int], None] | None = None) -> MemoryStore:
+        """Shorthand for `islands.memory.stores.open_store` (SQLite file or postgresql:// URL)."""
+        from islands.memory.stores import open_store
+
+        return open_store(where, embedder=embedder, progress=progress)

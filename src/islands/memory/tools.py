@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from islands.memory.store import MemoryStore
 from islands.tools.registry import Registry
-from islands.tools.soft import Source, SoftSpan, with_sources
+from islands.tools.soft import SoftSpan, Source, with_sources
 
 __all__ = ["recall_into", "register_memory"]
 
@@ -13,12 +13,12 @@ __all__ = ["recall_into", "register_memory"]
 def register_memory(registry: Registry, store: MemoryStore) -> None:
     """Add RECALL and MEMORY over `store`."""
 
-    def RECALL(query: str) -> str:  # noqa: N802
+    def RECALL(query: str) -> str:
         """Memories matching the query, with ids."""
         found = store.search(query.strip().strip("'\""), k=3)
         return "; ".join(f"[m{m.id}] {m.text}" for m in found) or "nothing remembered"
 
-    def MEMORY(memory_id: int) -> str:  # noqa: N802
+    def MEMORY(memory_id: int) -> str:
         """One memory in full, with the raw episode it came from."""
         m = store.get(memory_id)
         episodes = " | ".join(store.episode(e)[:500] for e in m.episode_ids)

@@ -13,6 +13,7 @@ Stored in the memory database's `values` table.
 
 from __future__ import annotations
 
+import builtins
 import math
 from dataclasses import dataclass
 
@@ -73,6 +74,6 @@ class ValueStore:
     def value_of(self, name: str) -> float:
         return self.get(name).marginal
 
-    def rank(self, names: list[str]) -> list[tuple[str, float]]:
+    def rank(self, names: builtins.list[str]) -> builtins.list[tuple[str, float]]:
         """Options by marginal value, best first."""
         return sorted(((n, self.value_of(n)) for n in names), key=lambda x: -x[1])

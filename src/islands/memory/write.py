@@ -22,7 +22,7 @@ from islands.engine import Engine
 from islands.errors import InvalidInput
 from islands.memory.store import MemoryStore
 
-__all__ = ["Remembered", "remember", "segments"]
+__all__ = ["Remembered", "keep", "remember", "segments"]
 
 
 @dataclass
@@ -70,8 +70,11 @@ def _numbers(text: str) -> set[str]:
     return set(re.findall(r"\d+(?:[.:]\d+)?", text))
 
 
-# a sentence ends at . ! ? followed by a space or the end ("4.91" and "e.g.x" do not end one)
-SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=[^\s.!?]))+[.!?]*")
+# a sentence ends at . ! ? followed by a space or the end ("4.91" and "e.g.x" do not end one),
+# and not at the stop of an abbreviation ("Dr. Lee", "at 9 a.m. on", "pears etc. and")
+ABBREVIATIONS = ("Mrs", "Mr", "Ms", "Dr", "St", "Prof", "Jr", "Sr", "vs", "etc", "e.g", "i.e", "a.m", "p.m", "approx")
+_ABBREVIATION = r"\b(?:" + "|".join(re.escape(a) for a in ABBREVIATIONS) + r")\."
+SENTENCE = re.compile(rf"(?:{_ABBREVIATION}|[^.!?\n]|[.!?](?=[^\s.!?]))+[.!?]*", re.IGNORECASE)
 
 
 def _surprising_sentences(engine: Engine, observation: str, gamma: float, margin: float,
@@ -120,21 +123,29 @@ def remember(engine: Engine, store: MemoryStore, observation: str, *, always: bo
         if not text or text in seen:
             continue
         seen.add(text)
-        result.kept_chars += len(text)
-        similar = store.search(text, k=1, touch=False) if _words(text) else []
-        if similar:
-            old = similar[0]
-            overlap = len(_words(old.text) & _words(text)) / max(1, len(_words(old.text) | _words(text)))
-            if overlap >= 0.8 and _numbers(old.text) == _numbers(text):
-                store.reinforce(old.id)
-                result.reinforced.append(old.id)
-                continue
-            if overlap >= 0.4 and _numbers(old.text) != _numbers(text) and _numbers(text):
-                with store.transaction():  # the new fact and the old one's end land together
-                    new_id = store.add_memory(text, summary=summary, episode_ids=[result.episode_id], surprise=surprise, model=model)
-                    store.supersede(old.id, new_id)
-                result.memory_ids.append(new_id)
-                result.superseded.append(old.id)
-                continue
-        result.memory_ids.append(store.add_memory(text, summary=summary, episode_ids=[result.episode_id], surprise=surprise, model=model))
+        keep(store, text, result, summary=summary, surprise=surprise, model=model)
     return result
+
+
+def keep(store: MemoryStore, text: str, result: Remembered, *, summary: str | None = None, surprise: float = 0.0,
+         model: str = "") -> None:
+    """Store one kept sentence, linked to `result.episode_id`: a repeat of an old memory
+    reinforces it, the same thing with other numbers supersedes it, anything else is new."""
+    result.kept_chars += len(text)
+    summary = text if summary is None else summary
+    similar = store.search(text, k=1, touch=False) if _words(text) else []
+    if similar:
+        old = similar[0]
+        overlap = len(_words(old.text) & _words(text)) / max(1, len(_words(old.text) | _words(text)))
+        if overlap >= 0.8 and _numbers(old.text) == _numbers(text):
+            store.reinforce(old.id)
+            result.reinforced.append(old.id)
+            return
+        if overlap >= 0.4 and _numbers(old.text) != _numbers(text) and _numbers(text):
+            with store.transaction():  # the new fact and the old one's end land together
+                new_id = store.add_memory(text, summary=summary, episode_ids=[result.episode_id], surprise=surprise, model=model)
+                store.supersede(old.id, new_id)
+            result.memory_ids.append(new_id)
+            result.superseded.append(old.id)
+            return
+    result.memory_ids.append(store.add_memory(text, summary=summary, episode_ids=[result.episode_id], surprise=surprise, model=model))
