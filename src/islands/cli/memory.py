@@ -20,12 +20,24 @@ __all__ = ["memory_app", "values_app"]
 
 memory_app = typer.Typer(help="Memory: save what surprised the model, recall it.", no_args_is_help=True)
 values_app = typer.Typer(help="Values: what matters, how much, with diminishing returns.", no_args_is_help=True)
-MemoryOption = Annotated[str | None, typer.Option(
-    "--memory", envvar="ISLANDS_MEMORY", show_default=False,
-    help="The memory database: a SQLite file (default: $ISLANDS_HOME/memory.sqlite) or a postgresql:// URL.")]
-EmbedderOption = Annotated[str | None, typer.Option(
-    "--embedder", envvar="ISLANDS_EMBEDDER", show_default=False,
-    help="Vectors for recall: minilm (the embed extra), hash, none (BM25 alone) or auto (default: minilm when installed).")]
+MemoryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--memory",
+        envvar="ISLANDS_MEMORY",
+        show_default=False,
+        help="The memory database: a SQLite file (default: $ISLANDS_HOME/memory.sqlite) or a postgresql:// URL.",
+    ),
+]
+EmbedderOption = Annotated[
+    str | None,
+    typer.Option(
+        "--embedder",
+        envvar="ISLANDS_EMBEDDER",
+        show_default=False,
+        help="Vectors for recall: minilm (the embed extra), hash, none (BM25 alone) or auto (default: minilm when installed).",
+    ),
+]
 
 
 def open_store(memory: str | None, embedder: str | None = None) -> MemoryStore:
@@ -162,7 +174,9 @@ def rank(names: Annotated[list[str], typer.Argument(help="Options to rank.")], m
 
 
 @memory_app.command("export")
-def export(file: Annotated[Path, typer.Argument(help="JSONL file to write.")], memory: MemoryOption = None, embedder: EmbedderOption = None) -> None:
+def export(
+    file: Annotated[Path, typer.Argument(help="JSONL file to write.")], memory: MemoryOption = None, embedder: EmbedderOption = None
+) -> None:
     """Write episodes, memories and values as model-agnostic JSONL."""
     from islands.memory.portable import export_jsonl
 
@@ -170,7 +184,11 @@ def export(file: Annotated[Path, typer.Argument(help="JSONL file to write.")], m
 
 
 @memory_app.command("import")
-def import_(file: Annotated[Path, typer.Argument(help="JSONL file from `islands memory export`.")], memory: MemoryOption = None, embedder: EmbedderOption = None) -> None:
+def import_(
+    file: Annotated[Path, typer.Argument(help="JSONL file from `islands memory export`.")],
+    memory: MemoryOption = None,
+    embedder: EmbedderOption = None,
+) -> None:
     """Add a JSONL export's episodes, memories and values (all or nothing)."""
     from islands.memory.portable import import_jsonl
 
@@ -194,8 +212,7 @@ def import_chat_command(
 
     conv = read_chat(file)  # a malformed file stops here: nothing written
     store = open_store(memory, embedder)
-    columns = (TextColumn("importing {task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("turns"),
-               TimeRemainingColumn())
+    columns = (TextColumn("importing {task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("turns"), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(file.name, total=len(conv.turns))
 
@@ -207,8 +224,10 @@ def import_chat_command(
     if as_json:
         typer.echo(json.dumps(counts))
         return
-    typer.echo(f"{counts['turns']} turns imported, {counts['skipped']} already there "
-               f"({counts['sessions']} sessions, speakers {', '.join(conv.speakers)})")
+    typer.echo(
+        f"{counts['turns']} turns imported, {counts['skipped']} already there "
+        f"({counts['sessions']} sessions, speakers {', '.join(conv.speakers)})"
+    )
 
 
 @memory_app.command("sleep")
@@ -217,7 +236,9 @@ def sleep_command(
     embedder: EmbedderOption = None,
     forget_raw: Annotated[bool, typer.Option("--forget-raw", help="Also delete episodes no valid memory points to.")] = False,
     threshold: Annotated[float, typer.Option("--threshold", help="Prune below this keep-score (recency x importance x use).")] = 0.05,
-    ttl_days: Annotated[float | None, typer.Option("--ttl-days", help="Prune memories unused for this many days.", show_default=False)] = None,
+    ttl_days: Annotated[
+        float | None, typer.Option("--ttl-days", help="Prune memories unused for this many days.", show_default=False)
+    ] = None,
     no_reflect: Annotated[bool, typer.Option("--no-reflect", help="Skip model-written reflections (no model needed).")] = False,
     model: ModelOption = None,
     ctx: CtxOption = 4096,
@@ -232,8 +253,9 @@ def sleep_command(
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
         return
-    typer.echo(f"merged {len(report.merged)} near-duplicates, wrote {len(report.reflections)} reflections, "
-               f"pruned {len(report.pruned)}, forgot {report.forgotten_episodes} raw episodes in {report.seconds:.2f} s")
+    typer.echo(
+        f"merged {len(report.merged)} near-duplicates, wrote {len(report.reflections)} reflections, "
+        f"pruned {len(report.pruned)}, forgot {report.forgotten_episodes} raw episodes in {report.seconds:.2f} s"
+    )
     for rid in report.reflections:
         typer.echo(f"  reflection #{rid}: {store.get(rid).text}")
-

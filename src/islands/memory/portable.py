@@ -29,8 +29,20 @@ from islands.memory.values import CURVES
 
 __all__ = ["export_jsonl", "import_jsonl"]
 
-_MEMORY_FIELDS = ("text", "summary", "created", "valid_from", "valid_to", "last_accessed", "importance", "surprise",
-                  "access_count", "model", "replaced_by", "kind")
+_MEMORY_FIELDS = (
+    "text",
+    "summary",
+    "created",
+    "valid_from",
+    "valid_to",
+    "last_accessed",
+    "importance",
+    "surprise",
+    "access_count",
+    "model",
+    "replaced_by",
+    "kind",
+)
 
 
 def export_jsonl(store: MemoryStore, path: Path) -> int:
@@ -62,8 +74,9 @@ def _vector(doc: dict[str, Any], store: MemoryStore, where: str) -> np.ndarray |
     except (binascii.Error, ValueError):
         raise InvalidInput(f"{where}: the embedding is not base64 float32; nothing imported") from None
     if vector.shape != (store.embedder.dim,):
-        raise InvalidInput(f"{where}: the embedding has {vector.size} numbers, {store.embedder.name} gives {store.embedder.dim}; "
-                           "nothing imported")
+        raise InvalidInput(
+            f"{where}: the embedding has {vector.size} numbers, {store.embedder.name} gives {store.embedder.dim}; nothing imported"
+        )
     return vector.astype(np.float32)
 
 
@@ -82,8 +95,9 @@ def _check_fields(doc: dict[str, Any], where: str) -> None:
             raise InvalidInput(f"{where}: {key} must be a whole number >= 0; nothing imported")
         if key in ("summary", "source", "model", "name", "curve", "kind") and not isinstance(value, str):
             raise InvalidInput(f"{where}: {key} must be a string; nothing imported")
-    if doc.get("type") == "memory" and not (isinstance(doc.get("episodes", []), list)
-                                             and all(isinstance(e, int) and not isinstance(e, bool) for e in doc.get("episodes", []))):
+    if doc.get("type") == "memory" and not (
+        isinstance(doc.get("episodes", []), list) and all(isinstance(e, int) and not isinstance(e, bool) for e in doc.get("episodes", []))
+    ):
         raise InvalidInput(f"{where}: episodes must be a list of ids; nothing imported")
     if doc.get("type") == "value":
         if doc["curve"] not in CURVES:
@@ -125,8 +139,11 @@ def import_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
         docs.append(doc)
     had_episodes = {(text, source, float(created)): eid for eid, text, source, created in store.episodes()}
     had_memories = {(m.text, float(m.created)): m.id for m in store.memories(valid_only=False)}
-    unembedded = [at for at, d in enumerate(docs) if d["type"] == "memory" and at not in vectors
-                  and (d["text"], float(d.get("created", 0.0))) not in had_memories]
+    unembedded = [
+        at
+        for at, d in enumerate(docs)
+        if d["type"] == "memory" and at not in vectors and (d["text"], float(d.get("created", 0.0))) not in had_memories
+    ]
     if store.embedder is not None:  # recomputed in batches, before the transaction
         for lo in range(0, len(unembedded), 256):
             chunk = unembedded[lo : lo + 256]
@@ -156,15 +173,23 @@ def import_jsonl(store: MemoryStore, path: Path) -> dict[str, int]:
                     counts["already_there"] += 1
                     continue
                 memories[doc["id"]] = had_memories[(doc["text"], float(created))] = store.add_memory(
-                    doc["text"], summary=doc.get("summary", doc["text"]), episode_ids=[episodes[e] for e in doc.get("episodes", []) if e in episodes],
-                    importance=doc.get("importance", 1.0), surprise=doc.get("surprise", 0.0), model=doc.get("model", ""),
-                    created=created, valid_from=doc.get("valid_from", created), valid_to=doc.get("valid_to"),
-                    last_accessed=doc.get("last_accessed"), access_count=doc.get("access_count", 0), vector=vectors.get(at),
-                    kind=doc.get("kind", ""))
+                    doc["text"],
+                    summary=doc.get("summary", doc["text"]),
+                    episode_ids=[episodes[e] for e in doc.get("episodes", []) if e in episodes],
+                    importance=doc.get("importance", 1.0),
+                    surprise=doc.get("surprise", 0.0),
+                    model=doc.get("model", ""),
+                    created=created,
+                    valid_from=doc.get("valid_from", created),
+                    valid_to=doc.get("valid_to"),
+                    last_accessed=doc.get("last_accessed"),
+                    access_count=doc.get("access_count", 0),
+                    vector=vectors.get(at),
+                    kind=doc.get("kind", ""),
+                )
                 fresh.add(memories[doc["id"]])
                 counts["memories"] += 1
-            for doc in (d for d in docs if d["type"] == "memory" and d.get("replaced_by") in memories
-                        and memories[d["id"]] in fresh):
+            for doc in (d for d in docs if d["type"] == "memory" and d.get("replaced_by") in memories and memories[d["id"]] in fresh):
                 store.update(memories[doc["id"]], replaced_by=memories[doc["replaced_by"]])
             for doc in (d for d in docs if d["type"] == "value"):
                 store.put_value(doc["name"], doc["weight"], doc["curve"], doc["rate"], doc.get("level", 0.0))

@@ -35,14 +35,77 @@ from islands.memory.recall import ChatIndex, RecallParams, recall
 __all__ = ["MEMORY_FIELDS", "Memory", "MemoryStore", "Recall", "Storage", "StoreUnreachable", "ValueTable", "query_words"]
 
 # words that match nearly every memory: left out of queries, so BM25 looks at few rows
-STOPWORDS = frozenset({
-    "a", "an", "the", "of", "to", "in", "on", "at", "for", "by", "with", "from", "and", "or", "but", "is", "are",
-    "was", "were", "be", "been", "it", "its", "this", "that", "these", "those", "what", "which", "who", "whom", "when",
-    "where", "why", "how", "do", "does", "did", "has", "have", "had", "i", "you", "he", "she", "we", "they", "me",
-    "my", "your", "our",
-})
-MEMORY_FIELDS = ("id", "text", "summary", "episode_ids", "created", "valid_from", "valid_to", "last_accessed",
-                 "importance", "surprise", "access_count", "model", "replaced_by", "kind")
+STOPWORDS = frozenset(
+    {
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "by",
+        "with",
+        "from",
+        "and",
+        "or",
+        "but",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "when",
+        "where",
+        "why",
+        "how",
+        "do",
+        "does",
+        "did",
+        "has",
+        "have",
+        "had",
+        "i",
+        "you",
+        "he",
+        "she",
+        "we",
+        "they",
+        "me",
+        "my",
+        "your",
+        "our",
+    }
+)
+MEMORY_FIELDS = (
+    "id",
+    "text",
+    "summary",
+    "episode_ids",
+    "created",
+    "valid_from",
+    "valid_to",
+    "last_accessed",
+    "importance",
+    "surprise",
+    "access_count",
+    "model",
+    "replaced_by",
+    "kind",
+)
 EmbedderChoice = Embedder | str | None
 
 
@@ -188,25 +251,49 @@ class Storage(ABC):
     def _embed(self, texts: list[str]) -> np.ndarray | None:
         return self.embedder.embed(texts) if self.embedder is not None and texts else None
 
-    def add_memory(self, text: str, *, summary: str | None = None, episode_ids: list[int] | None = None,
-                   importance: float = 1.0, surprise: float = 0.0, model: str = "", created: float | None = None,
-                   valid_from: float | None = None, valid_to: float | None = None, last_accessed: float | None = None,
-                   access_count: int = 0, vector: np.ndarray | None = None, kind: str = "") -> int:
+    def add_memory(
+        self,
+        text: str,
+        *,
+        summary: str | None = None,
+        episode_ids: list[int] | None = None,
+        importance: float = 1.0,
+        surprise: float = 0.0,
+        model: str = "",
+        created: float | None = None,
+        valid_from: float | None = None,
+        valid_to: float | None = None,
+        last_accessed: float | None = None,
+        access_count: int = 0,
+        vector: np.ndarray | None = None,
+        kind: str = "",
+    ) -> int:
         if not text.strip():
             raise InvalidInput("a memory needs text")
         now = time.time()
         created = created if created is not None else now
-        row = {"text": text, "summary": summary if summary is not None else text, "episode_ids": list(episode_ids or []),
-               "created": created, "valid_from": valid_from if valid_from is not None else created, "valid_to": valid_to,
-               "last_accessed": last_accessed, "importance": importance, "surprise": surprise,
-               "access_count": access_count, "model": model, "kind": kind}
+        row = {
+            "text": text,
+            "summary": summary if summary is not None else text,
+            "episode_ids": list(episode_ids or []),
+            "created": created,
+            "valid_from": valid_from if valid_from is not None else created,
+            "valid_to": valid_to,
+            "last_accessed": last_accessed,
+            "importance": importance,
+            "surprise": surprise,
+            "access_count": access_count,
+            "model": model,
+            "kind": kind,
+        }
         if vector is None:
             embedded = self._embed([text])
             vector = embedded[0] if embedded is not None else None
         return self._insert_memory(row, vector)
 
-    def add_memories(self, texts: list[str], *, model: str = "", batch: int = 256,
-                     progress: Callable[[int, int], None] | None = None) -> list[int]:
+    def add_memories(
+        self, texts: list[str], *, model: str = "", batch: int = 256, progress: Callable[[int, int], None] | None = None
+    ) -> list[int]:
         """Many memories, embedded in batches, one transaction (bulk loads)."""
         if any(not t.strip() for t in texts):
             raise InvalidInput("a memory needs text")
@@ -215,10 +302,23 @@ class Storage(ABC):
         with self.transaction():
             for lo in range(0, len(texts), batch):
                 chunk = texts[lo : lo + batch]
-                rows: list[dict[str, Any]] = [{"text": t, "summary": t, "episode_ids": [], "created": now, "valid_from": now, "valid_to": None,
-                         "last_accessed": None, "importance": 1.0, "surprise": 0.0, "access_count": 0, "model": model,
-                         "kind": ""}
-                        for t in chunk]
+                rows: list[dict[str, Any]] = [
+                    {
+                        "text": t,
+                        "summary": t,
+                        "episode_ids": [],
+                        "created": now,
+                        "valid_from": now,
+                        "valid_to": None,
+                        "last_accessed": None,
+                        "importance": 1.0,
+                        "surprise": 0.0,
+                        "access_count": 0,
+                        "model": model,
+                        "kind": "",
+                    }
+                    for t in chunk
+                ]
                 ids += self._insert_many(rows, self._embed(chunk))
                 if progress:
                     progress(len(ids), len(texts))
@@ -289,9 +389,18 @@ class Recall(Storage):
             self._chat_index = (mark, ChatIndex(self))
         return self._chat_index[1]
 
-    def search(self, query: str, k: int = 5, *, include_invalid: bool = False, touch: bool = True,
-               half_life_days: float = 30.0, any_word: bool = False, dense: bool = True,
-               params: RecallParams | None = None) -> list[Memory]:
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        *,
+        include_invalid: bool = False,
+        touch: bool = True,
+        half_life_days: float = 30.0,
+        any_word: bool = False,
+        dense: bool = True,
+        params: RecallParams | None = None,
+    ) -> list[Memory]:
         """BM25 matches (every word first, then any), the nearest vectors and dated
         memories, fused by reciprocal rank, with conversation structure and a second round
         (`islands.memory.recall`), then weighted by recency (half-life) and importance.
@@ -308,8 +417,17 @@ class Recall(Storage):
             recency = 0.5 ** ((now - (mem.last_accessed or mem.created)) / 86400 / half_life_days)
             return float((0.5 + 0.5 * recency) * (1 + math.log1p(mem.importance)))
 
-        ranked = recall(self, query, words, k, include_invalid=include_invalid, any_word=any_word, dense=dense,
-                        params=params or self.recall_params, weigh=weigh)
+        ranked = recall(
+            self,
+            query,
+            words,
+            k,
+            include_invalid=include_invalid,
+            any_word=any_word,
+            dense=dense,
+            params=params or self.recall_params,
+            weigh=weigh,
+        )
         if touch and ranked:
             self._touch([m.id for m in ranked], now)  # under the lock too: it is a transaction
         return ranked
@@ -320,8 +438,9 @@ class MemoryStore(Recall, ValueTable):
     `islands.memory.open_store` (or `MemoryStore.open`)."""
 
     @classmethod
-    def open(cls, where: Path | str | None = None, *, embedder: EmbedderChoice = "default",
-             progress: Callable[[int, int], None] | None = None) -> MemoryStore:
+    def open(
+        cls, where: Path | str | None = None, *, embedder: EmbedderChoice = "default", progress: Callable[[int, int], None] | None = None
+    ) -> MemoryStore:
         """Shorthand for `islands.memory.stores.open_store` (SQLite file or postgresql:// URL)."""
         from islands.memory.stores import open_store
 
