@@ -14,6 +14,7 @@ Catch at whatever level you need::
     │   ├── Unsupported           the engine lacks a capability (a remote server cannot fork)
     │   └── Cancelled             the request behind a flow thread went away (engine/driver.py)
     ├── SandboxError              the PY sandbox itself cannot run: no bubblewrap (tools/sandbox.py)
+    ├── StoreUnreachable          the memory store's server does not answer (memory/store.py)
     └── FetchError                the task data could not be fetched (tasks/bigbench.py)
 
 Not in the tree, never seen by callers: `KVFull` (engine/model.py), the backend's signal to
