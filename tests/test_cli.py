@@ -67,7 +67,8 @@ def test_generate_json(model_path: Path) -> None:
     p = run("generate", "The sea is", "--branches", "3", "--max-tokens", "6", "--seed", "1", "--json", "--model", str(model_path))
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
-    assert len(doc["outputs"]) == 3 and all(isinstance(o, str) for o in doc["outputs"])
+    assert len(doc["outputs"]) == 3 and all(o.strip() for o in doc["outputs"])  # three non-empty continuations
+    assert len(set(doc["outputs"])) > 1  # sampled with seeds 1, 2, 3: not one text three times
     assert set(doc["stats"]) == {"prompt_tokens", "prefill_tokens", "reused_tokens", "decode_steps", "sampled_tokens", "seconds"}
     assert doc["stats"]["sampled_tokens"] <= 18 and doc["seeds"] == [1, 2, 3]
 
