@@ -63,7 +63,8 @@ def test_memories_move_between_sqlite_and_postgres(fresh_pg: Callable[[], str], 
         export_jsonl(lite, tmp_path / "a.jsonl")
         vector = lite.vector(new)
     with MemoryStore.open(fresh_pg(), embedder="hash") as pg:
-        assert import_jsonl(pg, tmp_path / "a.jsonl") == {"episodes": 0, "memories": 2, "values": 1}
+        assert import_jsonl(pg, tmp_path / "a.jsonl") == {"episodes": 0, "memories": 2, "values": 1, "already_there": 0}
+        assert import_jsonl(pg, tmp_path / "a.jsonl")["already_there"] == 2  # a second import adds nothing
         assert [m.text for m in pg.search("tea degrees")] == ["Tea is best at 85 degrees."]
         ported = pg.memories(valid_only=False)
         assert ported[0].replaced_by == ported[1].id and ported[0].importance == 2.0
