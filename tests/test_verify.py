@@ -69,3 +69,16 @@ def test_ask_choices_from_the_command_line(islands_home: Path) -> None:
     assert doc["answer"] in ("36", "42", "48")
     if doc["method"] == "choice-computed":  # a program computed it: then it is the right option
         assert doc["answer"] == "42" and doc["computed"]
+
+
+def test_numbers_the_question_does_not_hold_and_partial_programs() -> None:
+    q = "How much is 40 percent of 1400?"
+    assert "400" in (evidence(q, "CALC", "400*1400", "560000") or "")  # misread 40 as 400: not evidence
+    assert evidence(q, "CALC", "1400*40/100", "560") is None  # 100 is a unit constant
+    t = tally(q, [(0, "560000", ("CALC", "400*1400", "560000")), (1, "560000", ("CALC", "400 * 1400", "560000")),
+                  (2, "560", ("CALC", "1400*40/100", "560"))])
+    assert t.answer == "560" and t.computed
+    square = tally(Q, [(0, "1", ("CALC", "987654321*987654321", "975461057789971041")),
+                       (1, PRODUCT, ("CALC", "987654321*123456789", PRODUCT))])
+    assert square.support[PRODUCT].weight == 1.0 and square.support["1"].weight == 0.5  # one of two quantities
+    assert square.answer == PRODUCT

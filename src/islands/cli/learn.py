@@ -80,7 +80,7 @@ def solve_command(
     question: Annotated[str, typer.Argument(help="The question.", show_default=False)],
     choices: Annotated[str | None, typer.Option("--choices", help="Options, comma-separated: the answer is one of them.",
                                                   show_default=False)] = None,
-    branches: Annotated[int, typer.Option("--branches", "-b", help="Candidate answers when no structure answers.")] = 4,
+    branches: Annotated[int, typer.Option("--branches", "-b", help="Candidate answers when no structure answers.")] = 6,
     grow: Annotated[bool, typer.Option("--grow/--no-grow", help="A verified answer the book did not predict joins it.")] = True,
     memory: MemoryOption = None,
     embedder: EmbedderOption = None,

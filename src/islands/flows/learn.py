@@ -181,7 +181,7 @@ def solve(
     vocabulary: list[str] | None = None,
     shots_prompt: str | None = None,
     context: str | None = None,
-    n: int = 4,
+    n: int = 6,
 ) -> Solved:
     """Answer with the learned structures first, then `ask` with the learned demonstrations.
     `shots_prompt` (the task's few-shot prompt up to the answer) is where options and

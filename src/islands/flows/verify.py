@@ -4,7 +4,9 @@ A candidate answer is backed by the island its answer slot copied (tools/answer.
 island's call counts as evidence only when it did work on the question:
 
 - it used at least one quantity of the question (a number written in it, or — for PY —
-  the bound `question` text itself);
+  the bound `question` text itself), and no large number the question does not hold (a
+  `400` where the question says `40`): numbers of three digits or more must be the
+  question's, or a unit constant (100, 1000, 360, 365, 3600, 1024);
 - it is not an identity (`CALC(987654321) => 987654321`) or a constant (no operator, no
   function, no use of the question);
 - it did not fail.
@@ -12,7 +14,9 @@ island's call counts as evidence only when it did work on the question:
 An answer is **verified** when at least two such calls that differ as programs (their
 normalized text differs), in candidates sampled separately, reached it; one program alone
 makes it **computed**; an answer no program produced is **free**. The vote weighs
-programs, not repetitions: the same program sampled twice is one piece of evidence.
+programs, not repetitions: the same program sampled twice is one piece of evidence, and a
+program weighs the share of the question's quantities it used (a product of both numbers
+outweighs a square of one of them; PY reading `question` weighs 1).
 
     evidence("What is 17 * 23?", "CALC", "17*23", "391")   -> None  (counts)
     evidence("What is 17 * 23?", "CALC", "391", "391")     -> "an identity: its result is its argument"
@@ -27,7 +31,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["Support", "Tally", "evidence", "normalize_answer", "quantities", "tally"]
+__all__ = ["UNIT_CONSTANTS", "Support", "Tally", "coverage", "evidence", "foreign", "normalize_answer", "quantities", "tally"]
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?")
 _OPERATOR = re.compile(r"[-+*/%^!]|\*\*|\b[a-z_]+\s*\(")
@@ -52,6 +56,25 @@ def normalize_answer(text: str | None) -> str | None:
     return t.casefold() or None
 
 
+UNIT_CONSTANTS = frozenset({"100", "1000", "360", "365", "3600", "1024"})
+
+
+def foreign(question: str, args: str) -> set[str]:
+    """Numbers of three digits or more in a call that the question does not hold:
+    foreign("40 percent of 1400?", "400*1400") -> {"400"}."""
+    return {q for q in quantities(args) - quantities(question)
+            if len(q.split(".")[0].lstrip("0")) >= 3 and q not in UNIT_CONSTANTS}
+
+
+def coverage(question: str, tool: str, args: str) -> float:
+    """The share of the question's distinct quantities a counted call used (1 for PY reading
+    `question`, or for a question without numbers)."""
+    wanted = quantities(question)
+    if not wanted or (tool == "PY" and "question" in args):
+        return 1.0
+    return len(quantities(args) & wanted) / len(wanted)
+
+
 def _program(args: str) -> str:
     """A call's program text, spacing aside, for telling programs apart."""
     return re.sub(r"\s+", "", args)
@@ -68,6 +91,9 @@ def evidence(question: str, tool: str | None, args: str | None, result: str | No
             return "it uses nothing of the question"
     elif not used:
         return "it uses none of the question's quantities"
+    strange = foreign(question, text)
+    if strange:
+        return f"it uses {sorted(strange)[0]}, which the question does not hold"
     if normalize_answer(text) == normalize_answer(result):
         return "an identity: its result is its argument"
     if tool != "PY" and not _OPERATOR.search(text):
@@ -82,13 +108,14 @@ class Support:
     answer: str
     text: str  # the answer as first written
     candidates: list[int] = field(default_factory=list)  # candidates that gave it
-    programs: set[str] = field(default_factory=set)  # distinct programs (tool:args) that computed it
+    programs: dict[str, float] = field(default_factory=dict)  # distinct programs (tool:args) -> coverage
     computed_by: set[int] = field(default_factory=set)  # candidates whose answer a counted call made
 
     @property
     def weight(self) -> float:
-        """Programs count 1 each; a candidate whose answer no program computed counts 0.25."""
-        return len(self.programs) + 0.25 * (len(self.candidates) - len(self.computed_by))
+        """Each distinct program counts its coverage of the question's quantities (at most 1);
+        a candidate whose answer no program computed counts 0.25."""
+        return sum(self.programs.values()) + 0.25 * (len(self.candidates) - len(self.computed_by))
 
 
 @dataclass
@@ -117,7 +144,7 @@ def tally(question: str, answers: Iterable[tuple[int, str | None, tuple[str, str
         s = support.setdefault(key, Support(key, (text or "").strip()))
         s.candidates.append(index)
         if call is not None and evidence(question, *call) is None:
-            s.programs.add(f"{call[0]}:{_program(call[1])}")
+            s.programs[f"{call[0]}:{_program(call[1])}"] = coverage(question, call[0], call[1])
             s.computed_by.add(index)
     ranked = sorted(support.values(), key=lambda s: (s.weight, len(s.candidates), -min(s.candidates)), reverse=True)
     if not ranked:
