@@ -24,25 +24,13 @@ import numpy as np
 
 from islands.errors import InvalidInput
 from islands.files import write_jsonl
-from islands.memory.store import MemoryStore
+from islands.memory.store import MEMORY_FIELDS, MemoryStore
 from islands.memory.values import CURVES
 
 __all__ = ["export_jsonl", "import_jsonl"]
 
-_MEMORY_FIELDS = (
-    "text",
-    "summary",
-    "created",
-    "valid_from",
-    "valid_to",
-    "last_accessed",
-    "importance",
-    "surprise",
-    "access_count",
-    "model",
-    "replaced_by",
-    "kind",
-)
+# what an export carries of a memory: everything but its id and its episodes (renumbered on import)
+_MEMORY_FIELDS = tuple(f for f in MEMORY_FIELDS if f not in ("id", "episode_ids"))
 
 
 def export_jsonl(store: MemoryStore, path: Path) -> int:
