@@ -6,9 +6,11 @@ Who judges a dead end decides who solves the puzzle, so it is a labelled choice:
 
 - `judge="model"` (the default, honest): the model's own evaluation, ToT-style — after a few
   worked examples it rates the numbers left as " sure", " likely" or " impossible" (scored by
-  log-likelihood); a state it rates impossible is a dead end, the rest are ordered by
-  P(sure) + P(likely)/2. A finished attempt (one number left) that is not the target is dead:
-  checking an answer is not solving the puzzle.
+  log-likelihood), and the search expands the states it rates best first (P(sure) +
+  P(likely)/2). Its verdict alone never kills a state: the 270M model rates nearly every
+  state impossible (0.82–0.93, even "4 6"), so pruning on it would end every search. A
+  finished attempt (one number left) that is not the target is dead: checking an answer is
+  not solving the puzzle.
 - `judge="oracle"`: an exhaustive solvability check over the numbers left — the computer
   solves the puzzle and the model's proposals barely matter (a uniform random proposer under
   the same rules solves most puzzles too: `bench_puzzle` reports it beside).
@@ -187,9 +189,6 @@ def solve(
             return True  # a finished wrong attempt
         if judge == "oracle":
             return not _reachable(left, goal)
-        if model_judge is not None:
-            sure, likely, impossible = model_judge.verdict(left)
-            return impossible > max(sure, likely)
         return False
 
     def propose(path: str, k: int, rng: random.Random) -> list[str]:
