@@ -89,6 +89,7 @@ def test_models_json(islands_home: Path, model_path: Path) -> None:
     assert info["n_vocab"] == 262144 and info["n_ctx_train"] == 32768
     assert Path(info["path"]) == model_path
     assert info["size_bytes"] == model_path.stat().st_size
+    assert set(info["embedded"]) == {"gemma-3-270m", "smollm2-135m-instruct"}  # both names --model accepts
 
 
 @pytest.mark.model

@@ -308,13 +308,17 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ctx: CtxOption = 4096,
 ) -> None:
-    """Show the model: path, size, vocabulary, context length."""
+    """Show the model (path, size, vocabulary, context length) and the embedded models by name."""
+    from islands.engine.embedded import EMBEDDED
+
     engine = load_engine(model, ctx)
     info = engine.info()
     if as_json:
-        typer.echo(json.dumps(info.__dict__))
+        typer.echo(json.dumps(info.__dict__ | {"embedded": EMBEDDED}))
         return
     t = Table(show_header=False, box=None)
+    for name, role in EMBEDDED.items():
+        t.add_row("embedded", f"{name}: {role}")
     t.add_row("name", info.name)
     t.add_row("path", info.path)
     t.add_row("size", f"{info.size_bytes / 1e6:.1f} MB")
