@@ -36,6 +36,7 @@ from fractions import Fraction
 
 from islands.engine import Engine
 from islands.errors import InvalidInput
+from islands.flows.choices import score_options
 from islands.flows.search import SearchResult, search
 from islands.grammar import Grammar
 from islands.params import SamplingParams
@@ -122,8 +123,6 @@ class Judge:
     def verdict(self, left: list[Fraction]) -> tuple[float, float, float]:
         key = " ".join(sorted(_fmt(x) for x in left))
         if key not in self.seen:
-            from islands.flows.choices import score_options
-
             self.calls += 1
             shots = VALUE_SHOTS.replace("24", str(self.target))
             totals = score_options(self.engine, f"{shots}Numbers: {' '.join(_fmt(x) for x in left)}.", VERDICTS)
