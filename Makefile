@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 DEMO_QUESTION ?= What is 3 to the power 40?
 
-.PHONY: run test lint bench install clean sandbox
+.PHONY: run test lint bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[embed,postgres]'
 	touch $@
 
+# the extras the tests need: the test tools, and each application's own libraries
+TEST_EXTRAS := test
+
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(PIP) install -e '.[test]'
+	$(PIP) install -e '.[$(TEST_EXTRAS)]'
 	touch $@
 
 $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
@@ -31,19 +34,29 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
 
 install: $(VENV)/.installed
 
-## sandbox: bubblewrap for the PY tool (Debian's package; installed when we are root)
-sandbox:
-	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
-	   (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null)); } || \
-	  echo "warning: bubblewrap (bwrap) is not installed; the PY tool and its tests need it"
+# Debian packages: those `make run` needs, and those the tests add (installed when we are root).
+# One line per subject, so each can grow on its own.
+APT_RUN  := bubblewrap
+APT_TEST := $(APT_RUN)
+
+## system: install the missing Debian packages (apt-get update only when an install fails)
+system-%:
+	@missing=$$(for p in $(APT_$*); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian packages: $$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; } || \
+	    echo "warning: could not install $$missing"; \
+	  else echo "warning: missing Debian packages (install them as root): $$missing"; fi; \
+	fi
 
 ## run: the main job — `islands ask` on a question that needs exact arithmetic
-run: $(VENV)/.installed sandbox
+run: $(VENV)/.installed system-RUN
 	$(BIN)/islands ask "$(DEMO_QUESTION)"
 
 ## test: the whole test suite (mock-engine tests and short real-model tests)
-test: $(VENV)/.installed-test sandbox
+test: $(VENV)/.installed-test system-TEST
 	$(BIN)/python -m pytest
 
 ## lint: ruff (style, imports, likely bugs) on the code and tests, mypy --strict on the package

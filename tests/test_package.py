@@ -147,8 +147,9 @@ def test_embedded_model_is_assembled_once(islands_home: Path, model_path: Path) 
     assert not list(model_path.parent.glob(".*.part"))  # no half-written leftovers
 
 
-# What each layer may import (besides itself and the outside world): cli -> server, tasks ->
-# flows -> memory -> tools -> engine -> the base modules (errors, params, grammar, files, home).
+# What each layer may import (besides itself and the outside world): cli -> scale -> the
+# applications (tasks, people, radio, superhuman) and server -> flows -> memory -> tools -> engine
+# -> the base modules (errors, params, grammar, files, home).
 # Memory imports tools: it registers RECALL and MEMORY, like a plugin.
 _BASE = {"errors", "params", "grammar", "files", "home"}
 _BELOW = {
@@ -159,7 +160,13 @@ _BELOW = {
     "flows": _BASE | {"engine", "tools", "memory"},
     "tasks": _BASE | {"engine", "tools", "memory", "flows"},
     "server": _BASE | {"engine", "tools", "memory", "flows"},
-    "cli": _BASE | {"engine", "tools", "memory", "flows", "tasks", "server"},
+    # applications built on flows: each stands alone, none imports another
+    "people": _BASE | {"engine", "tools", "memory", "flows"},
+    "radio": _BASE | {"engine", "tools", "memory", "flows"},
+    "superhuman": _BASE | {"engine", "tools", "memory", "flows"},
+    # batch work over many engines (Ray): runs the applications' jobs
+    "scale": _BASE | {"engine", "tools", "memory", "flows", "tasks", "people", "radio", "superhuman"},
+    "cli": _BASE | {"engine", "tools", "memory", "flows", "tasks", "server", "people", "radio", "superhuman", "scale"},
 }
 
 
