@@ -15,6 +15,9 @@ from islands.engine import Engine, MockModel
 # stores opened without naming an embedder use BM25 alone (and load no torch); the tests of
 # dense recall name theirs (tests/test_memory_dense.py)
 os.environ["ISLANDS_EMBEDDER"] = "none"
+# CLI commands under test load their own model, whatever `islands serve` runs on this machine;
+# tests/test_resident.py turns the resident server on where it is the point
+os.environ["ISLANDS_SERVER"] = "off"
 
 
 @pytest.fixture(scope="session")

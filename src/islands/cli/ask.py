@@ -15,8 +15,11 @@ from rich.markup import escape
 from rich.text import Text
 from rich.tree import Tree
 
-from islands.cli.common import CtxOption, ModelOption, die, load_engine
+from islands.cli.common import CtxOption, LocalOption, ModelOption, die, err, load_engine
+from islands.cli.resident import find_resident
 from islands.cli.tools import CorpusOption, pick_tools
+from islands.engine.embedded import model_name_of
+from islands.engine.protocol import Generator
 from islands.flows import AskResult, ask
 from islands.flows.ask import Candidate
 
@@ -54,6 +57,7 @@ def ask_command(
     trace: Annotated[Path | None, typer.Option("--trace", help="Write the whole tree as JSON.", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     model: ModelOption = None,
+    local: LocalOption = False,
     ctx: CtxOption = 4096,
 ) -> None:
     """Answer QUESTION: candidates fan out with hard islands (CALC, PY; SEARCH/LOAD with
@@ -71,7 +75,16 @@ def ask_command(
         die(f"cannot write trace {trace}: folder {trace.parent} does not exist")
     spec = tools + (",search,load" if corpus is not None and "search" not in tools.lower() else "")
     registry = pick_tools(spec, corpus)
-    engine = load_engine(model, ctx)
+    resident = None if local or options is not None else find_resident(model_name_of(model))
+    engine: Generator
+    if resident is not None:
+        from islands.engine.remote import RemoteEngine
+
+        engine = RemoteEngine(resident.url, resident.model, api_key=resident.api_key)
+        if not as_json:
+            err.print(f"[dim]using islands serve at {resident.url} (--local to load the model here)[/]")
+    else:
+        engine = load_engine(model, ctx)
     texts = [""] * branches
     temps = [0.0] * branches
     console = Console()

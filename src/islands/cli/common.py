@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from islands.engine import Engine
 
-__all__ = ["CtxOption", "ModelOption", "die", "err", "load_engine"]
+__all__ = ["CtxOption", "LocalOption", "ModelOption", "die", "err", "load_engine"]
 
 err = Console(stderr=True, highlight=False)
 
@@ -26,6 +26,11 @@ ModelOption = Annotated[
     ),
 ]
 CtxOption = Annotated[int, typer.Option("--ctx", help="Context size in tokens (KV cells shared by all branches).")]
+LocalOption = Annotated[
+    bool,
+    typer.Option("--local", help="Load the model in this process even when an `islands serve` on this machine could answer "
+                                 "(or set ISLANDS_SERVER=off)."),
+]
 
 
 def die(message: str, code: int = 2) -> NoReturn:

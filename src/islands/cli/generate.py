@@ -14,10 +14,12 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from islands.cli.common import CtxOption, ModelOption, die, err, load_engine
+from islands.cli.common import CtxOption, LocalOption, ModelOption, die, err, load_engine
 from islands.cli.corpus import open_corpus
+from islands.cli.resident import find_resident
 from islands.cli.tools import CorpusOption, generate_with_tools, pick_tools
 from islands.engine import Generation, Stats
+from islands.engine.embedded import model_name_of
 from islands.engine.grammar import check_grammar
 from islands.grammar import Grammar
 from islands.params import SamplingParams
@@ -101,6 +103,7 @@ def generate(
         Path | None,
         typer.Option("--trace", help="Write the run as JSONL: prompt, soft and hard spans, timings, logprobs.", show_default=False),
     ] = None,
+    local: LocalOption = False,
     ctx: CtxOption = 4096,
 ) -> None:
     """Continue PROMPT, streaming the text; --branches N samples N variants in one batch."""
@@ -142,6 +145,13 @@ def generate(
         return
     if base_url:
         die("--base-url needs --engine openai")
+    resident = None if local or grammar_from is not None else find_resident(model_name_of(model))
+    if resident is not None:
+        if not as_json:
+            err.print(f"[dim]using islands serve at {resident.url} (--local to load the model here)[/]")
+        _generate_remote(prompt, resident.model, [resident.url], resident.api_key, branches, params, registry, grammar, None, as_json,
+                         trace, corpus, retrieve)
+        return
     engine = load_engine(model, ctx)
     if grammar_from is not None:
         from islands.tools.grammar_writer import write_grammar

@@ -8,6 +8,7 @@ names another. The port is bound before anything loads: a busy port is a one-lin
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Annotated
 import typer
 
 from islands.cli.common import CtxOption, ModelOption, die, err, load_engine
+from islands.cli.resident import register, unregister
 from islands.cli.tools import CorpusOption
 
 __all__ = ["serve"]
@@ -152,4 +154,10 @@ def serve(
     names = name + (f" and {chat[0]} (chat)" if chat else "")
     err.print(f"serving {names} on http://{host}:{port}/v1" + (" (API key required)" if api_key else ""), soft_wrap=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    server.run(sockets=[sock])
+    record = register(host, port, name, api_key_required=api_key is not None)  # `ask`/`generate` use this server
+    # uvicorn stops gracefully on SIGTERM, then raises it again: exit through `finally` then
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        unregister(record)
