@@ -35,13 +35,13 @@ async def completions(request: Request) -> Response:
     state = state_of(request)
     req = await state.parse(request, CompletionRequest)
     served = await state.models.pick(req.model)
-    params = sampling_of(req, req.max_tokens, state.limits)
     prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
     if len(prompts) != 1 or not prompts[0]:
         raise ApiError(400, "prompt must be one non-empty string", param="prompt")
     prompt = given = prompts[0]
     if req.echo and req.max_tokens == 0:
         return await _prompt_logprobs(request, req, prompt)
+    params = sampling_of(req, req.max_tokens, state.limits)
     if req.tools and not all(isinstance(t, str) for t in req.tools):
         raise ApiError(400, "OpenAI function tools are for /v1/chat/completions; here tools takes hard-island names such as [\"calc\"]",
                        param="tools")
