@@ -134,10 +134,12 @@ def copy_bench(
 def serve_bench(
     requests: Annotated[int, typer.Option("--requests", help="Concurrent streaming clients (one request each).")] = 64,
     tokens: Annotated[int, typer.Option("--tokens", "-n", help="Tokens per request.")] = 32,
+    sequential: Annotated[bool, typer.Option("--sequential/--no-sequential", help="Also send the requests one at a time.")] = True,
     model: ModelOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """The server under N concurrent streaming clients vs the same requests one at a time."""
+    """The server under N concurrent streaming clients vs the engine's own batched decode of the
+    same N requests (fraction_of_engine), and vs the requests one at a time."""
     if not 1 <= requests <= 128:
         die(f"invalid --requests {requests}: must be between 1 and 128")
     if not 1 <= tokens <= 512:
@@ -147,7 +149,7 @@ def serve_bench(
     from islands.server.bench import bench_serve
 
     try:
-        result = _measure(model, 8192, lambda engine: bench_serve(engine, requests=requests, tokens=tokens))
+        result = _measure(model, 8192, lambda engine: bench_serve(engine, requests=requests, tokens=tokens, sequential=sequential))
     except (RuntimeError, httpx.HTTPError) as e:
         die(f"server benchmark failed: {e}")
     _report(result, as_json)

@@ -54,7 +54,7 @@ async def completions(request: Request) -> Response:
         except InvalidInput as e:
             raise ApiError(400, str(e), param="memory") from None
     assert served.loop is not None
-    ticket = served.loop.submit(job_for(state, served, req, prompt, params, remember=given))
+    ticket = served.loop.submit(job_for(state, served, req, prompt, params, remember=given), deltas=req.stream)
     rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     echo = given if req.echo else ""
     if req.stream:
@@ -91,7 +91,7 @@ async def _prompt_logprobs(request: Request, req: CompletionRequest, prompt: str
 
         return ThreadJob(driver, work)
 
-    result = await collect(served.loop.submit(make), request)
+    result = await collect(served.loop.submit(make, deltas=False), request)
     out = result.outputs[0]
     rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     choice = {"index": 0, "text": prompt, "finish_reason": "length", "logprobs": legacy_logprobs(out)}
