@@ -6,6 +6,7 @@ dying actor are retried, progress counts every item."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 import signal
 import socket
@@ -103,3 +104,20 @@ def test_failed_items_and_a_dying_actor_are_retried(cluster: str, tmp_path: Path
 
 def _always_fails(engine: Generator, item: dict[str, Any]) -> None:
     raise ValueError("no")
+
+
+def test_the_cli_answers_a_file_on_the_cluster_and_refuses_bad_files(cluster: str, tmp_path: Path) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('"What is 2 + 3?"\n\n{"question": "What is 6 * 7?"}\n')
+    out = tmp_path / "deep" / "answers.jsonl"
+    args = [sys.executable, "-m", "islands", "scale", "ask", str(questions), "--model", "mock", "--n", "2", "--max-tokens", "16"]
+    p = subprocess.run([*args, "--workers", "2", "--address", cluster, "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "2 of 2 answered" in p.stderr and "0 failed" in p.stderr
+    here = subprocess.run([*args, "--workers", "0"], capture_output=True, text=True, timeout=300)
+    assert out.read_text() == here.stdout and [json.loads(x)["question"] for x in here.stdout.splitlines()] == [
+        "What is 2 + 3?", "What is 6 * 7?"]
+    questions.write_text('{"question": ""}\n')
+    bad = subprocess.run([*args, "--workers", "0"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [f'error: {questions}:1: each line is a question, or an object '
+                                                                        'with a non-empty "question"']
