@@ -1,7 +1,7 @@
 """What an engine is to the layers above (engine/protocol.py): the local `Engine` and the
 `RemoteEngine` satisfy the protocols; RemoteEngine's HTTP (streaming, retries, refusals) over
-an injected `httpx.MockTransport` (no server); flows that need branches refuse a remote
-engine with one line."""
+an injected `httpx.MockTransport` (no server); flows refuse a remote engine declared without
+what they need, and what only the local engine has ("kv"), with one line."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from islands.engine import Engine
 from islands.engine.protocol import Brancher, Generator, Stream, as_brancher, require
 from islands.engine.remote import RemoteEngine
 from islands.errors import EngineError, Unsupported
-from islands.flows import ask, fanout, judge
+from islands.flows import ask, explore, fanout, judge
 from islands.flows.choices import score_options
 from islands.tools import IslandRunner, Registry
 
@@ -37,10 +37,11 @@ def _remote(handler: Handler, **kw: object) -> RemoteEngine:
 
 
 def test_engines_satisfy_the_protocols(engine: Engine) -> None:
-    remote = _remote(lambda r: _sse())
+    remote = _remote(lambda r: _sse(), dialect="openai")
     assert isinstance(engine, Generator) and isinstance(engine, Brancher)
-    assert isinstance(remote, Generator) and not isinstance(remote, Brancher)
-    assert engine.supports("branches") and not remote.supports("branches")
+    assert isinstance(remote, Generator) and isinstance(remote, Brancher)  # virtual branches
+    assert engine.supports("branches") and remote.supports("branches")
+    assert engine.supports("kv") and not remote.supports("kv")
     assert isinstance(engine.stream("the sea", params=SamplingParams(max_tokens=2)), Stream)
     assert isinstance(remote.stream("the sea"), Stream)
     assert as_brancher(engine) is engine
@@ -102,23 +103,26 @@ def test_remote_does_not_retry_a_400() -> None:
     assert remote.attempts == 1
 
 
-def test_branching_flows_refuse_a_remote_engine_in_one_line() -> None:
+def test_flows_refuse_a_remote_engine_declared_without_what_they_need_in_one_line() -> None:
     calls: list[httpx.Request] = []
-    remote = _remote(lambda r: (calls.append(r), _sse())[1])
+    remote = _remote(lambda r: (calls.append(r), _sse())[1], capabilities={"generate", "stream"})
     with pytest.raises(Unsupported) as e:
-        fanout(remote, "the sea", 2)  # type: ignore[arg-type]
+        fanout(remote, "the sea", 2)
     message = str(e.value)
     assert message.startswith("RemoteEngine does not support 'branches'") and "\n" not in message
     assert e.value.capability == "branches"
+    with pytest.raises(Unsupported, match="'score'"):
+        score_options(remote, "Q: salty? A:", [" yes", " no"])
     with pytest.raises(Unsupported, match="branches"):
-        score_options(remote, "Q: salty? A:", [" yes", " no"])  # type: ignore[arg-type]
-    with pytest.raises(Unsupported, match="branches"):
-        judge(remote, "Q", [])  # type: ignore[arg-type]
-    with pytest.raises(Unsupported, match="branches"):
+        judge(remote, "Q", [])
+    with pytest.raises(Unsupported, match="'score'"):
         ask(remote, "Which is larger?", choices=["2", "3"])
     with pytest.raises(Unsupported, match="'score'"):
         require(remote, "generate", "score")
     require(remote, "generate", "stream")  # what it has passes
+    full = _remote(lambda r: (calls.append(r), _sse())[1], dialect="openai")
+    with pytest.raises(Unsupported, match="'kv'"):  # logits masks stay where the logits are
+        explore(full, "the sea", 2, mode="penalty")
     assert not calls  # refused before any request
 
 

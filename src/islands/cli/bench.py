@@ -134,10 +134,12 @@ def copy_bench(
 def serve_bench(
     requests: Annotated[int, typer.Option("--requests", help="Concurrent streaming clients (one request each).")] = 64,
     tokens: Annotated[int, typer.Option("--tokens", "-n", help="Tokens per request.")] = 32,
+    sequential: Annotated[bool, typer.Option("--sequential/--no-sequential", help="Also send the requests one at a time.")] = True,
     model: ModelOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """The server under N concurrent streaming clients vs the same requests one at a time."""
+    """The server under N concurrent streaming clients vs the engine's own batched decode of the
+    same N requests (fraction_of_engine), and vs the requests one at a time."""
     if not 1 <= requests <= 128:
         die(f"invalid --requests {requests}: must be between 1 and 128")
     if not 1 <= tokens <= 512:
@@ -147,7 +149,7 @@ def serve_bench(
     from islands.server.bench import bench_serve
 
     try:
-        result = _measure(model, 8192, lambda engine: bench_serve(engine, requests=requests, tokens=tokens))
+        result = _measure(model, 8192, lambda engine: bench_serve(engine, requests=requests, tokens=tokens, sequential=sequential))
     except (RuntimeError, httpx.HTTPError) as e:
         die(f"server benchmark failed: {e}")
     _report(result, as_json)
@@ -249,3 +251,29 @@ def memory_bench(
 from islands.cli import bench_tasks  # noqa: E402  (islands bench tasks [fetch|list])
 
 app.add_typer(bench_tasks.app, name="tasks")
+
+
+@app.command("remote")
+def remote_bench(
+    branches: Annotated[int, typer.Option("--branches", "-b", help="Variants in the tree workload.")] = 8,
+    tokens: Annotated[int, typer.Option("--tokens", "-n", help="Tokens per variant.")] = 24,
+    items: Annotated[int, typer.Option("--items", help="Questions in the Ray batch run (0: no batch run).")] = 0,
+    workers: Annotated[int, typer.Option("--workers", help="Ray actors in the batch run.")] = 2,
+    model: ModelOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Flows through islands -> llama-server (127.0.0.1, same GGUF) vs islands alone; a Ray batch vs one process."""
+    if not 1 <= branches <= 64:
+        die(f"invalid --branches {branches}: must be between 1 and 64")
+    if not 1 <= tokens <= 512:
+        die(f"invalid --tokens {tokens}: must be between 1 and 512")
+    if not 0 <= items <= 10_000 or not 1 <= workers <= 256:
+        die("invalid --items or --workers: items 0..10000, workers 1..256")
+    from islands.engine.embedded import resolve_model_path
+    from islands.scale.bench import bench_remote
+
+    path = resolve_model_path(model, progress=True)
+    with err.status("benchmarking") as status:
+        result = bench_remote(path, branches=branches, tokens=tokens, items=items, workers=workers,
+                              say=lambda msg: status.update(msg))
+    _report(result, as_json)

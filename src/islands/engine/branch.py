@@ -244,4 +244,5 @@ class Branch:
             finish_reason=seg.finish_reason or "length",  # "stop", "eos", "length", "island"
             seed=seg.params.seed,
             logprobs=list(seg.logprobs) if seg.params.logprobs is not None else None,
+            stop=seg.stopped_by,
         )

@@ -1,5 +1,7 @@
 """What an engine is to the layers above: `Generator` (every engine) and `Brancher` (engines
-whose branches share KV: the local one), with capability names a caller can check.
+with branches: the local one, whose branches share KV cells, and a remote one, whose
+"virtual" branches hold their text client-side and continue it through the server's prefix
+cache), with capability names a caller can check.
 
     def summarize(engine: Generator, text: str) -> str:
         return engine.generate(text, params=SamplingParams(max_tokens=64)).text
@@ -7,8 +9,10 @@ whose branches share KV: the local one), with capability names a caller can chec
     if engine.supports("score"):
         engine.score("The sea is", " salty")
 
-Flows that fork, backtrack or read logits need a `Brancher`; they ask
-`require(engine, "branches")`, which raises `Unsupported` naming what the engine lacks.
+Flows that fork or extend need a `Brancher`; they ask `require(engine, "branches")`, which
+raises `Unsupported` naming what the engine lacks. Flows that work on token ids, KV cells or
+logits rows (masks, token-level scoring, hard islands inside the decode loop) ask for "kv",
+which only the local engine has.
 
 What it leaves out: how each engine does it (core.py locally, remote.py over HTTP).
 """
@@ -16,25 +20,30 @@ What it leaves out: how each engine does it (core.py locally, remote.py over HTT
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from islands.engine.results import Delta, Generation, Score
 from islands.errors import Unsupported
 from islands.params import SamplingParams
 
 if TYPE_CHECKING:
-    from islands.engine.branch import Branch
+    from islands.engine.model import Constraint
+    from islands.engine.results import Output, Stats
     from islands.grammar import Grammar
 
-__all__ = ["CAPABILITIES", "Brancher", "Generator", "Stream", "as_brancher", "require"]
+__all__ = ["CAPABILITIES", "BranchLike", "Brancher", "Generator", "Stream", "as_brancher", "require"]
 
 # "generate"  text continuations, n per prompt (every engine)
 # "stream"    deltas as they are sampled
 # "grammar"   outputs constrained by a Grammar
 # "logprobs"  log-probabilities of sampled tokens
 # "score"     log-probabilities of a given continuation (prompt log-probabilities remotely)
-# "branches"  fork / extend / truncate branches that share KV cells
-CAPABILITIES = ("generate", "stream", "grammar", "logprobs", "score", "branches")
+# "n"         n continuations of one prompt in one request (fan-out without n requests)
+# "branches"  fork / extend / truncate / start / run branches (locally on shared KV; remotely
+#             virtual branches continued through the server's prefix cache)
+# "kv"        branches whose token ids, KV cells and logits rows the caller works on: masks,
+#             token-level scoring, hard islands inside the decode loop (the local engine only)
+CAPABILITIES = ("generate", "stream", "grammar", "logprobs", "score", "n", "branches", "kv")
 
 
 @runtime_checkable
@@ -52,7 +61,8 @@ class Stream(Protocol):
 class Generator(Protocol):
     """Every engine: generate, stream, and score where the engine can."""
 
-    capabilities: frozenset[str]
+    @property
+    def capabilities(self) -> frozenset[str]: ...
 
     def supports(self, capability: str) -> bool: ...
 
@@ -74,18 +84,57 @@ class Generator(Protocol):
     def close(self) -> None: ...
 
 
+class BranchLike(Protocol):
+    """What flows use of a branch, local (engine/branch.py) or remote (engine/remote_branch.py)."""
+
+    @property
+    def alive(self) -> bool: ...
+
+    @property
+    def stats(self) -> Stats: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def finish_reason(self) -> str | None: ...
+
+    @property
+    def params(self) -> SamplingParams | None: ...
+
+    @property
+    def generated(self) -> list[int]: ...
+
+    @property
+    def position(self) -> int: ...
+
+    def fork(self, n: int) -> Sequence[BranchLike]: ...
+
+    def extend(self, text_or_tokens: str | Sequence[int]) -> None: ...
+
+    def start(self, params: SamplingParams | None = None, grammar: Grammar | Constraint | None = None) -> None: ...
+
+    def truncate(self, position: int) -> None: ...
+
+    def release(self, *, cache: bool = True) -> None: ...
+
+    def constrain(self, constraint: Constraint | None) -> None: ...
+
+    def output(self) -> Output: ...
+
+
 @runtime_checkable
 class Brancher(Generator, Protocol):
-    """An engine whose branches share KV: what search, fan-out from live branches and
-    backtracking need."""
+    """An engine with branches: what search, fan-out from live branches and the judges need.
+    (Branch arguments are `Any`: each engine takes only its own branches.)"""
 
     def tokenize(self, text: str, *, add_bos: bool = True) -> list[int]: ...
 
-    def branch(self, prompt: str | Sequence[int]) -> Branch: ...
+    def branch(self, prompt: str | Sequence[int], *, stats: Stats | None = None) -> BranchLike: ...
 
-    def run(self, branches: Sequence[Branch] | None = None, until: Callable[[], bool] | None = None) -> None: ...
+    def run(self, branches: Any = None, until: Callable[[], bool] | None = None) -> None: ...
 
-    def prefill(self, *branches: Branch) -> None: ...
+    def prefill(self, *branches: Any) -> None: ...
 
 
 def require(engine: Generator, *capabilities: str) -> None:
@@ -101,4 +150,9 @@ def as_brancher(engine: Generator) -> Brancher:
     return cast(Brancher, engine)
 
 
-_WHY = {"branches": "this flow forks, backtracks or scores branches that share KV cells; use the local engine"}
+_WHY = {
+    "branches": "this flow forks and extends branches; the server was declared without them",
+    "kv": "this works on token ids, KV cells or logits rows, which stay inside the server; use the local engine",
+    "score": "the server gives no prompt log-probabilities (OpenAI `echo` with `logprobs`, or llama.cpp's token grammars)",
+    "n": "the server makes one continuation per request",
+}

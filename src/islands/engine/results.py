@@ -47,6 +47,7 @@ class Output:
     finish_reason: str  # "stop" (stop string), "eos", "length"
     seed: int
     logprobs: list[TokenLogprob] | None = None
+    stop: str | None = None  # the stop string that ended it ("stop"), where known
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

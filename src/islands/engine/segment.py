@@ -35,6 +35,7 @@ class Segment:
         self.active = True  # still sampling
         self.finish_reason: str | None = None  # "stop", "eos", "length", "island"
         self.text = ""  # decoded so far, a stop string cut off
+        self.stopped_by: str | None = None  # the stop string that ended it
         self.logprobs: list[TokenLogprob] = []
         self._decoder = _utf8()
         self._taken = 0  # how much of `text` a reader has taken
@@ -43,6 +44,7 @@ class Segment:
         """An independent copy (a fork's child carries on its parent's segment)."""
         twin = Segment(self.params, self.start)
         twin.active, twin.finish_reason, twin.text = self.active, self.finish_reason, self.text
+        twin.stopped_by = self.stopped_by
         twin.logprobs = list(self.logprobs)
         twin._decoder.setstate(self._decoder.getstate())
         twin._taken = self._taken
@@ -91,8 +93,9 @@ class Segment:
     def _cut_at_stop(self, before: int) -> bool:
         longest = max(len(s) for s in self.params.stop)
         lo = max(0, before - longest + 1)
-        hits = [i for i in (self.text.find(s, lo) for s in self.params.stop) if i >= 0]
+        hits = [(i, s) for i, s in ((self.text.find(s, lo), s) for s in self.params.stop) if i >= 0]
         if not hits:
             return False
-        self.text = self.text[: min(hits)]
+        at, self.stopped_by = min(hits)
+        self.text = self.text[:at]
         return True

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from islands.engine import Stats
-from islands.engine.protocol import Generator, as_brancher, require
+from islands.engine.protocol import Generator, require
 from islands.errors import InvalidInput
 from islands.flows.choices import pick_choice, score_options
 from islands.flows.demos import Demo, nearest_demos
@@ -133,7 +133,7 @@ def ask(
     if choices is not None and len([c for c in choices if c.strip()]) < 2:
         raise InvalidInput("give at least two non-empty choices")
     if choices is not None:
-        require(engine, "branches")  # options are scored by log-likelihood on shared KV
+        require(engine, "score")  # options are scored by log-likelihood
     base_registry = registry if registry is not None else Registry.default().subset(["CALC", "PY"])
     tools = with_bindings(base_registry, question=question.strip(), choices=list(choices) if choices else None)
     temps = [0.0] + schedule(n - 1, "linear", hot=1.1, cool=0.5) if n > 1 else [0.0]
@@ -181,7 +181,7 @@ def _choose(
             return AskResult(question, choices[picked], votes.verified, True, votes.margin, "choice-computed",
                              candidates, weights, stats)
     head = prefix if prefix is not None else f"Q: {question.strip()}\nA:"
-    scores = score_options(as_brancher(engine), head, [" " + c.strip() for c in choices])
+    scores = score_options(engine, head, [" " + c.strip() for c in choices])
     order = sorted(range(len(choices)), key=scores.__getitem__, reverse=True)
     margin = scores[order[0]] - scores[order[1]]
     return AskResult(question, choices[order[0]], False, False, margin, "choice-loglik", candidates, weights,

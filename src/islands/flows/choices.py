@@ -16,17 +16,27 @@ import re
 from collections.abc import Sequence
 from fractions import Fraction
 
-from islands.engine.protocol import Brancher, require
+from islands.engine.protocol import Brancher, Generator, require
 
 __all__ = ["numeric_value", "pick_choice", "score_options"]
 
 
-def score_options(engine: Brancher, prefix: str, options: Sequence[str], group: int = 16) -> list[float]:
+def score_options(engine: Generator, prefix: str, options: Sequence[str], group: int = 16) -> list[float]:
     """Total log-probability (nats) of each option after `prefix`, like `Engine.score` for
-    each, but the prefix is decoded once and the options decode together, `group` branches
-    per batch. (Logits depend slightly on how rows are batched: totals may differ from
-    one-at-a-time scoring in the last decimals.)"""
-    require(engine, "branches")
+    each. Locally the prefix is decoded once and the options decode together, `group`
+    branches per batch (logits depend slightly on how rows are batched: totals may differ
+    from one-at-a-time scoring in the last decimals); a remote engine scores each option
+    with the server's prompt log-probabilities (its prefix cache keeps the prefix)."""
+    if not engine.supports("kv"):
+        require(engine, "score")
+        return [math.fsum(engine.score(prefix, o).logprobs) for o in options]
+    return _score_on_kv(engine, prefix, options, group)  # type: ignore[arg-type]
+
+
+def _score_on_kv(engine: Brancher, prefix: str, options: Sequence[str], group: int) -> list[float]:
+    from islands.engine.core import Engine
+
+    assert isinstance(engine, Engine)
     head = engine.tokenize(prefix, add_bos=True)
     root = engine.branch(head)
     engine.prefill(root)  # the prefix's KV, for every option to start from

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from islands.engine import Stats
-from islands.engine.protocol import Generator, as_brancher, require
+from islands.engine.protocol import Generator, require
 from islands.errors import InvalidInput
 from islands.flows.ask import AskResult, Candidate, ask
 from islands.flows.choices import pick_choice, score_options
@@ -189,7 +189,7 @@ def solve(
     if not question.strip():
         raise InvalidInput("question is empty")
     if choices is not None or (learned is not None and learned.structures):
-        require(engine, "branches")  # options and structures' candidates are scored on shared KV
+        require(engine, "score")  # options and structures' candidates are scored by log-likelihood
     t0 = time.perf_counter()
     context = context if context is not None else (learned.context if learned is not None else "")
     if learned is not None and learned.structures:
@@ -230,7 +230,7 @@ def _by_structures(
     if not weights and pools:
         pool = list(dict.fromkeys(c for p in pools for c in p))
         prefix = shots_prompt if shots_prompt is not None else f"Q: {question.strip()}\nA:"
-        scores = score_options(as_brancher(engine), prefix, [" " + c for c in pool])
+        scores = score_options(engine, prefix, [" " + c for c in pool])
         best = max(range(len(pool)), key=scores.__getitem__)
         key = normalize_answer(pool[best]) or ""
         weights[key] += 1

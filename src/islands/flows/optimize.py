@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from islands.engine import Engine
+from islands.engine.protocol import Brancher
 from islands.errors import InvalidInput
 from islands.flows.variants import fanout, schedule
 from islands.params import SamplingParams
@@ -62,7 +62,7 @@ class OptimizeResult:
 
 
 def optimize(
-    engine: Engine,
+    engine: Brancher,
     task: str,
     initial: str,
     score: Callable[[str], float],
@@ -111,7 +111,7 @@ META = "Rewrite this request so that it gets better answers.\nRequest: {improver
 
 
 def self_optimize(
-    engine: Engine,
+    engine: Brancher,
     task: str,
     initial: str,
     score: Callable[[str], float],
@@ -168,7 +168,7 @@ def self_optimize(
     return result
 
 
-def _rewrites(engine: Engine, line: str, n: int, seed: int) -> list[str]:
+def _rewrites(engine: Brancher, line: str, n: int, seed: int) -> list[str]:
     """The model's rewrites of the improver's first line, distinct and on one line each."""
     variants = fanout(engine, META.format(improver=line), n, SamplingParams(max_tokens=24, stop=("\n",), seed=seed),
                       temperatures=[0.9] * n)

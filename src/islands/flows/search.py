@@ -31,7 +31,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from islands.engine import Branch, Engine, Stats
+from islands.engine import Stats
+from islands.engine.protocol import Brancher, BranchLike, require
 from islands.errors import InvalidInput
 from islands.grammar import Grammar
 from islands.params import SamplingParams
@@ -51,7 +52,7 @@ class Node:
     depth: int
     score: float = -math.inf
     status: str = "open"  # open, expanded, dead, duplicate, pruned, solution
-    branch: Branch | None = field(default=None, repr=False)
+    branch: BranchLike | None = field(default=None, repr=False)
     expansions: int = 0
     visits: int = 0  # MCTS: rounds that went through this node
     value: float = 0.0  # MCTS: sum of the values backed up through it
@@ -88,7 +89,7 @@ def _norm(text: str) -> str:
 
 
 def search(
-    engine: Engine,
+    engine: Brancher,
     prompt: str,
     *,
     score: Callable[[str], float],
@@ -121,12 +122,13 @@ def search(
         raise InvalidInput(f"unknown strategy {strategy!r}: choose {', '.join(STRATEGIES)}")
     if expand < 1 or beam < 1 or max_depth < 1:
         raise InvalidInput("expand, beam and max_depth must be at least 1")
+    require(engine, "branches")
     params = (params or SamplingParams(temperature=0.9, max_tokens=24, stop=("\n",))).seeded()
     assert params.seed is not None
     rng = random.Random(params.seed)
     stats = Stats()
     root_branch = engine.branch(prompt, stats=stats)
-    prompt_tokens = len(root_branch.tokens) - root_branch.n_past  # what this search prefills for the prompt
+    prompt_tokens = stats.prompt_tokens - stats.reused_tokens  # what this search prefills for the prompt
     root = Node(0, None, "", "", 0, 0.0, "open", root_branch)
     nodes, frontier, seen = [root], [root], {""}
     solution: Node | None = None
@@ -246,7 +248,7 @@ def _mcts(
 
 
 def _expand(
-    engine: Engine,
+    engine: Brancher,
     batch: list[Node],
     k: int,
     params: SamplingParams,
@@ -259,7 +261,7 @@ def _expand(
     """Fork each node k ways and sample one step for all of them in shared batches (or
     splice the steps `propose` gives)."""
     engine.prefill(*[n.branch for n in batch if n.branch is not None])
-    kids: list[tuple[Node, Branch]] = []
+    kids: list[tuple[Node, BranchLike]] = []
     for node in batch:
         assert node.branch is not None
         for kid in node.branch.fork(k):
@@ -280,7 +282,7 @@ def _expand(
         for i, (node, kid) in enumerate(kids):
             grammar = grammars.get(node.id)
             seed = (params.seed + 7919 * node.id + 104729 * node.expansions + i) % 2**32
-            kid.start(params.replace(seed=seed), engine.constraint(grammar) if grammar else None)
+            kid.start(params.replace(seed=seed), grammar)
         engine.run([kid for _, kid in kids])
         stop = params.stop[0] if params.stop else ""
         for kid in (kid for _, kid in kids):

@@ -126,9 +126,12 @@ def explore(
     engine: Brancher, prompt: str, n: int, params: SamplingParams | None = None, *, mode: str = "penalty", steps: int = 3
 ) -> list[Variant]:
     """Low-probability continuations, for variety: "penalty" forbids the top token for the
-    first `steps` tokens; "tail" samples the whole distribution hot (no top-k/top-p/min-p).
+    first `steps` tokens (local engine: it masks logits rows); "tail" samples the whole
+    distribution hot (no top-k/top-p/min-p; remote engines too).
     Each variant's `meta["mean_logprob"]` says how unlikely it was."""
     require(engine, "branches", "score")
+    if mode == "penalty":
+        require(engine, "kv")  # the top token is masked out of the logits row, where the logits are
     params = (params or SamplingParams()).seeded()
     if mode == "tail":
         params = params.replace(top_k=0, top_p=1.0, min_p=0.0, temperature=max(params.temperature, 1.3))

@@ -35,19 +35,32 @@ __all__ = ["EngineLoop", "Ticket"]
 @dataclass
 class Ticket:
     """A request's handle: events arrive on `events` as ("delta", Delta), ("done", result)
-    or ("error", exception)."""
+    or ("error", exception). A ticket without `deltas` (a request not streamed) gets only
+    the result or the error."""
 
     make_job: Callable[[], Job]
     loop: asyncio.AbstractEventLoop
     events: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
     cancelled: bool = False
     job: Job | None = None
+    deltas: bool = True
+    outbox: list[tuple[Ticket, str, Any]] | None = None  # the loop's: sent together once per step
 
     def send(self, kind: str, value: Any) -> None:
+        if kind == "delta" and not self.deltas:
+            return
+        if self.outbox is not None:
+            self.outbox.append((self, kind, value))
+            return
         try:
             self.loop.call_soon_threadsafe(self.events.put_nowait, (kind, value))
         except RuntimeError:  # the event loop has closed: nobody is listening any more
             self.cancelled = True
+
+
+def _put_all(events: list[tuple[Ticket, str, Any]]) -> None:
+    for ticket, kind, value in events:
+        ticket.events.put_nowait((kind, value))
 
 
 class EngineLoop:
@@ -55,12 +68,18 @@ class EngineLoop:
         self.engine = engine
         self._inbox: queue.Queue[Ticket] = queue.Queue()
         self._tickets: list[Ticket] = []
+        self._outbox: list[tuple[Ticket, str, Any]] = []  # events of this step, one wake-up per event loop
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="islands-engine", daemon=True)
         self.requests = 0
         self.sampled = 0
         self.prompt_tokens = 0
         self.reused_tokens = 0
+        # where the loop thread's time goes (seconds): engine steps, flow threads' turns,
+        # handing deltas and results to the handlers (`islands bench serve` reports them)
+        self.step_s = 0.0
+        self.flows_s = 0.0
+        self.deliver_s = 0.0
         self.started = time.monotonic()
         self.started_at = int(time.time())  # Unix time, for /v1/models' `created`
         self.driver = Driver(engine)  # flow threads hand their engine calls to this loop
@@ -79,8 +98,9 @@ class EngineLoop:
         if self.engine.driver is self.driver:
             self.engine.driver = None  # the engine may be driven directly again
 
-    def submit(self, make_job: Callable[[], Job]) -> Ticket:
-        ticket = Ticket(make_job, asyncio.get_running_loop())
+    def submit(self, make_job: Callable[[], Job], *, deltas: bool = True) -> Ticket:
+        """Queue a request's job; without `deltas` only its result (or error) comes back."""
+        ticket = Ticket(make_job, asyncio.get_running_loop(), deltas=deltas, outbox=self._outbox)
         self._inbox.put_nowait(ticket)
         return ticket
 
@@ -100,55 +120,85 @@ class EngineLoop:
             return
         self._tickets.append(ticket)
 
+    def _flush(self) -> None:
+        """Hand this step's events to the handlers: one cross-thread wake-up per event loop
+        (not one per delta: 64 streams would mean 64 wake-ups a step)."""
+        if not self._outbox:
+            return
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Ticket, str, Any]]] = {}
+        for item in self._outbox:
+            by_loop.setdefault(item[0].loop, []).append(item)
+        self._outbox.clear()
+        for aloop, events in by_loop.items():
+            try:
+                aloop.call_soon_threadsafe(_put_all, events)
+            except RuntimeError:  # the event loop has closed: nobody is listening any more
+                for ticket, _, _ in events:
+                    ticket.cancelled = True
+
     def _run(self) -> None:
         self.driver.bind()
         while not self._stop.is_set():
-            block = not self._tickets
             try:
-                while True:
-                    ticket = self._inbox.get(block=block, timeout=0.5 if block else None)
-                    block = False
-                    if ticket is None:
-                        break
-                    self._admit(ticket)
-            except queue.Empty:
-                pass
-            if not self._tickets:
-                continue
-            self._drop_cancelled()
-            try:
-                progressed = self.engine.step()
-            except ContextFull as e:  # the newest request is the one that does not fit: it fails alone
-                self._finish(self._tickets[-1], "error", e)
-                continue
-            except Exception as e:  # noqa: BLE001 - a bug: fail the live requests, keep serving
-                for ticket in list(self._tickets):
-                    self._finish(ticket, "error", e)
-                self._tickets = []
-                continue
-            try:
-                self.driver.yield_turn()  # flow threads whose wait is over run until they wait again
-            except Exception as e:  # noqa: BLE001 - a bug in a hosted job: fail the live requests, keep serving
-                for ticket in list(self._tickets):
-                    self._finish(ticket, "error", e)
-                continue
-            busy = False
+                self._turn()
+            finally:
+                self._flush()
+
+    def _turn(self) -> None:
+        """Admit new requests, step the engine once, deliver what it made."""
+        block = not self._tickets
+        try:
+            while True:
+                ticket = self._inbox.get(block=block, timeout=0.5 if block else None)
+                block = False
+                if ticket is None:
+                    break
+                self._admit(ticket)
+        except queue.Empty:
+            pass
+        if not self._tickets:
+            return
+        self._drop_cancelled()
+        t0 = time.perf_counter()
+        try:
+            progressed = self.engine.step()
+        except ContextFull as e:  # the newest request is the one that does not fit: it fails alone
+            self._finish(self._tickets[-1], "error", e)
+            return
+        except Exception as e:  # noqa: BLE001 - a bug: fail the live requests, keep serving
             for ticket in list(self._tickets):
-                job = ticket.job
-                assert job is not None
-                try:
-                    deltas: list[Delta] = job.advance()
-                except Exception as e:  # noqa: BLE001 - this request fails alone
-                    self._finish(ticket, "error", e)
-                    continue
-                for delta in deltas:
-                    ticket.send("delta", delta)
-                if job.done:
-                    self._finish(ticket, "done", getattr(job, "result", None))
-                elif job.busy():
-                    busy = True
-            if not progressed and not busy and self._tickets:
-                self._tickets[0].job.idle_wait()  # type: ignore[union-attr]  # tools are running
+                self._finish(ticket, "error", e)
+            self._tickets = []
+            return
+        t1 = time.perf_counter()
+        self.step_s += t1 - t0
+        try:
+            self.driver.yield_turn()  # flow threads whose wait is over run until they wait again
+        except Exception as e:  # noqa: BLE001 - a bug in a hosted job: fail the live requests, keep serving
+            for ticket in list(self._tickets):
+                self._finish(ticket, "error", e)
+            return
+        t2 = time.perf_counter()
+        self.flows_s += t2 - t1
+        busy = False
+        for ticket in list(self._tickets):
+            job = ticket.job
+            assert job is not None
+            try:
+                deltas: list[Delta] = job.advance()
+            except Exception as e:  # noqa: BLE001 - this request fails alone
+                self._finish(ticket, "error", e)
+                continue
+            for delta in deltas:
+                ticket.send("delta", delta)
+            if job.done:
+                self._finish(ticket, "done", getattr(job, "result", None))
+            elif job.busy():
+                busy = True
+        self.deliver_s += time.perf_counter() - t2
+        if not progressed and not busy and self._tickets:
+            self._flush()
+            self._tickets[0].job.idle_wait()  # type: ignore[union-attr]  # tools are running
 
     def _drop_cancelled(self) -> None:
         for ticket in [t for t in self._tickets if t.cancelled]:

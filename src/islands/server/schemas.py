@@ -63,7 +63,8 @@ class Common(BaseModel):
 class CompletionRequest(Common):
     prompt: str | list[str] = Field(...)
     max_tokens: int | None = 16
-    echo: bool = False
+    echo: bool = False  # with logprobs and max_tokens 0: the prompt's log-probabilities (scoring)
+    return_token_ids: bool = False  # each choice's sampled token ids as `token_ids` (vLLM's field)
 
 
 class ChatMessage(BaseModel):

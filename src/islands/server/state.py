@@ -135,9 +135,13 @@ class ServerState:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise ApiError(413, f"request body over {limit} bytes", "body_too_large")
-        body = await request.body()
-        if len(body) > limit:
-            raise ApiError(413, f"request body over {limit} bytes", "body_too_large")
+        chunks, size = [], 0
+        async for chunk in request.stream():  # a body without a length stops being read at the limit
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"request body over {limit} bytes", "body_too_large")
+            chunks.append(chunk)
+        body = b"".join(chunks)
         try:
             data: Any = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -60,7 +60,7 @@ class IslandRunner:
         self.engine = engine
         # the local engine, whose branches run islands at the KV level; None: a remote one
         # (tools/remote.py drives islands over streamed completions)
-        self.local: Engine | None = cast("Engine", engine) if engine.supports("branches") else None
+        self.local: Engine | None = cast("Engine", engine) if engine.supports("kv") else None
         self.registry = registry
         self.template = template
         self.answer = answer  # e.g. "Answer:": the slot after it copies island results (answer.py)
@@ -94,7 +94,7 @@ class IslandRunner:
 
     def alphabet_mask(self, tool: Tool) -> np.ndarray:
         """Tokens made only of the tool's argument characters (computed once per engine)."""
-        require(self.engine, "branches")
+        require(self.engine, "kv")
         assert self.local is not None
         allowed = set(tool.alphabet)
 
@@ -109,7 +109,7 @@ class IslandRunner:
 
     def answer_slot(self, options: list[str]) -> AnswerSlot:
         """The slot over these island results, with this engine's vocabulary."""
-        require(self.engine, "branches")
+        require(self.engine, "kv")
         assert self.local is not None
         engine = self.local
         newline = engine.piece_ids().get(b"\n", [])
@@ -180,7 +180,7 @@ class IslandJob(Job):
     def __init__(
         self, runner: IslandRunner, prompt: str, n: int, params: SamplingParams, per_branch: list[SamplingParams] | None = None
     ) -> None:
-        require(runner.engine, "branches")
+        require(runner.engine, "kv")
         assert runner.local is not None
         self.runner = runner
         self.engine: Engine = runner.local

@@ -68,7 +68,7 @@ async def chat(request: Request) -> Response:
     except InvalidInput as e:
         raise ApiError(400, str(e), param="messages") from None
     params = chat_params(engine.model, params)
-    ticket = served.loop.submit(job_for(state, served, req, prompt, params, grammar=grammar, remember=last_user))
+    ticket = served.loop.submit(job_for(state, served, req, prompt, params, grammar=grammar, remember=last_user), deltas=req.stream)
     rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     if req.stream:
         include = bool((req.stream_options or {}).get("include_usage"))
