@@ -80,6 +80,7 @@ class _Counters:
     stats: Stats = field(default_factory=Stats)
     peak_cells: int = 0
     personas: int = 0
+    wave: int = 0  # personas per wave
 
 
 def _wave_size(engine: Engine, jobs: Sequence[Job], wave: int) -> int:
@@ -88,8 +89,10 @@ def _wave_size(engine: Engine, jobs: Sequence[Job], wave: int) -> int:
     slots, n_ctx = engine.model.n_seq_max, engine.n_ctx
     sample = jobs[: min(len(jobs), 8)]
     prefix = max(len(engine.tokenize(j.prefix)) for j in sample)
-    per_q = max((len(engine.tokenize(q.prompt(), add_bos=False)) + max(len(q.options), 1) * 8 + q.max_tokens
-                 for j in sample for q in j.questions), default=64)
+    per_q = max(
+        (len(engine.tokenize(q.prompt(), add_bos=False)) + max(len(q.options), 1) * 8 + q.max_tokens for j in sample for q in j.questions),
+        default=64,
+    )
     by_ctx = int(n_ctx * 0.8) // (prefix + per_q)
     return max(1, min(wave, (slots - 4) // (kmax + 2), by_ctx))
 
@@ -116,6 +119,7 @@ def interview(
             on_answer(a)
 
     size = _wave_size(engine, jobs, wave)
+    count.wave = size
     for start in range(0, len(jobs), size):
         group = list(jobs[start : start + size])
         heads = [engine.tokenize(j.prefix) for j in group]
@@ -178,8 +182,12 @@ def _ask(
         talkers = []
         for k, i, q in free:
             b = start_branch(i, qtoks[k])
-            params = SamplingParams(max_tokens=q.max_tokens if q.kind == "open" else 12, temperature=0.8 if q.kind == "open" else 0.0,
-                                    seed=_seed(seed, group[i].key, q.id), stop=("\n", "Interviewer:"))
+            params = SamplingParams(
+                max_tokens=q.max_tokens if q.kind == "open" else 12,
+                temperature=0.8 if q.kind == "open" else 0.0,
+                seed=_seed(seed, group[i].key, q.id),
+                stop=("\n", "Interviewer:"),
+            )
             b.start(params, _number_grammar(engine) if q.kind == "numeric" else None)
             talkers.append(b)
         live += talkers

@@ -109,7 +109,7 @@ _WHERE = re.compile(r"^\s*([A-Za-z_][\w]*)\s*(>=|<=|!=|=|>|<)\s*(.+?)\s*$")
 
 
 def parse_where(text: str | None) -> list[Filter]:
-    """"age>=30,region=West|South" -> [Filter(age >= 30), Filter(region = West or South)]."""
+    """ "age>=30,region=West|South" -> [Filter(age >= 30), Filter(region = West or South)]."""
     if not text or not text.strip():
         return []
     out = []
@@ -173,7 +173,7 @@ class Population:
     @classmethod
     def from_dict(cls, doc: Any, where: str = "population") -> Population:
         if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-            raise InvalidInput(f"{where}: not a population file (expected \"format\": \"{FORMAT}\")")
+            raise InvalidInput(f'{where}: not a population file (expected "format": "{FORMAT}")')
         try:
             variables = [
                 Variable(
@@ -191,7 +191,10 @@ class Population:
                     name=str(t["name"]),
                     given=tuple(str(g) for g in t["given"]),
                     target=str(t["target"]),
-                    rows={tuple(k.split("|")) if k else (): _shares(r, f"{where}: table {t['name']!r} row {k!r}") for k, r in t["rows"].items()},
+                    rows={
+                        tuple(k.split("|")) if k else (): _shares(r, f"{where}: table {t['name']!r} row {k!r}")
+                        for k, r in t["rows"].items()
+                    },
                     source=str(t.get("source", "")),
                 )
                 for t in doc.get("tables", [])
@@ -285,7 +288,7 @@ class Population:
         axes = [names.index(n) for n in (*t.given, t.target)]
         letters = string.ascii_letters
         subs = [letters[26 + j] + letters[a] for j, a in enumerate(axes)]
-        cat_factor = np.einsum(",".join([letters[26:26 + len(axes)]] + subs) + "->" + "".join(letters[a] for a in axes), factor, *mats)
+        cat_factor = np.einsum(",".join([letters[26 : 26 + len(axes)]] + subs) + "->" + "".join(letters[a] for a in axes), factor, *mats)
         covered = [m.sum(0) > 0 for m in mats]
         for j, cov in enumerate(covered):
             index: list[Any] = [slice(None)] * len(axes)
@@ -296,8 +299,9 @@ class Population:
         shape = [1] * joint.ndim
         for a in sorted(axes):
             shape[a] = joint.shape[a]
-        out = joint * cat_factor.reshape(shape)
-        return out / out.sum()
+        out: np.ndarray = joint * cat_factor.reshape(shape)
+        result: np.ndarray = out / out.sum()
+        return result
 
     # -- reading the fit -----------------------------------------------------------------
 
@@ -355,8 +359,10 @@ class Population:
         numeric = bool(v.ranges) and name == f.name
         if f.op in (">=", "<=", ">", "<"):
             if not numeric or len(f.values) != 1:
-                raise InvalidInput(f"invalid --where {str(f)!r}: {f.op} needs a variable with numbers (one of "
-                                   f"{', '.join(n for n, x in self.variables.items() if x.ranges) or 'none'}) and one number")
+                raise InvalidInput(
+                    f"invalid --where {str(f)!r}: {f.op} needs a variable with numbers (one of "
+                    f"{', '.join(n for n, x in self.variables.items() if x.ranges) or 'none'}) and one number"
+                )
             try:
                 float(f.values[0])
             except ValueError:
@@ -389,7 +395,8 @@ class Population:
         if f.op == "=":
             return x, x
         return {">=": (x, math.inf), ">": (math.floor(x) + 1, math.inf), "<=": (-math.inf, x), "<": (-math.inf, math.ceil(x) - 1)}.get(
-            f.op, (-math.inf, math.inf))
+            f.op, (-math.inf, math.inf)
+        )
 
     def sample(self, n: int, seed: int = 0, where: list[Filter] | None = None) -> list[Record]:
         """n persona records drawn from the fit (restricted to `where`), reproducible by seed."""

@@ -54,15 +54,15 @@ def _question(raw: Any, where: str) -> Question:
         raise InvalidInput(f"{where}: each question must be an object")
     qid, kind, text = raw.get("id"), raw.get("type", "choice"), raw.get("text")
     if not isinstance(qid, str) or not qid.strip():
-        raise InvalidInput(f"{where}: a question has no \"id\"")
+        raise InvalidInput(f'{where}: a question has no "id"')
     if kind not in KINDS:
         raise InvalidInput(f"{where}: question {qid!r} has type {kind!r}; choose {', '.join(KINDS)}")
     if not isinstance(text, str) or not text.strip():
-        raise InvalidInput(f"{where}: question {qid!r} has no \"text\"")
+        raise InvalidInput(f'{where}: question {qid!r} has no "text"')
     options = raw.get("options", [])
     if kind == "choice":
         if not isinstance(options, list) or len(options) < 2 or not all(isinstance(o, str) and o.strip() for o in options):
-            raise InvalidInput(f"{where}: choice question {qid!r} needs \"options\": at least two non-empty strings")
+            raise InvalidInput(f'{where}: choice question {qid!r} needs "options": at least two non-empty strings')
         if len(set(options)) != len(options):
             raise InvalidInput(f"{where}: choice question {qid!r} repeats an option")
     max_tokens = raw.get("max_tokens", 32)
@@ -83,8 +83,11 @@ def questions_from_gss(doc: dict[str, Any]) -> list[Question]:
             continue
         if not isinstance(item, dict) or "question_wording" not in item or "response_categories" not in item:
             raise InvalidInput(f"GSS item {key!r} needs question_wording and response_categories")
-        out.append(_question({"id": key, "type": "choice", "text": item["question_wording"], "options": item["response_categories"]},
-                             f"GSS item {key}"))
+        out.append(
+            _question(
+                {"id": key, "type": "choice", "text": item["question_wording"], "options": item["response_categories"]}, f"GSS item {key}"
+            )
+        )
     return out
 
 
@@ -92,12 +95,12 @@ def questions_from_doc(doc: Any, where: str) -> list[Question]:
     if isinstance(doc, dict) and "questions" in doc:
         raw = doc["questions"]
         if not isinstance(raw, list) or not raw:
-            raise InvalidInput(f"{where}: \"questions\" must be a non-empty list")
+            raise InvalidInput(f'{where}: "questions" must be a non-empty list')
         qs = [_question(r, where) for r in raw]
     elif isinstance(doc, dict) and any(isinstance(v, dict) and "question_wording" in v for v in doc.values()):
         qs = questions_from_gss(doc)
     else:
-        raise InvalidInput(f"{where}: expected {{\"questions\": [...]}} or a GSS item file")
+        raise InvalidInput(f'{where}: expected {{"questions": [...]}} or a GSS item file')
     ids = [q.id for q in qs]
     if len(set(ids)) != len(ids):
         raise InvalidInput(f"{where}: question ids repeat")

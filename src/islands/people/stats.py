@@ -47,7 +47,7 @@ def calibrate(logp: Mapping[str, float], prior: Mapping[str, float], alpha: floa
 
 def fit_calibration(
     items: Sequence[tuple[Sequence[Mapping[str, float]], Mapping[str, float], Mapping[str, float]]],
-    alphas: Sequence[float] = tuple(a / 4 for a in range(0, 7)),
+    alphas: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5),
     temperatures: Sequence[float] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0),
 ) -> tuple[float, float, float]:
     """(alpha, T, mean TVD) minimizing the mean TVD over `items`, each (per-persona option
@@ -65,7 +65,9 @@ def fit_calibration(
     return best
 
 
-def diff_ci(a: Sequence[float], b: Sequence[float], *, seed: int = 0, n_boot: int = 2000, level: float = 0.95) -> tuple[float, float, float]:
+def diff_ci(
+    a: Sequence[float], b: Sequence[float], *, seed: int = 0, n_boot: int = 2000, level: float = 0.95
+) -> tuple[float, float, float]:
     """mean(b) − mean(a) with a percentile bootstrap interval (each arm resampled on its own).
 
     diff_ci([0, 0, 1, 0], [1, 1, 0, 1]) -> (0.5, lo, hi) with lo < 0.5 < hi."""

@@ -45,9 +45,11 @@ def load_personas(path: str | Path) -> list[Record]:
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:
-            raise InvalidInput(f"{where} line {n} is not JSON (expected one persona object a line, as `islands people sample` writes)") from None
+            raise InvalidInput(
+                f"{where} line {n} is not JSON (expected one persona object a line, as `islands people sample` writes)"
+            ) from None
         if not isinstance(rec, dict) or not isinstance(rec.get("id"), str):
-            raise InvalidInput(f"{where} line {n}: a persona must be an object with a string \"id\"")
+            raise InvalidInput(f'{where} line {n}: a persona must be an object with a string "id"')
         if rec["id"] in seen:
             raise InvalidInput(f"{where} line {n}: persona id {rec['id']!r} repeats")
         seen.add(rec["id"])

@@ -115,8 +115,9 @@ def validate(
         raise InvalidInput(f"--fit names {unknown[0]!r}, not an item of the survey ({', '.join(ids)})")
     records = population.sample(personas, seed=seed)
     jobs = [Job(r["id"], persona_prefix(r), questions, {"record": r}) for r in records]
-    answers: list[Answer] = interview(engine, jobs + [Job("none", persona_prefix(None), questions)], seed=seed, wave=wave,
-                                      on_answer=on_answer)
+    answers: list[Answer] = interview(
+        engine, jobs + [Job("none", persona_prefix(None), questions)], seed=seed, wave=wave, on_answer=on_answer
+    )
     none = {a.question.id: a for a in answers if a.job.key == "none"}
     by_q: dict[str, list[Answer]] = {q.id: [] for q in questions}
     for a in answers:
@@ -137,11 +138,26 @@ def validate(
                 if not members:
                     continue
                 sub = mean_distribution([a.probs or {} for a in members], opts)
-                rows.append({"breakdown": by[3:], "group": label, "n": len(members), "tvd_personas": tvd(sub, dist),
-                             "tvd_no_persona": tvd(bare, dist), "tvd_uniform": tvd(uniform, dist)})
-        items[q.id] = {"real_source": source, "real": real, "synthetic": synth, "no_persona": bare,
-                       "tvd_personas": tvd(synth, real), "tvd_no_persona": tvd(bare, real), "tvd_uniform": tvd(uniform, real),
-                       "subgroups": rows}
+                rows.append(
+                    {
+                        "breakdown": by[3:],
+                        "group": label,
+                        "n": len(members),
+                        "tvd_personas": tvd(sub, dist),
+                        "tvd_no_persona": tvd(bare, dist),
+                        "tvd_uniform": tvd(uniform, dist),
+                    }
+                )
+        items[q.id] = {
+            "real_source": source,
+            "real": real,
+            "synthetic": synth,
+            "no_persona": bare,
+            "tvd_personas": tvd(synth, real),
+            "tvd_no_persona": tvd(bare, real),
+            "tvd_uniform": tvd(uniform, real),
+            "subgroups": rows,
+        }
         cal_data[q.id] = ([a.logprobs or {} for a in by_q[q.id]], none[q.id].logprobs or {}, real)
     test_items = [i for i in ids if i not in fit_items]
     alpha, temp, fit_tvd = fit_calibration([cal_data[i] for i in fit_items]) if fit_items else (0.0, 1.0, math.nan)
@@ -157,9 +173,14 @@ def validate(
         "personas": personas,
         "seed": seed,
         "items": items,
-        "calibration": {"fit_items": list(fit_items), "test_items": test_items, "alpha": alpha, "temperature": temp,
-                        "fit_mean_tvd": fit_tvd,
-                        "test_mean_tvd_raw": mean("tvd_personas", test_items),
-                        "test_mean_tvd_calibrated": mean("tvd_calibrated", test_items)},
+        "calibration": {
+            "fit_items": list(fit_items),
+            "test_items": test_items,
+            "alpha": alpha,
+            "temperature": temp,
+            "fit_mean_tvd": fit_tvd,
+            "test_mean_tvd_raw": mean("tvd_personas", test_items),
+            "test_mean_tvd_calibrated": mean("tvd_calibrated", test_items),
+        },
         "mean_tvd": {k: mean(k, ids) for k in ("tvd_personas", "tvd_no_persona", "tvd_uniform")},
     }
