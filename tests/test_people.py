@@ -89,7 +89,10 @@ def test_the_sample_honours_the_joint_tables(us: Population) -> None:
         keep = expected >= 5  # chi-square needs enough expected counts per cell
         observed_k, expected_k = np.array(observed)[keep], expected[keep]
         assert chisquare(observed_k, expected_k * observed_k.sum() / expected_k.sum()).pvalue > 0.001, age
-    never = lambda a: sum(p["marital_status"] == "never_married" for p in people if p["age_group"] == a) / sum(p["age_group"] == a for p in people)
+    def never(age: str) -> float:
+        group = [p for p in people if p["age_group"] == age]
+        return sum(p["marital_status"] == "never_married" for p in group) / len(group)
+
     assert never("18-24") > 0.85 and never("75+") < 0.1
     assert all(p["occupation"] == "not employed" for p in people if p["employment"] != "employed")
 

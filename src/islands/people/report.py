@@ -98,7 +98,10 @@ def write_csv(path: Path, table: Sequence[Record]) -> None:
 
 def write_png(path: Path, table: Sequence[Record]) -> None:
     """One panel per choice question: bars per option for each group, real ones hatched."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise InvalidInput("--png needs matplotlib: pip install 'islands[people]'") from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
