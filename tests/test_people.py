@@ -314,3 +314,31 @@ def test_cli_survey_rejects_bad_files_in_one_line_and_writes_nothing(tmp_path: P
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_validation_runs_against_a_remote_server_from_the_labels_top_logprobs() -> None:
+    import httpx
+
+    from islands.engine.remote import RemoteEngine
+    from islands.people.remote import numbered_prompt
+
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append(body["prompt"])
+        assert body["max_tokens"] == 1 and body["logprobs"] >= 5
+        # the server likes option 2 three times as much as option 1, and knows no other label
+        top = {" 2": math.log(0.6), " 1": math.log(0.2), " the": math.log(0.1)}
+        chunk = {"choices": [{"index": 0, "text": " 2", "finish_reason": "length",
+                              "logprobs": {"tokens": [" 2"], "token_logprobs": [math.log(0.6)], "top_logprobs": [top]}}]}
+        return httpx.Response(200, text=f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n", headers={"content-type": "text/event-stream"})
+
+    remote = RemoteEngine("http://gss.test", "big", backoff=0.0, transport=httpx.MockTransport(handler))
+    gss = json.loads((SHARED / "gss_dev.json").read_text())
+    report = validate(remote, gss, Population.us_adults(), personas=3, seed=0)
+    grass = report["items"]["GRASS"]["synthetic"]
+    assert grass == pytest.approx({"should be legal": 0.25, "should not be legal": 0.75})
+    polviews = report["items"]["POLVIEWS"]["synthetic"]
+    assert polviews["liberal"] == pytest.approx(0.75) and polviews["moderate, middle of the road"] == 0.0
+    assert len(seen) == 4 * 5 and "1. should be legal\n2. should not be legal" in numbered_prompt(questions_from_gss(gss)[2])

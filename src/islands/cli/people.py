@@ -237,6 +237,17 @@ def validate(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the full report as JSON.", show_default=False)] = None,
     model: ModelOption = None,
     ctx: CtxOption = 16384,
+    engine_kind: Annotated[
+        str,
+        typer.Option("--engine", help="local (llama.cpp here) or openai (a remote OpenAI-compatible server; --model is its model name)."),
+    ] = "local",
+    base_url: Annotated[
+        list[str] | None, typer.Option("--base-url", help="With --engine openai: the server's base URL (repeatable).", show_default=False)
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", envvar="ISLANDS_REMOTE_API_KEY", help="With --engine openai: the server's API key.", show_default=False),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
 ) -> None:
     """TVD between synthetic and GSS answers per item and subgroup, vs no-persona and uniform baselines."""
@@ -254,8 +265,20 @@ def validate(
     fit_items = [f.strip() for f in fit.split(",") if f.strip()]
     if out is not None and not out.parent.is_dir():
         die(f"cannot write {out}: folder {out.parent} does not exist")
+    if engine_kind not in ("local", "openai"):
+        die(f"invalid --engine {engine_kind!r}: choose local or openai")
+    if engine_kind == "openai" and (not base_url or model is None):
+        die("--engine openai needs --base-url URL and --model NAME (the server's model name)")
+    if engine_kind == "local" and base_url:
+        die("--base-url needs --engine openai")
     pop = _population(spec)
-    engine = _engine(model, ctx)
+    engine: Any
+    if engine_kind == "openai":
+        from islands.engine.remote import RemoteEngine
+
+        engine = RemoteEngine(base_url or [], str(model), api_key=api_key)
+    else:
+        engine = _engine(model, ctx)
     total = (personas + 1) * len(items)
     with _progress(total, "answers") as bar:
         task = bar.add_task("answers", total=total)

@@ -22,7 +22,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from islands.engine import Engine
+from islands.engine import Engine, Generator
 from islands.errors import InvalidInput
 from islands.people.interview import Answer, Job, interview
 from islands.people.persona import persona_prefix
@@ -96,7 +96,7 @@ def real_distributions(item: dict[str, Any]) -> tuple[str, dict[str, float], dic
 
 
 def validate(
-    engine: Engine,
+    engine: Generator,
     gss: dict[str, Any],
     population: Population,
     *,
@@ -115,9 +115,14 @@ def validate(
         raise InvalidInput(f"--fit names {unknown[0]!r}, not an item of the survey ({', '.join(ids)})")
     records = population.sample(personas, seed=seed)
     jobs = [Job(r["id"], persona_prefix(r), questions, {"record": r}) for r in records]
-    answers: list[Answer] = interview(
-        engine, jobs + [Job("none", persona_prefix(None), questions)], seed=seed, wave=wave, on_answer=on_answer
-    )
+    everyone = jobs + [Job("none", persona_prefix(None), questions)]
+    answers: list[Answer]
+    if isinstance(engine, Engine):
+        answers = interview(engine, everyone, seed=seed, wave=wave, on_answer=on_answer)
+    else:  # a remote server: numbered options, the labels' top log-probabilities (people/remote.py)
+        from islands.people.remote import remote_interview
+
+        answers = remote_interview(engine, everyone, seed=seed, on_answer=on_answer)
     none = {a.question.id: a for a in answers if a.job.key == "none"}
     by_q: dict[str, list[Answer]] = {q.id: [] for q in questions}
     for a in answers:
