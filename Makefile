@@ -24,6 +24,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 # the extras the tests need: the test tools, and each application's own libraries
 TEST_EXTRAS := test
 TEST_EXTRAS := $(TEST_EXTRAS),scale,bench
+TEST_EXTRAS := $(TEST_EXTRAS),people
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(PIP) install -e '.[$(TEST_EXTRAS)]'

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from islands import __version__
-from islands.cli import ask, bench, bench_recall, chat, corpus, flow, generate, learn, memory, scale, serve, tools
+from islands.cli import ask, bench, bench_recall, chat, corpus, flow, generate, learn, memory, people, scale, serve, tools
 from islands.cli.common import err
 from islands.errors import IslandsError
 
@@ -39,6 +39,8 @@ app.add_typer(memory.values_app, name="values")
 app.add_typer(tools.app, name="tools")
 app.add_typer(corpus.app, name="corpus")
 bench.app.command("recall")(bench_recall.recall)
+bench.app.command("people")(people.bench_people_command)
+app.add_typer(people.app, name="people")
 app.add_typer(bench.app, name="bench")
 app.add_typer(scale.app, name="scale")
 

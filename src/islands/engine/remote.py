@@ -446,8 +446,10 @@ class RemoteStream:
                         texts[i] += text
                         yield Delta(i, text)
                     lp = choice.get("logprobs") or {}
-                    for tok, val in zip(lp.get("tokens") or [], lp.get("token_logprobs") or []):
-                        logprobs[i].append(TokenLogprob(-1, tok, float(val)))
+                    tops = lp.get("top_logprobs") or []  # per token {text: logprob}, when the server sends them
+                    for k, (tok, val) in enumerate(zip(lp.get("tokens") or [], lp.get("token_logprobs") or [])):
+                        top = tops[k] if k < len(tops) and isinstance(tops[k], dict) else {}
+                        logprobs[i].append(TokenLogprob(-1, tok, float(val), tuple((str(t), float(v)) for t, v in top.items())))
                     if choice.get("finish_reason"):
                         finish[i] = "stop" if choice["finish_reason"] == "stop" else "length"
                 usage = chunk.get("usage") or {}
