@@ -1,0 +1,1 @@
+"""SuperHuman: tasks only a model that uses a computer can do, scored against the machine's limits."""
