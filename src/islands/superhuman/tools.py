@@ -8,8 +8,8 @@ for the job.
     SMT('problem')          z3 on an SMT-LIB 2 file -> 'sat: x0=3, x1=-2' | 'unsat (proved by z3)'
 
 With CALC (exact big-integer arithmetic, tools/calc.py) these make `superhuman_registry`.
-Arguments are grammar-constrained (a quoted handle; GREP's text a quoted string); a handle
-that does not exist, a file of the wrong kind or a failing library gives ` => error: …`.
+Arguments are grammar-constrained: a quoted handle of the right kind among those stored when
+the tools are registered (GREP's text a quoted string); a handle that does not exist, a file of the wrong kind or a failing library gives ` => error: …`.
 
 What it leaves out: parallel grep over many files, distributed solvers.
 """
@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -29,18 +30,28 @@ from islands.tools.registry import CALC_ALPHABET, CALC_GRAMMAR, Registry, ToolEr
 from islands.tools.track import Island
 from islands.superhuman.workspace import Workspace
 
-__all__ = ["EXACT_TSP", "LONG_RESULT", "SUPERHUMAN_TOOLS", "grep_count", "register_superhuman", "superhuman_registry", "tour_length",
+__all__ = ["EXACT_TSP", "LONG_RESULT", "SUPERHUMAN_TOOLS", "TOOL_KINDS", "grep_count", "handle_grammar", "register_superhuman", "superhuman_registry", "tour_length",
            "tsp_seconds"]
 
 SUPERHUMAN_TOOLS = ("GREP", "MATMUL", "SAT", "SMT", "TSP")
+TOOL_KINDS = {"MATMUL": "matrix", "GREP": "text", "SAT": "cnf", "TSP": "points", "SMT": "smt"}  # the data each tool reads
 EXACT_TSP = 12  # up to this many stops TSP is solved exactly
 LONG_RESULT = 1500  # CALC results longer than this reach the context as a marker
 TSP_SCALE = 1_000_000  # coordinates in [0, 1) become integers for OR-Tools
 _HANDLE = r"/'[A-Za-z][A-Za-z0-9_]{0,31}'/"
 _TEXT = r"""/'[^'\\\n]{1,200}'/"""
-ONE_HANDLE = f'start: {_HANDLE} ")"'
-TWO_HANDLES = f'start: {_HANDLE} "," " "? {_HANDLE} ")"'
-HANDLE_AND_TEXT = f'start: {_HANDLE} "," " "? {_TEXT} ")"'
+
+
+def handle_grammar(ws: Workspace, kind: str, only: Collection[str] | None = None) -> str:
+    """Lark for one quoted handle: one of `kind`'s handles in `ws` now (those in `only`, when
+    given and any is there), else any name.
+
+    handle_grammar(ws with matrices A1 and B1, "matrix") -> '("\'A1\'" | "\'B1\'")'
+    """
+    names = list(ws.handles(kind))
+    if only is not None and set(names) & set(only):
+        names = [n for n in names if n in only]
+    return "(" + " | ".join(f'"\'{n}\'"' for n in names) + ")" if names else _HANDLE
 
 
 def _name(text: str) -> str:
@@ -235,9 +246,12 @@ def _smt(ws: Workspace, problem: str, seconds: float) -> str:
     return "sat: " + ", ".join(f"{k}={v}" for k, v in pairs)
 
 
-def register_superhuman(registry: Registry, ws: Workspace, *, seconds: float = 60.0) -> None:
+def register_superhuman(
+    registry: Registry, ws: Workspace, *, seconds: float = 60.0, only: Collection[str] | None = None, quotes: Sequence[str] = ()
+) -> None:
     """Add MATMUL, GREP, SAT, TSP and SMT over the handles of `ws` to `registry`;
-    `seconds` bounds each solver's search."""
+    `seconds` bounds each solver's search; `only` narrows the argument grammars to these
+    handles and `quotes` GREP's text to these strings (what a task names and quotes)."""
 
     def MATMUL(a: str, b: str) -> str:  # noqa: N802 - the model writes tool names in capitals
         """Multiply two stored matrices (by handle); gives the product's handle."""
@@ -259,14 +273,19 @@ def register_superhuman(registry: Registry, ws: Workspace, *, seconds: float = 6
         """Solve stored SMT-LIB constraints with z3: a model, or unsat (a proof that none exists)."""
         return _smt(ws, problem, seconds)
 
-    registry.register(MATMUL, timeout=600.0, grammar=TWO_HANDLES)
-    registry.register(GREP, timeout=600.0, grammar=HANDLE_AND_TEXT)
-    registry.register(SAT, timeout=2 * seconds + 30, grammar=ONE_HANDLE)
-    registry.register(TSP, timeout=120.0, grammar=ONE_HANDLE)
-    registry.register(SMT, timeout=seconds + 30, grammar=ONE_HANDLE)
+    h = lambda kind: handle_grammar(ws, kind, only)  # the arguments may only name stored data of the right kind
+    registry.register(MATMUL, timeout=600.0, grammar=f'start: {h("matrix")} "," " "? {h("matrix")} ")"')
+    quoted = [q for q in quotes or [] if "'" not in q and "\\" not in q and '"' not in q and q]
+    text = "(" + " | ".join(f'"\'{q}\'"' for q in quoted) + ")" if quoted else _TEXT
+    registry.register(GREP, timeout=600.0, grammar=f'start: {h("text")} "," " "? {text} ")"')
+    registry.register(SAT, timeout=2 * seconds + 30, grammar=f'start: {h("cnf")} ")"')
+    registry.register(TSP, timeout=120.0, grammar=f'start: {h("points")} ")"')
+    registry.register(SMT, timeout=seconds + 30, grammar=f'start: {h("smt")} ")"')
 
 
-def superhuman_registry(ws: Workspace, *, seconds: float = 60.0) -> Registry:
+def superhuman_registry(
+    ws: Workspace, *, seconds: float = 60.0, only: Collection[str] | None = None, quotes: Sequence[str] = ()
+) -> Registry:
     """CALC (exact arithmetic) and the SuperHuman tools over `ws`. A CALC result longer than
     `LONG_RESULT` characters goes whole into the output, and into the model's context only
     as a short marker (like COPY): a 50,000-digit power costs the context a few tokens."""
@@ -280,5 +299,5 @@ def superhuman_registry(ws: Workspace, *, seconds: float = 60.0) -> Registry:
         return Island(value, f"({len(value)} characters: {value[:12]}…{value[-12:]})")
 
     registry.register(CALC, alphabet=CALC_ALPHABET, timeout=30.0, grammar=CALC_GRAMMAR)
-    register_superhuman(registry, ws, seconds=seconds)
+    register_superhuman(registry, ws, seconds=seconds, only=only, quotes=quotes)
     return registry
