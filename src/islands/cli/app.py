@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from islands import __version__
-from islands.cli import ask, bench, bench_recall, chat, corpus, flow, generate, learn, memory, serve, tools
+from islands.cli import ask, bench, bench_recall, chat, corpus, flow, generate, learn, memory, serve, superhuman, tools
 from islands.cli.common import err
 from islands.errors import IslandsError
 
@@ -40,6 +40,7 @@ app.add_typer(tools.app, name="tools")
 app.add_typer(corpus.app, name="corpus")
 bench.app.command("recall")(bench_recall.recall)
 app.add_typer(bench.app, name="bench")
+app.add_typer(superhuman.app, name="superhuman")
 
 
 def _version(value: bool) -> None:

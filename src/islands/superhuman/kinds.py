@@ -31,7 +31,7 @@ from islands.errors import InvalidInput
 from islands.superhuman.tools import EXACT_TSP, tour_length
 from islands.superhuman.workspace import Workspace
 
-__all__ = ["KIND_NAMES", "Spec", "Verdict", "check_answer", "held_karp", "make_spec", "mst_length", "read_dimacs"]
+__all__ = ["KIND_NAMES", "SIZES", "Spec", "Verdict", "check_answer", "held_karp", "make_spec", "mst_length", "read_dimacs"]
 
 # per kind and tier: the size that kind grows by
 SIZES: dict[str, dict[int, int]] = {
@@ -149,7 +149,9 @@ def _write_dimacs(ws: Workspace, handle: str, n_vars: int, clauses: list[list[in
 
 def read_dimacs(text: str) -> tuple[int, list[list[int]]]:
     """(variables, clauses) of DIMACS text: "p cnf 2 1\\n1 -2 0\\n" -> (2, [[1, -2]])."""
-    n_vars, clauses, current = 0, [], []
+    n_vars = 0
+    clauses: list[list[int]] = []
+    current: list[int] = []
     for line in text.splitlines():
         if line.startswith("p"):
             n_vars = int(line.split()[2])
@@ -180,7 +182,10 @@ def _gen_sat(ws: Workspace, rng: np.random.Generator, n: int, tag: str) -> Spec:
 def _gen_unsat(ws: Workspace, rng: np.random.Generator, holes: int, tag: str) -> Spec:
     pigeons = holes + 1
     names = rng.permutation(pigeons * holes) + 1  # hide the structure behind shuffled names
-    v = lambda i, j: int(names[i * holes + j])
+
+    def v(i: int, j: int) -> int:  # pigeon i sits in hole j
+        return int(names[i * holes + j])
+
     clauses = [[v(i, j) for j in range(holes)] for i in range(pigeons)]
     clauses += [[-v(i, j), -v(k, j)] for j in range(holes) for i, k in combinations(range(pigeons), 2)]
     order = rng.permutation(len(clauses))

@@ -189,7 +189,7 @@ def free_runner(engine: Generator, ws: Workspace, *, seconds: float = 60.0) -> R
 
 def oracle_runner(engine: Generator, ws: Workspace, *, seconds: float = 60.0) -> Runner:
     """The solving call written into the prompt: the tools' and the budget's ceiling."""
-    return _with_tools(engine, ws, lambda task: f"{FEW_SHOT}Task: {task.prompt}\n{data_line(ws, task.prompt)}\nCall: {task.spec.call}", seconds)
+    return _with_tools(engine, ws, lambda task: f"{_ask(ws)(task)} {task.spec.call}", seconds)
 
 
 RUNNERS: dict[str, Callable[[Generator, Workspace], Runner]] = {

@@ -4,12 +4,14 @@ for the job.
     MATMUL('a', 'b')        numpy (BLAS) product of two stored matrices -> 'C1 (256x256 matrix)'
     GREP('file', 'text')    lines of a stored file containing the text (ripgrep; mmap without it) -> '1234'
     SAT('cnf')              CaDiCaL (python-sat); UNSAT is confirmed by Glucose -> 'M1 (model of 200 variables)' | 'UNSAT (…)'
-    TSP('points')           OR-Tools: exact (CP-SAT circuit) up to 12 stops, else guided local search -> 'T1 (tour of 200 stops, length 10.3)'
+    TSP('points')           OR-Tools: exact (CP-SAT circuit) up to 12 stops, else guided local search
+                            -> 'T1 (tour of 200 stops, length 10.3, …)'
     SMT('problem')          z3 on an SMT-LIB 2 file -> 'sat: x0=3, x1=-2' | 'unsat (proved by z3)'
 
 With CALC (exact big-integer arithmetic, tools/calc.py) these make `superhuman_registry`.
 Arguments are grammar-constrained: a quoted handle of the right kind among those stored when
-the tools are registered (GREP's text a quoted string); a handle that does not exist, a file of the wrong kind or a failing library gives ` => error: …`.
+the tools are registered (GREP's text a quoted string); a handle that does not exist, a file
+of the wrong kind or a failing library gives ` => error: …`.
 
 What it leaves out: parallel grep over many files, distributed solvers.
 """
@@ -25,13 +27,23 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
+from islands.superhuman.workspace import Workspace
 from islands.tools.calc import calc
 from islands.tools.registry import CALC_ALPHABET, CALC_GRAMMAR, Registry, ToolError
 from islands.tools.track import Island
-from islands.superhuman.workspace import Workspace
 
-__all__ = ["EXACT_TSP", "LONG_RESULT", "SUPERHUMAN_TOOLS", "TOOL_KINDS", "grep_count", "handle_grammar", "register_superhuman", "superhuman_registry", "tour_length",
-           "tsp_seconds"]
+__all__ = [
+    "EXACT_TSP",
+    "LONG_RESULT",
+    "SUPERHUMAN_TOOLS",
+    "TOOL_KINDS",
+    "grep_count",
+    "handle_grammar",
+    "register_superhuman",
+    "superhuman_registry",
+    "tour_length",
+    "tsp_seconds",
+]
 
 SUPERHUMAN_TOOLS = ("GREP", "MATMUL", "SAT", "SMT", "TSP")
 TOOL_KINDS = {"MATMUL": "matrix", "GREP": "text", "SAT": "cnf", "TSP": "points", "SMT": "smt"}  # the data each tool reads
@@ -273,7 +285,9 @@ def register_superhuman(
         """Solve stored SMT-LIB constraints with z3: a model, or unsat (a proof that none exists)."""
         return _smt(ws, problem, seconds)
 
-    h = lambda kind: handle_grammar(ws, kind, only)  # the arguments may only name stored data of the right kind
+    def h(kind: str) -> str:  # the arguments may only name stored data of the right kind
+        return handle_grammar(ws, kind, only)
+
     registry.register(MATMUL, timeout=600.0, grammar=f'start: {h("matrix")} "," " "? {h("matrix")} ")"')
     quoted = [q for q in quotes or [] if "'" not in q and "\\" not in q and '"' not in q and q]
     text = "(" + " | ".join(f'"\'{q}\'"' for q in quoted) + ")" if quoted else _TEXT

@@ -83,7 +83,8 @@ class Workspace:
 
     def array(self, handle: str, kind: str) -> np.ndarray:
         """A stored array, memory-mapped (nothing is read until it is used)."""
-        return np.load(self.find(handle, kind), mmap_mode="r")
+        out: np.ndarray = np.load(self.find(handle, kind), mmap_mode="r")
+        return out
 
     def new_handle(self, prefix: str, kind: str) -> str:
         """The first free `{prefix}{i}` (i = 1, 2, …)."""
