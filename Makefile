@@ -25,6 +25,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 TEST_EXTRAS := test
 TEST_EXTRAS := $(TEST_EXTRAS),scale,bench
 TEST_EXTRAS := $(TEST_EXTRAS),people
+TEST_EXTRAS := $(TEST_EXTRAS),superhuman
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(PIP) install -e '.[$(TEST_EXTRAS)]'
@@ -40,6 +41,7 @@ install: $(VENV)/.installed
 # One line per subject, so each can grow on its own.
 APT_RUN  := bubblewrap
 APT_TEST := $(APT_RUN)
+APT_TEST += ripgrep
 
 ## system: install the missing Debian packages (apt-get update only when an install fails)
 system-%:

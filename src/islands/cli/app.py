@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from islands import __version__
-from islands.cli import ask, bench, bench_recall, chat, corpus, flow, generate, learn, memory, people, scale, serve, tools
+from islands.cli import ask, bench, bench_recall, chat, corpus, flow, generate, learn, memory, people, scale, serve, superhuman, tools
 from islands.cli.common import err
 from islands.errors import IslandsError
 
@@ -43,6 +43,7 @@ bench.app.command("people")(people.bench_people_command)
 app.add_typer(people.app, name="people")
 app.add_typer(bench.app, name="bench")
 app.add_typer(scale.app, name="scale")
+app.add_typer(superhuman.app, name="superhuman")
 
 
 def _version(value: bool) -> None:

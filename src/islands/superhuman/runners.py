@@ -1,0 +1,200 @@
+"""Who answers a task: the bare model, the model with the SuperHuman tools as hard islands,
+or the oracle (the solving call written for it, to measure the tools' ceiling).
+
+    answer = islands_runner(engine, ws)(task)    # Attempt(answer='C1 (256x256 matrix)', calls=[...], ...)
+
+- **bare**: the model alone, after a short instruction; its first line is the answer.
+- **islands**: one few-shot prompt for every kind (tasks unlike the real ones, other
+  handles and other words): the model reads the task, picks a tool and copies the handles;
+  the call runs as a hard island; the answer is the last tool result that is not an error.
+- **oracle**: the same islands machinery, but the prompt already ends with the call the
+  task's generator knows solves it; the model writes nothing that matters. It shows what the
+  tools and the budget allow, not what the model does.
+
+Any engine works: the embedded `Engine`, the mock, or a `RemoteEngine` (OpenAI-compatible).
+
+What it leaves out: several calls chained per task, retries after a tool error.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import cast
+
+from islands.engine.protocol import Brancher, Generator
+from islands.errors import IslandsError
+from islands.flows.choices import score_options
+from islands.grammar import Grammar
+from islands.params import SamplingParams
+from islands.superhuman.suite import Task
+from islands.superhuman.tools import TOOL_KINDS, superhuman_registry
+from islands.superhuman.workspace import Usage, Workspace
+from islands.tools import IslandRunner
+
+__all__ = ["BARE_PROMPT", "FEW_SHOT", "RUNNERS", "Attempt", "Runner", "bare_runner", "choose_tool", "data_line", "free_runner",
+           "islands_runner", "named_handles", "oracle_runner", "typed_calls"]
+
+FEW_SHOT = """Every task names its data by handles. Answer with one tool call on the handles; never copy the data.
+Tools: MATMUL('a', 'b') multiplies two matrices. GREP('file', 'text') counts the lines of a text file that contain the text. \
+SAT('cnf') solves a CNF formula. TSP('points') finds a shortest round trip through points. SMT('constraints') solves integer \
+constraints or proves that none exist. CALC(expression) computes exactly with integers of any size.
+
+Task: What is the product of matrix P4 and matrix Q4 (64x64 each)?
+Data: P4 is a matrix, Q4 is a matrix
+Call: MATMUL('P4', 'Q4') => C3 (64x64 matrix)
+Task: Count the lines of file events2 that contain "timeout 17".
+Data: events2 is a text
+Call: GREP('events2', 'timeout 17') => 12
+Task: Is the formula f9 (30 variables, 120 clauses) satisfiable?
+Data: f9 is a cnf
+Call: SAT('f9') => M2 (model of 30 variables)
+Task: Plan the shortest tour that visits the 25 cities c3.
+Data: c3 is a points
+Call: TSP('c3') => T4 (tour of 25 stops, length 4.1, by guided local search)
+Task: Do the integer equations eq5 have a solution? Find one or prove there is none.
+Data: eq5 is a smt
+Call: SMT('eq5') => sat: x0=4, x1=-2
+Task: What is 2^200 exactly?
+Data: none
+Call: CALC(2^200) => 1606938044258990275541962092341162602522202993782792835301376
+Task: Search the file notes1 for lines with "user 42" and say how many there are.
+Data: notes1 is a text
+Call: GREP('notes1', 'user 42') => 3
+Task: Compute 123456789 * 987654321 exactly.
+Data: none
+Call: CALC(123456789*987654321) => 121932631112635269
+"""
+BARE_PROMPT = "Answer the task on one line.\n\nTask: What is 12 * 3?\nAnswer: 36\n"
+
+
+@dataclass
+class Attempt:
+    """What a runner did for one task."""
+
+    answer: str
+    text: str  # everything the runner generated (sea and islands)
+    calls: list[tuple[str, str, str]] = field(default_factory=list)  # (tool, args, result)
+    sampled_tokens: int = 0
+    context_tokens: int = 0  # the prompt, what was sampled and what was injected
+    seconds: float = 0.0
+    usage: list[Usage] = field(default_factory=list)
+
+
+Runner = Callable[[Task], Attempt]
+PARAMS = SamplingParams(max_tokens=160, temperature=0.0, stop=("\n",))  # 160: an 80-digit product is 160 digit tokens
+
+
+def bare_runner(engine: Generator, ws: Workspace) -> Runner:
+    """The model alone: its first line is the answer."""
+
+    def run(task: Task) -> Attempt:
+        t0 = time.perf_counter()
+        out = engine.generate(f"{BARE_PROMPT}Task: {task.prompt}\nAnswer:", params=PARAMS)
+        text = out.texts[0]
+        stats = out.stats
+        return Attempt(text.strip(), text, [], stats.sampled_tokens, stats.prompt_tokens + stats.sampled_tokens,
+                       time.perf_counter() - t0, ws.take_usage())
+
+    return run
+
+
+def data_line(ws: Workspace, text: str) -> str:
+    """What the handles named in `text` are (a soft island from the workspace's index):
+    'Multiply A1 by B1' -> 'Data: A1 is a matrix, B1 is a matrix' (or 'Data: none')."""
+    named = named_handles(ws, text)
+    return "Data: " + (", ".join(f"{w} is a {k}" for w, k in named.items()) if named else "none")
+
+
+def named_handles(ws: Workspace, text: str) -> dict[str, str]:
+    """The stored handles `text` names -> their kinds, in order of appearance."""
+    stored = ws.handles()
+    return {w: stored[w] for w in dict.fromkeys(re.findall(r"[A-Za-z][A-Za-z0-9_]*", text)) if w in stored}
+
+
+def typed_calls(ws: Workspace, text: str) -> list[str]:
+    """The tools whose data kind the task names (CALC always): the calls that type-check.
+
+    typed_calls(ws, "Multiply A1 by B1") -> ["MATMUL", "CALC"]
+    """
+    kinds = set(named_handles(ws, text).values())
+    return [tool for tool, kind in TOOL_KINDS.items() if kind in kinds] + ["CALC"]
+
+
+def choose_tool(engine: Generator, prompt: str, tools: list[str]) -> str:
+    """The model's pick among `tools` after `prompt`: greedy under a choice grammar, by
+    log-likelihood where the engine has no grammars (the mock), the first where it has neither."""
+    if len(tools) == 1:
+        return tools[0]
+    options = [f" {t}(" for t in tools]
+    try:
+        out = engine.generate(prompt, params=SamplingParams(max_tokens=8, temperature=0.0), grammar=Grammar.choice(options))
+        picked = out.texts[0].strip().removesuffix("(")
+        if picked in tools:
+            return picked
+    except IslandsError:
+        pass
+    if engine.supports("branches"):
+        scores = score_options(cast("Brancher", engine), prompt, options)
+        return tools[max(range(len(tools)), key=lambda i: scores[i])]
+    return tools[0]
+
+
+def _with_tools(engine: Generator, ws: Workspace, prompt_of: Callable[[Task], str], seconds: float, typed: bool = False) -> Runner:
+    def run(task: Task) -> Attempt:
+        ws.take_usage()
+        t0 = time.perf_counter()
+        prompt = prompt_of(task)
+        only, quotes = None, []
+        if typed:  # the call must type-check: a tool over the kinds of data the task names, on those handles
+            only, quotes = list(named_handles(ws, task.prompt)), re.findall(r'"([^"\n]+)"', task.prompt)
+            prompt += f" {choose_tool(engine, prompt, typed_calls(ws, task.prompt))}("
+        registry = superhuman_registry(ws, seconds=seconds, only=only, quotes=quotes)
+        # the result ends its line: the model's next words ("Task:") stop it at once
+        runner = IslandRunner(engine, registry, template=" => {result}\n", wait_tools=True)
+        try:
+            out = runner.generate(prompt, params=PARAMS.replace(stop=("\n", "Task:")))
+        finally:
+            runner.close()
+        seconds_taken = time.perf_counter() - t0
+        o = out.outputs[0]
+        spans = o.islands()
+        calls = [(s.tool or "", s.args or "", s.result or "") for s in spans]
+        good = [o.text[s.start : s.end].removeprefix(" => ").strip() for s in spans if not s.error]  # the whole result, not the marker
+        answer = good[-1] if good else o.text.strip()
+        context = out.stats.prompt_tokens + out.stats.sampled_tokens + out.injected_tokens
+        return Attempt(answer, o.text, calls, out.stats.sampled_tokens, context, seconds_taken, ws.take_usage())
+
+    return run
+
+
+def _ask(ws: Workspace) -> Callable[[Task], str]:
+    return lambda task: f"{FEW_SHOT}Task: {task.prompt}\n{data_line(ws, task.prompt)}\nCall:"
+
+
+def islands_runner(engine: Generator, ws: Workspace, *, seconds: float = 60.0) -> Runner:
+    """The model with the tools, its call typed: it picks among the tools that read the kinds
+    of data the task names (and CALC), then writes the arguments under a grammar that admits
+    only the handles the task names and, for GREP's text, the strings the task quotes (CALC's
+    expression is its own)."""
+    return _with_tools(engine, ws, _ask(ws), seconds, typed=True)
+
+
+def free_runner(engine: Generator, ws: Workspace, *, seconds: float = 60.0) -> Runner:
+    """The model with the tools, untyped: it writes the tool's name freely after `Call:`."""
+    return _with_tools(engine, ws, _ask(ws), seconds)
+
+
+def oracle_runner(engine: Generator, ws: Workspace, *, seconds: float = 60.0) -> Runner:
+    """The solving call written into the prompt: the tools' and the budget's ceiling."""
+    return _with_tools(engine, ws, lambda task: f"{_ask(ws)(task)} {task.spec.call}", seconds)
+
+
+RUNNERS: dict[str, Callable[[Generator, Workspace], Runner]] = {
+    "bare": bare_runner,
+    "islands": islands_runner,
+    "islands-free": free_runner,
+    "oracle": oracle_runner,
+}
