@@ -249,3 +249,4 @@ def memory_bench(
 from islands.cli import bench_tasks  # noqa: E402  (islands bench tasks [fetch|list])
 
 app.add_typer(bench_tasks.app, name="tasks")
+app.command("radio")(__import__("islands.cli.radio", fromlist=["bench_radio"]).bench_radio)  # islands bench radio
