@@ -23,6 +23,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 # the extras the tests need: the test tools, and each application's own libraries
 TEST_EXTRAS := test
+TEST_EXTRAS := $(TEST_EXTRAS),radio
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(PIP) install -e '.[$(TEST_EXTRAS)]'
@@ -38,6 +39,7 @@ install: $(VENV)/.installed
 # One line per subject, so each can grow on its own.
 APT_RUN  := bubblewrap
 APT_TEST := $(APT_RUN)
+APT_TEST += espeak-ng ffmpeg poppler-utils sox
 
 ## system: install the missing Debian packages (apt-get update only when an install fails)
 system-%:

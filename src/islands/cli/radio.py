@@ -39,7 +39,7 @@ def engine_for(model: str | None, ctx: int) -> Engine:
 
 @app.command("add")
 def add(
-    paths: Annotated[list[Path], typer.Argument(help="PDFs, folders to watch for PDFs, and arXiv-style Atom/RSS feeds (.atom, .xml, .rss).")],
+    paths: Annotated[list[Path], typer.Argument(help="PDFs, folders to watch for PDFs, and arXiv-style feeds (.atom, .xml, .rss).")],
     station: StationOption = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -59,8 +59,8 @@ def read_feed(path: Path) -> list[FeedEntry]:
     """Entries of an Atom feed (arXiv's API format) or an RSS 2.0 feed; bad XML is InvalidInput."""
     try:
         root = ET.parse(path).getroot()
-    except (ET.ParseError, OSError) as e:
-        raise InvalidInput(f"{path} is not a readable feed: {e}") from None
+    except (ET.ParseError, OSError) as bad:
+        raise InvalidInput(f"{path} is not a readable feed: {bad}") from None
     entries: list[FeedEntry] = []
     if root.tag == f"{_ATOM}feed":
         for e in root.iter(f"{_ATOM}entry"):

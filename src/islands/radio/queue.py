@@ -110,17 +110,17 @@ class JobQueue:
         self.path = path
         self.max_attempts = attempts
         self.backoff = backoff
-        fresh = not path.exists()
-        if not fresh:
-            with path.open("rb") as f:
-                head = f.read(16)
-            if head and head != b"SQLite format 3\x00":
-                raise InvalidInput(f"{path} is not a station database (not SQLite)")
+        # never open() the file itself: closing any descriptor of it would drop this process's
+        # POSIX locks, and another process could then checkpoint and delete the WAL under us
         self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30.0, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA busy_timeout = 30000")
-        app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
-        tables = self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        try:
+            app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
+            tables = self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.DatabaseError:
+            self.db.close()
+            raise InvalidInput(f"{path} is not a station database (not SQLite)") from None
         if app_id != _APP_ID and tables:
             self.db.close()
             raise InvalidInput(f"{path} is not a station database (a SQLite file of something else)")
