@@ -26,6 +26,7 @@ TEST_EXTRAS := test
 TEST_EXTRAS := $(TEST_EXTRAS),scale,bench
 TEST_EXTRAS := $(TEST_EXTRAS),people
 TEST_EXTRAS := $(TEST_EXTRAS),superhuman
+TEST_EXTRAS := $(TEST_EXTRAS),radio
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(PIP) install -e '.[$(TEST_EXTRAS)]'
@@ -42,6 +43,7 @@ install: $(VENV)/.installed
 APT_RUN  := bubblewrap
 APT_TEST := $(APT_RUN)
 APT_TEST += ripgrep
+APT_TEST += espeak-ng ffmpeg poppler-utils sox
 
 ## system: install the missing Debian packages (apt-get update only when an install fails)
 system-%:

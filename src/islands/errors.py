@@ -15,7 +15,9 @@ Catch at whatever level you need::
     │   └── Cancelled             the request behind a flow thread went away (engine/driver.py)
     ├── SandboxError              the PY sandbox itself cannot run: no bubblewrap (tools/sandbox.py)
     ├── StoreUnreachable          the memory store's server does not answer (memory/store.py)
-    └── FetchError                the task data could not be fetched (tasks/bigbench.py)
+    ├── FetchError                the task data could not be fetched (tasks/bigbench.py)
+    ├── BadPaper                  a paper the radio cannot read: corrupt PDF, no text (radio/extract.py)
+    └── AudioError                espeak-ng or ffmpeg is missing or failed (radio/audio.py)
 
 Not in the tree, never seen by callers: `KVFull` (engine/model.py), the backend's signal to
 the engine that llama.cpp found no KV slot (the engine evicts cache and retries, or raises

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from islands import __version__
-from islands.cli import ask, bench, bench_recall, chat, corpus, flow, generate, learn, memory, people, scale, serve, superhuman, tools
+from islands.cli import ask, bench, bench_recall, chat, corpus, flow, generate, learn, memory, people, radio, scale, serve, superhuman, tools
 from islands.cli.common import err
 from islands.errors import IslandsError
 
@@ -38,6 +38,7 @@ app.add_typer(memory.memory_app, name="memory")
 app.add_typer(memory.values_app, name="values")
 app.add_typer(tools.app, name="tools")
 app.add_typer(corpus.app, name="corpus")
+app.add_typer(radio.app, name="radio")
 bench.app.command("recall")(bench_recall.recall)
 bench.app.command("people")(people.bench_people_command)
 app.add_typer(people.app, name="people")

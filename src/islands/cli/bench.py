@@ -277,3 +277,4 @@ def remote_bench(
         result = bench_remote(path, branches=branches, tokens=tokens, items=items, workers=workers,
                               say=lambda msg: status.update(msg))
     _report(result, as_json)
+app.command("radio")(__import__("islands.cli.radio", fromlist=["bench_radio"]).bench_radio)  # islands bench radio
