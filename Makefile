@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 DEMO_QUESTION ?= What is 3 to the power 40?
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install clean web
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 # the extras the tests need: the test tools, and each application's own libraries
 TEST_EXTRAS := test
+TEST_EXTRAS := $(TEST_EXTRAS),web
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(PIP) install -e '.[$(TEST_EXTRAS)]'
@@ -38,6 +39,7 @@ install: $(VENV)/.installed
 # One line per subject, so each can grow on its own.
 APT_RUN  := bubblewrap
 APT_TEST := $(APT_RUN)
+APT_TEST += chromium nodejs
 
 ## system: install the missing Debian packages (apt-get update only when an install fails)
 system-%:
@@ -51,12 +53,25 @@ system-%:
 	  else echo "warning: missing Debian packages (install them as root): $$missing"; fi; \
 	fi
 
+## web: the web page that `islands serve` shows at / (web/ built by npm into src/islands/server/static,
+## git-ignored); rebuilt only when its sources or lockfile change
+WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/index.html web/package.json web/vite.config.ts web/tsconfig.json
+WEB_OUT := src/islands/server/static/index.html
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+$(WEB_OUT): web/node_modules/.package-lock.json $(WEB_SRC)
+	cd web && npm run build
+
+web: $(WEB_OUT)
+
 ## run: the main job — `islands ask` on a question that needs exact arithmetic
-run: $(VENV)/.installed system-RUN
+run: $(VENV)/.installed system-RUN web
 	$(BIN)/islands ask "$(DEMO_QUESTION)"
 
 ## test: the whole test suite (mock-engine tests and short real-model tests)
-test: $(VENV)/.installed-test system-TEST
+test: $(VENV)/.installed-test system-TEST web
 	$(BIN)/python -m pytest
 
 ## lint: ruff (style, imports, likely bugs) on the code and tests, mypy --strict on the package
@@ -69,4 +84,4 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/islands bench tree --json
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info
+	rm -rf $(VENV) build src/*.egg-info web/node_modules src/islands/server/static

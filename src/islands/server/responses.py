@@ -117,18 +117,21 @@ async def stream(ticket: Ticket, rid: str, created: int, model: str, *, chat: bo
                  final: Final | None = None, prefix: str = "") -> StreamingResponse:
     """Server-sent events for a streaming request. With `final`, text is not streamed as it
     comes: each choice gets one delta at its end (tool calls are only known then). A
-    completion's `prefix` (echo) opens each choice's text."""
+    completion's `prefix` (echo) opens each choice's text. With hard-island tools, each
+    choice's last chunk carries its `spans`, as a whole response's choices do."""
     kind, value = await first_event(ticket)  # errors before the first byte get a status code
     obj = "chat.completion.chunk" if chat else "text_completion"
 
     def event(payload: dict[str, Any]) -> str:
         return "data: " + json.dumps(payload) + "\n\n"
 
-    def chunk(index: int, delta: dict[str, Any] | str | None, finish: str | None = None) -> str:
+    def chunk(index: int, delta: dict[str, Any] | str | None, finish: str | None = None, spans: list[Any] | None = None) -> str:
         if chat:
             choice: dict[str, Any] = {"index": index, "delta": delta or {}, "finish_reason": finish, "logprobs": None}
         else:
             choice = {"index": index, "text": delta or "", "finish_reason": finish, "logprobs": None}
+        if spans is not None:  # the islands extension: a choice's spans (sea and hard islands) in its last chunk
+            choice["spans"] = [asdict(s) for s in spans]
         return event({"id": rid, "object": obj, "created": created, "model": model, "choices": [choice]})
 
     async def events() -> AsyncIterator[str]:
@@ -160,7 +163,7 @@ async def stream(ticket: Ticket, rid: str, created: int, model: str, *, chat: bo
                             continue
                         if i not in started and (chat or prefix):
                             yield chunk(i, {"role": "assistant", "content": ""} if chat else prefix)
-                        yield chunk(i, None, finish_of(out))
+                        yield chunk(i, None, finish_of(out), getattr(out, "spans", None) if isinstance(v, IslandGeneration) else None)
                     if include_usage:  # OpenAI's stream_options.include_usage: a last chunk with no choices
                         yield event({"id": rid, "object": obj, "created": created, "model": model, "choices": [], "usage": usage(v)})
                     yield "data: [DONE]\n\n"
