@@ -77,7 +77,8 @@ async def validate(request: Request) -> dict[str, Any]:
 def _flow_of(state: ServerState, given: str | dict[str, Any]) -> Flow:
     if isinstance(given, str):
         if given not in state.flows:
-            raise ApiError(404, f"unknown flow {given!r}; served flows: {', '.join(sorted(state.flows)) or 'none'}", "flow_not_found", "flow")
+            known = ", ".join(sorted(state.flows)) or "none (start the server with --flows DIR)"
+            raise ApiError(404, f"unknown flow {given!r}; served flows: {known}", "flow_not_found", "flow")
         return state.flows[given]
     try:
         return load_flow(given)
