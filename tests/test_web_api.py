@@ -137,3 +137,15 @@ def test_the_page_and_its_assets_come_from_the_build_folder_only(tmp_path: Path,
         assert c.get("/assets/app.js").text == "console.log(1)"
         assert c.get("/assets/..%2Fsecret.txt").status_code == 404
         assert c.get("/assets/nope.js").status_code == 404
+
+
+def test_memories_recalled_into_a_streamed_prompt_come_first_as_soft_islands(client: TestClient) -> None:
+    _old, new = client.ids  # type: ignore[attr-defined]
+    body = {"prompt": "Who grows tea by the lighthouse?", "max_tokens": 2, "stream": True, "memory": {"recall": True, "remember": False}}
+    with client.stream("POST", "/v1/completions", json=body) as r:
+        chunks = _events(r.iter_lines())
+    first = chunks[0]
+    assert first["choices"] == [] and first["islands"]["recalled"][0]["ref"] == f"memory #{new}"
+    assert "green tea" in first["islands"]["recalled"][0]["text"]
+    whole = client.post("/v1/completions", json=body | {"stream": False}).json()
+    assert whole["islands"]["recalled"][0]["ref"] == f"memory #{new}"

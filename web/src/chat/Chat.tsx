@@ -5,7 +5,7 @@
 import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { download, pickFile, postStream } from "../api";
 import * as C from "./conversation";
-import type { Conversation, Message, Span } from "./conversation";
+import type { Conversation, Message, Recalled, Span } from "./conversation";
 import { toHtml } from "./render";
 
 type Settings = {
@@ -93,13 +93,14 @@ export default function Chat() {
           : ["/v1/completions", { ...common, prompt: before.map((m) => m.text).join("") }];
       const texts = ids.map(() => "");
       const spans: (Span[] | undefined)[] = ids.map(() => undefined);
+      let recalled: Recalled[] | undefined;
       let model = "";
       let pending = false;
       const flush = () => {
         pending = false;
         setConv((c) => {
           let next = c;
-          ids.forEach((id, i) => (next = C.update(next, id, (m) => ({ ...m, text: texts[i], spans: spans[i] ?? m.spans, model }))));
+          ids.forEach((id, i) => (next = C.update(next, id, (m) => ({ ...m, text: texts[i], spans: spans[i] ?? m.spans, recalled: recalled ?? m.recalled, model }))));
           return next;
         });
       };
@@ -109,6 +110,7 @@ export default function Chat() {
           payload,
           (chunk) => {
             model = chunk.model ?? model;
+            if (chunk.islands?.recalled) recalled = chunk.islands.recalled;
             for (const choice of chunk.choices ?? []) {
               const i = choice.index ?? 0;
               if (i >= ids.length) continue;
@@ -353,8 +355,8 @@ const MessageView = memo(function MessageView({ m, markdown, active, busy, index
       {m.recalled && m.recalled.length > 0 && (
         <div className="cards">
           {m.recalled.map((r) => (
-            <div className="card soft" key={r.id} data-testid="memory-card">
-              <b>memory #{r.id}</b> {r.text} <i>{r.why}</i>
+            <div className="card soft" key={r.ref} data-testid="memory-card" title={r.why}>
+              <b>{r.ref}</b> {r.text} <span className="kind">soft island · {r.why}</span>
             </div>
           ))}
         </div>

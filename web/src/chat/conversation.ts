@@ -15,7 +15,7 @@ export type Span = {
   answer?: boolean;
 };
 
-export type Recalled = { id: number; text: string; why: string };
+export type Recalled = { ref: string; id?: number; text: string; why: string }; // a memory recalled into the prompt (a soft island)
 
 export type Message = {
   id: string;

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -39,19 +40,21 @@ async def completions(request: Request) -> Response:
     if req.echo and req.flow is not None:
         raise ApiError(400, "echo cannot be combined with a flow", param="echo")
     ask = memory_ask(state, req)
+    recalled: list[dict[str, Any]] = []
     if ask is not None and ask.recall:
         try:
-            prompt, _ = recall_into(ask.store, prompt, given, k=ask.k)
+            prompt, soft = recall_into(ask.store, prompt, given, k=ask.k)
         except InvalidInput as e:
             raise ApiError(400, str(e), param="memory") from None
+        recalled = [{"ref": s.ref, "text": prompt[s.start:s.end], "why": f"recalled for the prompt ({s.title})"} for s in soft]
     assert served.loop is not None
     ticket = served.loop.submit(job_for(state, served, req, prompt, params, remember=given))
     rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     echo = given if req.echo else ""
     if req.stream:
         include = bool((req.stream_options or {}).get("include_usage"))
-        return await stream(ticket, rid, created, served.name, chat=False, include_usage=include, prefix=echo)
+        return await stream(ticket, rid, created, served.name, chat=False, include_usage=include, prefix=echo, recalled=recalled)
     result = await collect(ticket, request)
     made = choices(result, lambda out: {"text": echo + out.text, "logprobs": legacy_logprobs(out, len(echo))})
     return JSONResponse({"id": rid, "object": "text_completion", "created": created, "model": served.name,
-                         "choices": made, "usage": usage(result), "islands": extra(result)})
+                         "choices": made, "usage": usage(result), "islands": extra(result) | ({"recalled": recalled} if recalled else {})})
