@@ -146,6 +146,6 @@ def test_memories_recalled_into_a_streamed_prompt_come_first_as_soft_islands(cli
         chunks = _events(r.iter_lines())
     first = chunks[0]
     assert first["choices"] == [] and first["islands"]["recalled"][0]["ref"] == f"memory #{new}"
-    assert "green tea" in first["islands"]["recalled"][0]["text"]
+    assert "green tea" in first["islands"]["recalled"][0]["text"] and "score" in first["islands"]["recalled"][0]["why"]
     whole = client.post("/v1/completions", json=body | {"stream": False}).json()
     assert whole["islands"]["recalled"][0]["ref"] == f"memory #{new}"

@@ -14,7 +14,7 @@ from islands.errors import InvalidInput
 from islands.memory.tools import recall_into
 from islands.server.errors import ApiError
 from islands.server.jobs import job_for, memory_ask
-from islands.server.responses import choices, collect, extra, legacy_logprobs, stream, usage
+from islands.server.responses import choices, collect, extra, legacy_logprobs, recalled_of, stream, usage
 from islands.server.sampling import sampling_of
 from islands.server.schemas import CompletionRequest
 from islands.server.state import state_of
@@ -43,10 +43,12 @@ async def completions(request: Request) -> Response:
     recalled: list[dict[str, Any]] = []
     if ask is not None and ask.recall:
         try:
+            why = {m.id: m for m in ask.store.search(given, k=ask.k, touch=False)}  # the same ranking recall_into makes, with scores
             prompt, soft = recall_into(ask.store, prompt, given, k=ask.k)
         except InvalidInput as e:
             raise ApiError(400, str(e), param="memory") from None
-        recalled = [{"ref": s.ref, "text": prompt[s.start:s.end], "why": f"recalled for the prompt ({s.title})"} for s in soft]
+        ids = [int(s.ref.removeprefix("memory #")) for s in soft if s.ref.removeprefix("memory #").isdigit()]
+        recalled = recalled_of([why[i] for i in ids if i in why])
     assert served.loop is not None
     ticket = served.loop.submit(job_for(state, served, req, prompt, params, remember=given))
     rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
