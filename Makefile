@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 DEMO_QUESTION ?= What is 3 to the power 40?
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint bench install clean web
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,7 @@ TEST_EXTRAS := $(TEST_EXTRAS),scale,bench
 TEST_EXTRAS := $(TEST_EXTRAS),people
 TEST_EXTRAS := $(TEST_EXTRAS),superhuman
 TEST_EXTRAS := $(TEST_EXTRAS),radio
+TEST_EXTRAS := $(TEST_EXTRAS),web
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(PIP) install -e '.[$(TEST_EXTRAS)]'
@@ -44,6 +45,7 @@ APT_RUN  := bubblewrap
 APT_TEST := $(APT_RUN)
 APT_TEST += ripgrep
 APT_TEST += espeak-ng ffmpeg poppler-utils sox
+APT_TEST += chromium nodejs
 
 ## system: install the missing Debian packages (apt-get update only when an install fails)
 system-%:
@@ -57,12 +59,25 @@ system-%:
 	  else echo "warning: missing Debian packages (install them as root): $$missing"; fi; \
 	fi
 
+## web: the web page that `islands serve` shows at / (web/ built by npm into src/islands/server/static,
+## git-ignored); rebuilt only when its sources or lockfile change
+WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/index.html web/package.json web/vite.config.ts web/tsconfig.json
+WEB_OUT := src/islands/server/static/index.html
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+$(WEB_OUT): web/node_modules/.package-lock.json $(WEB_SRC)
+	cd web && npm run build
+
+web: $(WEB_OUT)
+
 ## run: the main job — `islands ask` on a question that needs exact arithmetic
-run: $(VENV)/.installed system-RUN
+run: $(VENV)/.installed system-RUN web
 	$(BIN)/islands ask "$(DEMO_QUESTION)"
 
 ## test: the whole test suite (mock-engine tests and short real-model tests)
-test: $(VENV)/.installed-test system-TEST
+test: $(VENV)/.installed-test system-TEST web
 	$(BIN)/python -m pytest
 
 ## lint: ruff (style, imports, likely bugs) on the code and tests, mypy --strict on the package
@@ -75,4 +90,4 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/islands bench tree --json
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info
+	rm -rf $(VENV) build src/*.egg-info web/node_modules src/islands/server/static

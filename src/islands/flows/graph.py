@@ -36,6 +36,7 @@ from islands.engine.stream import Job
 from islands.errors import InvalidInput
 from islands.flows import scoring
 from islands.flows.ask import ask
+from islands.flows.events import FlowEvents, OnEvent
 from islands.flows.plan import plan_ahead
 from islands.flows.variants import Variant, anneal, explore, fanout, schedule, synthesize
 from islands.grammar import Grammar
@@ -427,6 +428,10 @@ class FlowRun(BaseModel):
     output: Any
 
 
+def _op_of(node: Op) -> str:
+    return str(getattr(node, "op", type(node).__name__))
+
+
 def _text(value: Any) -> str:
     if isinstance(value, list) and value and isinstance(value[0], Variant):
         best = max(value, key=lambda v: v.score if v.score is not None else float("-inf"))
@@ -434,20 +439,32 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def run_flow(engine: Engine, flow: Flow, inputs: dict[str, str] | None = None) -> FlowRun:
-    """Run the nodes in dependency order; the last `output` node (or the last node) is the result."""
+def run_flow(engine: Engine, flow: Flow, inputs: dict[str, str] | None = None, *, on_event: OnEvent | None = None) -> FlowRun:
+    """Run the nodes in dependency order; the last `output` node (or the last node) is the result.
+    `on_event` hears the run as it goes: nodes begun, variants made, scored and pruned (islands.flows.events)."""
     given = dict(flow.inputs) | dict(inputs or {})
     unknown = set(inputs or {}) - set(flow.inputs)
     if unknown:
         raise InvalidInput(f"unknown input {min(unknown)!r} (the flow takes: {', '.join(flow.inputs) or 'none'})")
     ctx = Context(engine, given)
     output: Any = None
-    for node in _order(flow):
+    order = _order(flow)
+    told = FlowEvents(on_event) if on_event is not None else None
+    if told is not None:
+        told.started(flow.name, given, [(n.id, _op_of(n), sorted(n.deps())) for n in order])
+    output_node = flow.nodes[-1].id
+    for node in order:
+        if told is not None:
+            told.node(node.id, _op_of(node), sorted(node.deps()))
         value = ctx.values[node.id] = node.run(ctx)
+        if told is not None:
+            told.value(node.id, sorted(node.deps()), value, [getattr(node, name) for name in node.links])
         if node.is_output:
-            output = value
+            output, output_node = value, node.id
     if output is None:
         output = _text(ctx.values[flow.nodes[-1].id])
+    if told is not None:
+        told.finished(output, output_node)
     plain = {k: ([{"text": v.text, "score": v.score, "temperature": v.temperature, "seed": v.seed, "meta": v.meta} for v in val]
                  if isinstance(val, list) else val) for k, val in ctx.values.items()}
     return FlowRun(name=flow.name, values=plain, output=output)

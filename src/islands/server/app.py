@@ -8,7 +8,8 @@ request). Responses are OpenAI's shapes plus `islands` (the engine counters) and
 requests with hard-island tools, `spans` in each choice. Errors are OpenAI's shape too:
 {"error": {"message", "type", "param", "code"}} with 400 (bad request), 401 (key), 404
 (unknown model or path), 405, 413 (body too large) or 503 (no sequence slots left).
-The routes live in islands.server.routes, one module per subject.
+The routes live in islands.server.routes, one module per subject; `/` is the web page
+(routes.web) with its own small routes for flows (routes.flows) and memory (routes.memory).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from islands.memory import MemoryStore
 from islands.server.errors import ApiError, install_error_handlers
 from islands.server.metrics import Metrics, RequestLog
 from islands.server.routes import chat as chat_route
-from islands.server.routes import completions, embeddings, info
+from islands.server.routes import completions, embeddings, info, web
+from islands.server.routes import flows as flows_route
+from islands.server.routes import memory as memory_route
 from islands.server.schemas import Limits
 from islands.server.state import ModelSet, Served, ServerState
 from islands.tools import Registry
@@ -65,7 +68,7 @@ def create_app(
     app = FastAPI(title="islands", version="0.1.0", lifespan=lifespan)
     app.state.islands = state
     install_error_handlers(app)
-    for module in (completions, chat_route, embeddings, info):
+    for module in (completions, chat_route, embeddings, info, flows_route, memory_route, web):
         app.include_router(module.router)
     app.add_middleware(RequestLog, metrics=state.metrics, log=log)
     return app

@@ -19,7 +19,7 @@ from islands.server.errors import ApiError, from_islands
 from islands.server.loop import Ticket
 from islands.tools import IslandGeneration
 
-__all__ = ["FINISH", "chat_logprobs", "choices", "collect", "extra", "first_event", "legacy_logprobs", "stream", "usage"]
+__all__ = ["FINISH", "chat_logprobs", "choices", "collect", "extra", "first_event", "legacy_logprobs", "recalled_of", "stream", "usage"]
 
 FINISH = {"eos": "stop", "stop": "stop", "island": "stop", "length": "length"}
 Result = Generation | IslandGeneration
@@ -113,27 +113,44 @@ async def collect(ticket: Ticket, request: Request) -> Any:
         raise
 
 
+def recalled_of(memories: list[Any]) -> list[dict[str, Any]]:
+    """Memories recalled into a request (soft islands of its prompt), as the `islands.recalled`
+    extension: which memory, its text, and why it was recalled."""
+    out = []
+    for m in memories:
+        how = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(m.extra.items()))
+        out.append({"ref": f"memory #{m.id}", "id": m.id, "text": m.text, "why": f"score {m.score:.3g}" + (f"; {how}" if how else "")})
+    return out
+
+
 async def stream(ticket: Ticket, rid: str, created: int, model: str, *, chat: bool, include_usage: bool = False,
-                 final: Final | None = None, prefix: str = "") -> StreamingResponse:
+                 final: Final | None = None, prefix: str = "", recalled: list[dict[str, Any]] | None = None) -> StreamingResponse:
     """Server-sent events for a streaming request. With `final`, text is not streamed as it
     comes: each choice gets one delta at its end (tool calls are only known then). A
-    completion's `prefix` (echo) opens each choice's text."""
+    completion's `prefix` (echo) opens each choice's text. With hard-island tools, each
+    choice's last chunk carries its `spans`, as a whole response's choices do; memories
+    recalled into the prompt come first, in a chunk with no choices and `islands.recalled`."""
     kind, value = await first_event(ticket)  # errors before the first byte get a status code
     obj = "chat.completion.chunk" if chat else "text_completion"
 
     def event(payload: dict[str, Any]) -> str:
         return "data: " + json.dumps(payload) + "\n\n"
 
-    def chunk(index: int, delta: dict[str, Any] | str | None, finish: str | None = None) -> str:
+    def chunk(index: int, delta: dict[str, Any] | str | None, finish: str | None = None, spans: list[Any] | None = None) -> str:
         if chat:
             choice: dict[str, Any] = {"index": index, "delta": delta or {}, "finish_reason": finish, "logprobs": None}
         else:
             choice = {"index": index, "text": delta or "", "finish_reason": finish, "logprobs": None}
+        if spans is not None:  # the islands extension: a choice's spans (sea and hard islands) in its last chunk
+            choice["spans"] = [asdict(s) for s in spans]
         return event({"id": rid, "object": obj, "created": created, "model": model, "choices": [choice]})
 
     async def events() -> AsyncIterator[str]:
         finished = False
         try:
+            if recalled:
+                found = {"recalled": recalled}
+                yield event({"id": rid, "object": obj, "created": created, "model": model, "choices": [], "islands": found})
             pending: list[tuple[str, Any]] = [(kind, value)]
             started: set[int] = set()
             while True:
@@ -160,7 +177,7 @@ async def stream(ticket: Ticket, rid: str, created: int, model: str, *, chat: bo
                             continue
                         if i not in started and (chat or prefix):
                             yield chunk(i, {"role": "assistant", "content": ""} if chat else prefix)
-                        yield chunk(i, None, finish_of(out))
+                        yield chunk(i, None, finish_of(out), getattr(out, "spans", None) if isinstance(v, IslandGeneration) else None)
                     if include_usage:  # OpenAI's stream_options.include_usage: a last chunk with no choices
                         yield event({"id": rid, "object": obj, "created": created, "model": model, "choices": [], "usage": usage(v)})
                     yield "data: [DONE]\n\n"

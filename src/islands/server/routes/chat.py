@@ -17,7 +17,7 @@ from islands.flows.chat import chat_params, with_memories
 from islands.server.errors import ApiError
 from islands.server.functions import FunctionCalling, function_calling, messages_of
 from islands.server.jobs import job_for, memory_ask
-from islands.server.responses import chat_logprobs, choices, collect, extra, finish_of, stream, usage
+from islands.server.responses import chat_logprobs, choices, collect, extra, finish_of, recalled_of, stream, usage
 from islands.server.sampling import sampling_of
 from islands.server.schemas import ChatRequest
 from islands.server.state import state_of
@@ -61,8 +61,10 @@ async def chat(request: Request) -> Response:
             raise ApiError(400, f"a function's parameters: {e}", param="tools") from None
     last_user = next((m.text() for m in reversed(req.messages) if m.role == "user"), "")
     ask = memory_ask(state, req)
+    recalled: list[dict[str, Any]] = []
     if ask is not None and ask.recall:
-        messages, _ = await asyncio.to_thread(with_memories, ask.store, messages, ask.k)
+        messages, found = await asyncio.to_thread(with_memories, ask.store, messages, ask.k)
+        recalled = recalled_of(found)
     try:
         prompt = engine.model.chat_prompt(messages)
     except InvalidInput as e:
@@ -73,10 +75,10 @@ async def chat(request: Request) -> Response:
     if req.stream:
         include = bool((req.stream_options or {}).get("include_usage"))
         final = (lambda out: _reply(calling, out)) if calling is not None else None
-        return await stream(ticket, rid, created, served.name, chat=True, include_usage=include, final=final)
+        return await stream(ticket, rid, created, served.name, chat=True, include_usage=include, final=final, recalled=recalled)
     result = await collect(ticket, request)
     made = choices(result, lambda out: {"message": {"role": "assistant", **_reply(calling, out)[0]}, "logprobs": chat_logprobs(out)})
     for choice, out in zip(made, result.outputs, strict=True):
         choice["finish_reason"] = _reply(calling, out)[1]
     return JSONResponse({"id": rid, "object": "chat.completion", "created": created, "model": served.name,
-                         "choices": made, "usage": usage(result), "islands": extra(result)})
+                         "choices": made, "usage": usage(result), "islands": extra(result) | ({"recalled": recalled} if recalled else {})})

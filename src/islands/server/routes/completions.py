@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -20,7 +21,7 @@ from islands.errors import InvalidInput
 from islands.memory.tools import recall_into
 from islands.server.errors import ApiError
 from islands.server.jobs import job_for, memory_ask
-from islands.server.responses import choices, collect, extra, legacy_logprobs, stream, usage
+from islands.server.responses import choices, collect, extra, legacy_logprobs, recalled_of, stream, usage
 from islands.server.sampling import sampling_of
 from islands.server.schemas import CompletionRequest
 from islands.server.state import state_of
@@ -48,18 +49,22 @@ async def completions(request: Request) -> Response:
     if req.echo and req.flow is not None:
         raise ApiError(400, "echo cannot be combined with a flow", param="echo")
     ask = memory_ask(state, req)
+    recalled: list[dict[str, Any]] = []
     if ask is not None and ask.recall:
         try:
-            prompt, _ = recall_into(ask.store, prompt, given, k=ask.k)
+            why = {m.id: m for m in ask.store.search(given, k=ask.k, touch=False)}  # the same ranking recall_into makes, with scores
+            prompt, soft = recall_into(ask.store, prompt, given, k=ask.k)
         except InvalidInput as e:
             raise ApiError(400, str(e), param="memory") from None
+        ids = [int(s.ref.removeprefix("memory #")) for s in soft if s.ref.removeprefix("memory #").isdigit()]
+        recalled = recalled_of([why[i] for i in ids if i in why])
     assert served.loop is not None
     ticket = served.loop.submit(job_for(state, served, req, prompt, params, remember=given), deltas=req.stream)
     rid, created = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     echo = given if req.echo else ""
     if req.stream:
         include = bool((req.stream_options or {}).get("include_usage"))
-        return await stream(ticket, rid, created, served.name, chat=False, include_usage=include, prefix=echo)
+        return await stream(ticket, rid, created, served.name, chat=False, include_usage=include, prefix=echo, recalled=recalled)
     result = await collect(ticket, request)
     made = choices(result, lambda out: {"text": echo + out.text, "logprobs": legacy_logprobs(out, len(echo)),
                                         "stop_reason": getattr(out, "stop", None),
@@ -98,3 +103,4 @@ async def _prompt_logprobs(request: Request, req: CompletionRequest, prompt: str
     return JSONResponse({"id": rid, "object": "text_completion", "created": created, "model": served.name, "choices": [choice],
                          "usage": {"prompt_tokens": len(out.logprobs or []), "completion_tokens": 0,
                                    "total_tokens": len(out.logprobs or [])}, "islands": extra(result)})
+                         "choices": made, "usage": usage(result), "islands": extra(result) | ({"recalled": recalled} if recalled else {})})
