@@ -12,7 +12,23 @@ import typer
 from rich.markup import escape
 
 from islands import __version__
-from islands.cli import ask, bench, bench_recall, chat, corpus, flow, generate, learn, memory, people, radio, scale, serve, superhuman, tools
+from islands.cli import (
+    ask,
+    bench,
+    bench_recall,
+    chat,
+    corpus,
+    flow,
+    generate,
+    learn,
+    memory,
+    people,
+    radio,
+    scale,
+    serve,
+    superhuman,
+    tools,
+)
 from islands.cli.common import err
 from islands.errors import IslandsError
 

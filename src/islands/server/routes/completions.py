@@ -70,7 +70,7 @@ async def completions(request: Request) -> Response:
                                         "stop_reason": getattr(out, "stop", None),
                                         **({"token_ids": list(out.tokens)} if req.return_token_ids else {})})
     return JSONResponse({"id": rid, "object": "text_completion", "created": created, "model": served.name,
-                         "choices": made, "usage": usage(result), "islands": extra(result)})
+                         "choices": made, "usage": usage(result), "islands": extra(result) | ({"recalled": recalled} if recalled else {})})
 
 
 async def _prompt_logprobs(request: Request, req: CompletionRequest, prompt: str) -> Response:
@@ -103,4 +103,3 @@ async def _prompt_logprobs(request: Request, req: CompletionRequest, prompt: str
     return JSONResponse({"id": rid, "object": "text_completion", "created": created, "model": served.name, "choices": [choice],
                          "usage": {"prompt_tokens": len(out.logprobs or []), "completion_tokens": 0,
                                    "total_tokens": len(out.logprobs or [])}, "islands": extra(result)})
-                         "choices": made, "usage": usage(result), "islands": extra(result) | ({"recalled": recalled} if recalled else {})})
