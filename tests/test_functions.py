@@ -68,8 +68,25 @@ def test_grammars_compile_and_calls_read_back() -> None:
     calls = required.calls_in(' {"name": "get_weather", "arguments": {"city": "Oslo"}}')
     assert calls is not None and calls[0]["type"] == "function" and calls[0]["id"].startswith("call_")
     assert calls[0]["function"] == {"name": "get_weather", "arguments": json.dumps({"city": "Oslo"})}
-    for text in ("Sunny today.", '{"name": "nope", "arguments": {}}', '{"name": "get_weather", "argu', '{"name": "get_time"}'):
+    for text in ("Sunny today.", '{"name": "nope", "arguments": {}}', '{"name": "get_weather", "argu', '{"name": "get_time"}', "[]",
+                 '[{"name": "get_weather", "arguments": {"city": "Oslo"}}, {"name": "nope", "arguments": {}}]'):
         assert required.calls_in(text) is None
+
+
+def test_several_calls_in_one_reply_unless_parallel_calls_are_off() -> None:
+    both = '[{"name": "get_weather", "arguments": {"city": "Oslo"}}, {"name": "get_time", "arguments": {"zone": "UTC"}}]'
+    parallel = function_calling(_req(tools=[WEATHER, TIME], tool_choice="required"))
+    single = function_calling(_req(tools=[WEATHER, TIME], tool_choice="required", parallel_tool_calls=False))
+    auto = function_calling(_req(tools=[WEATHER, TIME]))
+    assert parallel is not None and single is not None and auto is not None
+    calls = parallel.calls_in(both)
+    assert calls is not None and [c["function"]["name"] for c in calls] == ["get_weather", "get_time"]
+    assert len({c["id"] for c in calls}) == 2
+    assert single.calls_in(both) is None and "JSON array" not in single.system_text()
+    assert "JSON array" in parallel.system_text()
+    for calling in (parallel, single, auto):
+        check_grammar(calling.grammar())
+    assert '"type": "array"' in parallel.grammar().source and '"type": "array"' not in single.grammar().source
 
 
 def test_earlier_calls_and_results_go_back_as_text() -> None:

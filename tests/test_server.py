@@ -391,6 +391,7 @@ def test_function_calls_stream(client: openai.OpenAI) -> None:
             finishes.append(chunk.choices[0].finish_reason)
     assert finishes == ["tool_calls"] and calls and calls[0].function and calls[0].function.name == "get_weather"
     assert "city" in json.loads(calls[0].function.arguments or "")
+    assert [c.index for c in calls] == list(range(len(calls)))  # streamed calls are numbered, as OpenAI's are
 
 
 def test_function_calling_bad_requests(server: str) -> None:

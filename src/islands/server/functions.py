@@ -4,8 +4,9 @@
 The functions are described to the model in a system message; a call is the JSON object
 {"name": ..., "arguments": {...}}, and a grammar built from the functions' JSON Schemas
 makes the model write a valid one: "required" or a named function force a call, "auto"
-lets the answer be a call or plain text (a reply that starts with "{" must be a call),
-"none" leaves the functions out. Earlier calls (assistant `tool_calls`) and their results
+lets the answer be a call or plain text (a reply that starts with "{" or "[" must be a
+call), "none" leaves the functions out. Unless `parallel_tool_calls` is false, a reply may
+hold several calls as a JSON array (at most 8). Earlier calls (assistant `tool_calls`) and their results
 (role "tool") go back into the conversation as text the model can read.
 """
 
@@ -24,6 +25,7 @@ from islands.server.schemas import ChatMessage, ChatRequest
 __all__ = ["Function", "FunctionCalling", "function_calling", "messages_of"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_PARALLEL_CALLS = 8
 
 
 @dataclass(frozen=True)
@@ -58,10 +60,13 @@ class FunctionCalling:
 
     functions: list[Function]
     mode: str  # "auto", "required" (a named choice is "required" over one function)
+    parallel: bool = True  # several calls in one reply, as a JSON array (OpenAI's parallel_tool_calls)
 
     def system_text(self) -> str:
         lines = [('You can call functions. To call one, reply with only a JSON object: '
                   '{"name": "<function name>", "arguments": {<the arguments>}}.')]
+        if self.parallel:
+            lines.append("To call several at once, reply with a JSON array of such objects.")
         if self.mode == "auto":
             lines.append("If no function is needed, reply in plain text instead.")
         lines.append("Functions:")
@@ -73,24 +78,27 @@ class FunctionCalling:
         calls = [{"type": "object", "properties": {"name": {"const": f.name}, "arguments": f.parameters},
                   "required": ["name", "arguments"], "additionalProperties": False} for f in self.functions]
         schema: dict[str, Any] = calls[0] if len(calls) == 1 else {"anyOf": calls}
+        if self.parallel:
+            schema = {"anyOf": [schema, {"type": "array", "items": schema, "minItems": 1, "maxItems": MAX_PARALLEL_CALLS}]}
         if self.mode == "required":
             return Grammar.json_schema(schema)
-        return Grammar.lark("start: call | text\ncall: %json " + json.dumps(schema) + "\ntext: /[^{ \\t\\n](.|\\n)*/\n")
+        return Grammar.lark("start: call | text\ncall: %json " + json.dumps(schema) + "\ntext: /[^{\\[ \\t\\n](.|\\n)*/\n")
 
     def calls_in(self, text: str) -> list[dict[str, Any]] | None:
         """The reply's tool calls in OpenAI's shape, or None when it is plain text."""
         body = text.strip()
-        if not body.startswith("{"):
+        if not body.startswith(("{", "[")):
             return None
         try:
-            call = json.loads(body)
+            parsed = json.loads(body)
         except json.JSONDecodeError:
             return None
+        calls = parsed if isinstance(parsed, list) and self.parallel else [parsed]
         names = {f.name for f in self.functions}
-        if not isinstance(call, dict) or call.get("name") not in names or not isinstance(call.get("arguments"), dict):
+        if not calls or not all(isinstance(c, dict) and c.get("name") in names and isinstance(c.get("arguments"), dict) for c in calls):
             return None
         return [{"id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
-                 "function": {"name": call["name"], "arguments": json.dumps(call["arguments"])}}]
+                 "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])}} for c in calls]
 
 
 def function_calling(req: ChatRequest) -> FunctionCalling | None:
@@ -104,14 +112,15 @@ def function_calling(req: ChatRequest) -> FunctionCalling | None:
     choice = req.tool_choice if req.tool_choice is not None else "auto"
     if choice == "none":
         return None
+    parallel = req.parallel_tool_calls is not False
     if choice in ("auto", "required"):
-        return FunctionCalling(functions, str(choice))
+        return FunctionCalling(functions, str(choice), parallel)
     name = choice.get("function", {}).get("name") if isinstance(choice, dict) and choice.get("type") == "function" else None
     chosen = [f for f in functions if f.name == name]
     if not chosen:
         raise ApiError(400, "tool_choice must be auto, none, required or {\"type\": \"function\", \"function\": {\"name\": "
                        "one of the tools}}", param="tool_choice")
-    return FunctionCalling(chosen, "required")
+    return FunctionCalling(chosen, "required", parallel)
 
 
 def messages_of(messages: list[ChatMessage]) -> list[tuple[str, str]]:

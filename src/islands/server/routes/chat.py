@@ -27,9 +27,12 @@ __all__ = ["router"]
 router = APIRouter()
 
 
-def _reply(calling: FunctionCalling | None, out: Any) -> tuple[dict[str, Any], str]:
-    """An output as the assistant's message (text or tool calls) and its finish_reason."""
+def _reply(calling: FunctionCalling | None, out: Any, *, streamed: bool = False) -> tuple[dict[str, Any], str]:
+    """An output as the assistant's message (text or tool calls) and its finish_reason; a
+    streamed delta numbers its calls (`index`), as OpenAI's chunks do."""
     calls = calling.calls_in(out.text) if calling is not None else None
+    if calls and streamed:
+        calls = [{"index": i, **call} for i, call in enumerate(calls)]
     if calls:
         return {"content": None, "tool_calls": calls}, "tool_calls"
     return {"content": out.text}, finish_of(out)
@@ -74,7 +77,7 @@ async def chat(request: Request) -> Response:
     rid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     if req.stream:
         include = bool((req.stream_options or {}).get("include_usage"))
-        final = (lambda out: _reply(calling, out)) if calling is not None else None
+        final = (lambda out: _reply(calling, out, streamed=True)) if calling is not None else None
         return await stream(ticket, rid, created, served.name, chat=True, include_usage=include, final=final, recalled=recalled)
     result = await collect(ticket, request)
     made = choices(result, lambda out: {"message": {"role": "assistant", **_reply(calling, out)[0]}, "logprobs": chat_logprobs(out)})
