@@ -25,6 +25,7 @@ import pytest
 import uvicorn
 
 from islands.engine import Engine, MockModel
+from islands.errors import InvalidInput
 from islands.radio import RunReport, Station, run_station
 from islands.radio.bench import check_station
 from islands.radio.samples import TOPICS, write_corrupt_pdf, write_papers
@@ -270,7 +271,8 @@ def test_intake_dedups_watches_and_refuses_bad_input(tmp_path: Path) -> None:
     cli = [sys.executable, "-m", "islands", "radio"]
     for args, needle in [(["add", str(bad_feed)], "not a readable feed"), (["add", str(tmp_path / "nope.pdf")], "no such file"),
                          (["add", str(tmp_path / "inbox" / "2612.00001.pdf"), str(bad_feed)], "not a readable feed"),
-                         (["run", "--hosts", "7"], "hosts"), (["serve", "--pace", "0"], "pace")]:
+                         (["run", "--hosts", "7"], "hosts"), (["run", "--language", "xx-nowhere"], "no voice"),
+                         (["serve", "--pace", "0"], "pace")]:
         p = subprocess.run([*cli, *args, "--station", str(tmp_path / "fresh")], capture_output=True, text=True, timeout=60)
         lines = [x for x in p.stderr.splitlines() if x.strip()]
         assert p.returncode == 2 and len(lines) == 1 and needle in lines[0], (args, p.stderr)
@@ -296,6 +298,9 @@ def test_length_control_scales_the_script_with_the_minutes() -> None:
              "text": " ".join(body * 6)}
     hosts = pick_hosts(3, "en")
     assert len({h.voice for h in hosts}) == 3
+    assert all(h.voice.startswith("de+") for h in pick_hosts(2, "de"))
+    with pytest.raises(InvalidInput, match="no voice for language"):
+        pick_hosts(2, "xx-nowhere")
     short = daily_script([paper], hosts, minutes=0.5, day="2026-12-07")
     long = daily_script([paper], hosts, minutes=1.0, day="2026-12-07")
     words = [sum(len(line.text.split()) for line in s) for s in (short, long)]

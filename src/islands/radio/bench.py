@@ -37,6 +37,16 @@ def _rss_mb(pid: int) -> float | None:
     return None
 
 
+def _steady(samples: list[float]) -> dict[str, float]:
+    """A run's resident memory once loaded (from the first sample at 90% of its peak to the
+    last but two, leaving out start-up and tear-down): start, end, peak and growth, in MB."""
+    peak = max(samples)
+    start = next(i for i, x in enumerate(samples) if x >= 0.9 * peak)
+    body = samples[start : max(start + 1, len(samples) - 2)]
+    return {"start_mb": round(body[0]), "end_mb": round(body[-1]), "max_mb": round(max(body)),
+            "growth_mb": round(body[-1] - body[0]), "samples": len(samples)}
+
+
 def check_station(folder: Path) -> dict[str, Any]:
     """What a soak must find: nothing lost, nothing twice (memories counted in the station's store)."""
     from islands.memory import open_store
@@ -119,7 +129,7 @@ def bench_radio(*, papers: int = 6, minutes: float = 10.0, kill_worker: bool = F
             audio = sum(float(r["duration"] or 0) for r in s.q.rows("SELECT duration FROM shows"))
             embedded = s.q.counts().get("embed", {}).get("done", 0)
         compute = sum(v["total_s"] for v in stages.values())
-        steady = [x for run in rss for x in run[len(run) // 4 :]] or [0.0]
+        steady = [_steady(run) for run in rss if len(run) >= 4]
         return {
             "papers": papers,
             "model": model,
@@ -132,8 +142,7 @@ def bench_radio(*, papers: int = 6, minutes: float = 10.0, kill_worker: bool = F
             "stage_mean_s": {k: v["mean_s"] for k, v in stages.items()},
             "runs": starts,
             "killed": killed_at,
-            "rss_mb": {"per_run_first_last_max": [[round(r[0]), round(r[-1]), round(max(r))] for r in rss if r],
-                       "steady_max": round(max(steady)), "steady_min": round(min(steady))},
+            "rss_mb": {"runs": steady, "flat": all(r["growth_mb"] < 0.1 * r["max_mb"] + 50 for r in steady)},
             "checks": check_station(folder),
             "machine_load_1m": round(os.getloadavg()[0], 2),
         }

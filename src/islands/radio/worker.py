@@ -32,6 +32,7 @@ from islands.errors import InvalidInput, IslandsError
 from islands.memory import MemoryStore, open_store
 from islands.radio.audio import AudioError, encode, speak
 from islands.radio.extract import BadPaper, extract_paper, write_atomic
+from islands.radio.intake import scan_watched
 from islands.radio.queue import Job
 from islands.radio.shows import Host, Line, daily_script, pick_hosts, weekly_script, words
 from islands.radio.station import Station
@@ -270,19 +271,17 @@ def run_station(
     threads = [threading.Thread(target=media_loop, args=(w,), name=w.name, daemon=True) for w in media]
     for t in threads:
         t.start()
-    from islands.radio.intake import scan_watched
-
     try:
         while not stop.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 report.stopped_by = "minutes"
                 break
-            if main.step(model_work, stop):
-                continue
-            scan_watched(main.station.q, folder)
-            planned = main.station.plan_shows(weekly_now=weekly_now)
+            worked = main.step(model_work, stop)
+            planned = main.station.plan_shows(weekly_now=weekly_now)  # after every job: speech starts while the model works on
             report.shows_planned += planned
-            if planned:
+            if worked or planned:
+                continue
+            if scan_watched(main.station.q, folder):
                 continue
             if main.station.q.unfinished() == 0 and not watch:
                 break
