@@ -316,3 +316,42 @@ def test_the_real_model_summarizes_a_paper_with_a_judge(real: Engine) -> None:
     assert result["scored_by"] == "judge"
     assert all(0 <= d["score"] <= 100 for d in result["drafts"] if d["score"] is not None)
     assert len(result["body"].split()) >= 2
+
+
+def test_a_feed_entry_with_an_http_pdf_link_is_fetched_by_the_extract_stage(tmp_path: Path) -> None:
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    write_papers(tmp_path / "site", 1, start=7)
+    handler = functools.partial(Quiet, directory=str(tmp_path / "site"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/2612.00007.pdf"
+        feed = tmp_path / "remote.atom"
+        feed.write_text((tmp_path / "site" / "feed.atom").read_text().replace('href="2612.00007.pdf"', f'href="{url}"'))
+        with Station(tmp_path / "st") as s:
+            assert s.add([feed])["papers"] == ["2612.00007"]
+            assert s.paper("2612.00007")["source"] == url
+        report = run_station(tmp_path / "st", _mock_engine, embedder="none", weekly_now=False)
+        assert report.done["extract"] == 1 and report.done["encode"] == 1
+        assert (tmp_path / "st" / "papers" / "2612.00007" / "text.txt").read_text().startswith("Sparse attention for long contexts, part 7")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_station_plays_every_show_before_repeating_one_newest_first(station: tuple[Path, RunReport]) -> None:
+    from islands.radio.serve import Broadcaster
+
+    folder, _ = station
+    with Station(folder) as s:
+        caster = Broadcaster(s)
+        order = [caster.next_show()[0] for _ in range(4)]
+        newest = s.shows(finished=True)[0]["id"]
+    assert order[0] == newest and len(set(order[:3])) == 3 and order[3] in order[:3]
