@@ -250,6 +250,7 @@ def test_a_run_killed_mid_pipeline_resumes_with_nothing_lost_or_done_twice(tmp_p
     checks = check_station(folder)
     assert checks["lost"] == [] and checks["parked"] == [] and checks["finished_twice"] == []
     assert checks["memories"] == 5 and checks["memories_match"] and checks["in_one_daily_show"]
+    assert checks["still_queued"] == checks["embedded_awaiting_show"] == 0
     assert checks["shows"] == checks["shows_encoded"] == 3
     done_before = {stage: v.get("done", 0) for stage, v in before["stages"].items()}
     for stage, n in report.done.items():  # the second run did only what the first had not finished
