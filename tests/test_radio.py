@@ -25,7 +25,7 @@ import pytest
 import uvicorn
 
 from islands.engine import Engine, MockModel
-from islands.errors import InvalidInput
+from islands.errors import InvalidInput, ModelError
 from islands.radio import RunReport, Station, run_station
 from islands.radio.bench import check_station
 from islands.radio.samples import TOPICS, write_corrupt_pdf, write_papers
@@ -273,12 +273,22 @@ def test_intake_dedups_watches_and_refuses_bad_input(tmp_path: Path) -> None:
     for args, needle in [(["add", str(bad_feed)], "not a readable feed"), (["add", str(tmp_path / "nope.pdf")], "no such file"),
                          (["add", str(tmp_path / "inbox" / "2612.00001.pdf"), str(bad_feed)], "not a readable feed"),
                          (["run", "--hosts", "7"], "hosts"), (["run", "--language", "xx-nowhere"], "no voice"),
+                         (["run", "--model", "no-such-model"], "unknown model"),
                          (["serve", "--pace", "0"], "pace")]:
         p = subprocess.run([*cli, *args, "--station", str(tmp_path / "fresh")], capture_output=True, text=True, timeout=60)
         lines = [x for x in p.stderr.splitlines() if x.strip()]
         assert p.returncode == 2 and len(lines) == 1 and needle in lines[0], (args, p.stderr)
     with Station(tmp_path / "fresh") as s:
         assert s.papers() == []  # nothing half-added by the failed commands
+        s.add([paths[1]])
+
+    def broken() -> Engine:
+        raise ModelError("the model file is corrupt")
+
+    with pytest.raises(ModelError, match="corrupt"):  # the run stops; the paper is not parked for it
+        run_station(tmp_path / "fresh", broken, embedder="none")
+    with Station(tmp_path / "fresh") as s:
+        assert s.q.parked() == [] and s.q.state("paper:2612.00002", "summarize") == "pending"
     (tmp_path / "afile").write_text("x")
     p = subprocess.run([*cli, "status", "--station", str(tmp_path / "afile")], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "is a file" in p.stderr

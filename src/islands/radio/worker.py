@@ -61,6 +61,10 @@ class RunReport:
                 "shows_planned": self.shows_planned, "seconds": round(self.seconds, 3), "stopped_by": self.stopped_by}
 
 
+class _StopRun(Exception):
+    """The run cannot go on (the engine failed to load); its cause is what the user sees."""
+
+
 class _Stages:
     """The work of each stage, for one thread (its own station connection)."""
 
@@ -75,7 +79,10 @@ class _Stages:
     def engine(self) -> Brancher:
         if self._engine_obj is None:
             assert self._engine is not None
-            self._engine_obj = self._engine()
+            try:
+                self._engine_obj = self._engine()
+            except Exception as e:  # no model is no reason to park every paper: the run stops
+                raise _StopRun() from e
         return self._engine_obj
 
     @property
@@ -202,6 +209,9 @@ class _Worker:
         t0 = time.perf_counter()
         try:
             then = work.do(job)
+        except _StopRun as stop_run:
+            self.station.q.release(job)
+            raise stop_run.__cause__ or stop_run from None
         except (BadPaper, AudioError, IslandsError, OSError, ValueError, KeyError, RuntimeError) as e:
             permanent = isinstance(e, BadPaper) and "missing" in str(e)
             state = self.station.q.fail(job, _reason(e), permanent=permanent)
