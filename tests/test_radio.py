@@ -25,6 +25,7 @@ import pytest
 import uvicorn
 
 from islands.engine import Engine, MockModel
+from islands.errors import InvalidInput, ModelError
 from islands.radio import RunReport, Station, run_station
 from islands.radio.bench import check_station
 from islands.radio.samples import TOPICS, write_corrupt_pdf, write_papers
@@ -249,6 +250,7 @@ def test_a_run_killed_mid_pipeline_resumes_with_nothing_lost_or_done_twice(tmp_p
     checks = check_station(folder)
     assert checks["lost"] == [] and checks["parked"] == [] and checks["finished_twice"] == []
     assert checks["memories"] == 5 and checks["memories_match"] and checks["in_one_daily_show"]
+    assert checks["still_queued"] == checks["embedded_awaiting_show"] == 0
     assert checks["shows"] == checks["shows_encoded"] == 3
     done_before = {stage: v.get("done", 0) for stage, v in before["stages"].items()}
     for stage, n in report.done.items():  # the second run did only what the first had not finished
@@ -270,12 +272,23 @@ def test_intake_dedups_watches_and_refuses_bad_input(tmp_path: Path) -> None:
     cli = [sys.executable, "-m", "islands", "radio"]
     for args, needle in [(["add", str(bad_feed)], "not a readable feed"), (["add", str(tmp_path / "nope.pdf")], "no such file"),
                          (["add", str(tmp_path / "inbox" / "2612.00001.pdf"), str(bad_feed)], "not a readable feed"),
-                         (["run", "--hosts", "7"], "hosts"), (["serve", "--pace", "0"], "pace")]:
+                         (["run", "--hosts", "7"], "hosts"), (["run", "--language", "xx-nowhere"], "no voice"),
+                         (["run", "--model", "no-such-model"], "unknown model"),
+                         (["serve", "--pace", "0"], "pace")]:
         p = subprocess.run([*cli, *args, "--station", str(tmp_path / "fresh")], capture_output=True, text=True, timeout=60)
         lines = [x for x in p.stderr.splitlines() if x.strip()]
         assert p.returncode == 2 and len(lines) == 1 and needle in lines[0], (args, p.stderr)
     with Station(tmp_path / "fresh") as s:
         assert s.papers() == []  # nothing half-added by the failed commands
+        s.add([paths[1]])
+
+    def broken() -> Engine:
+        raise ModelError("the model file is corrupt")
+
+    with pytest.raises(ModelError, match="corrupt"):  # the run stops; the paper is not parked for it
+        run_station(tmp_path / "fresh", broken, embedder="none")
+    with Station(tmp_path / "fresh") as s:
+        assert s.q.parked() == [] and s.q.state("paper:2612.00002", "summarize") == "pending"
     (tmp_path / "afile").write_text("x")
     p = subprocess.run([*cli, "status", "--station", str(tmp_path / "afile")], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "is a file" in p.stderr
@@ -296,6 +309,9 @@ def test_length_control_scales_the_script_with_the_minutes() -> None:
              "text": " ".join(body * 6)}
     hosts = pick_hosts(3, "en")
     assert len({h.voice for h in hosts}) == 3
+    assert all(h.voice.startswith("de+") for h in pick_hosts(2, "de"))
+    with pytest.raises(InvalidInput, match="no voice for language"):
+        pick_hosts(2, "xx-nowhere")
     short = daily_script([paper], hosts, minutes=0.5, day="2026-12-07")
     long = daily_script([paper], hosts, minutes=1.0, day="2026-12-07")
     words = [sum(len(line.text.split()) for line in s) for s in (short, long)]
@@ -311,3 +327,42 @@ def test_the_real_model_summarizes_a_paper_with_a_judge(real: Engine) -> None:
     assert result["scored_by"] == "judge"
     assert all(0 <= d["score"] <= 100 for d in result["drafts"] if d["score"] is not None)
     assert len(result["body"].split()) >= 2
+
+
+def test_a_feed_entry_with_an_http_pdf_link_is_fetched_by_the_extract_stage(tmp_path: Path) -> None:
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    write_papers(tmp_path / "site", 1, start=7)
+    handler = functools.partial(Quiet, directory=str(tmp_path / "site"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/2612.00007.pdf"
+        feed = tmp_path / "remote.atom"
+        feed.write_text((tmp_path / "site" / "feed.atom").read_text().replace('href="2612.00007.pdf"', f'href="{url}"'))
+        with Station(tmp_path / "st") as s:
+            assert s.add([feed])["papers"] == ["2612.00007"]
+            assert s.paper("2612.00007")["source"] == url
+        report = run_station(tmp_path / "st", _mock_engine, embedder="none", weekly_now=False)
+        assert report.done["extract"] == 1 and report.done["encode"] == 1
+        assert (tmp_path / "st" / "papers" / "2612.00007" / "text.txt").read_text().startswith("Sparse attention for long contexts, part 7")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_station_plays_every_show_before_repeating_one_newest_first(station: tuple[Path, RunReport]) -> None:
+    from islands.radio.serve import Broadcaster
+
+    folder, _ = station
+    with Station(folder) as s:
+        caster = Broadcaster(s)
+        order = [caster.next_show()[0] for _ in range(4)]
+        newest = s.shows(finished=True)[0]["id"]
+    assert order[0] == newest and len(set(order[:3])) == 3 and order[3] in order[:3]

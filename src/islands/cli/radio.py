@@ -97,6 +97,10 @@ def run(
                     papers_per_show=papers_per_show, drafts=drafts)
     if attempts < 1 or backoff < 0:
         die(f"invalid --attempts {attempts} / --backoff {backoff}: at least 1 attempt, backoff >= 0")
+    if model != "mock":
+        from islands.engine.embedded import resolve_model_path
+
+        resolve_model_path(model)  # an unknown model is one line now, not a parked job per paper
     with Station(folder) as s, Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                                         console=err, disable=as_json or not err.is_terminal) as bar:
         task = bar.add_task("radio", total=None)

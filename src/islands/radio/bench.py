@@ -5,8 +5,8 @@ Reports papers/hour, seconds of audio per second of compute (the stages' summed 
 wall time, each stage's mean time; and the soak's checks: every paper embedded or parked
 (none lost), no stage finished twice, one memory per paper, each paper in exactly one daily
 show, every show encoded, and the pipeline process's resident memory over the run (flat or
-not). With `kill_worker`, the child is SIGKILLed once half the papers are embedded and a new
-one resumes the queue.
+not). With `kill_worker`, the child is SIGKILLed once half the papers are embedded or half
+the time bound has passed, whichever comes first, and a new one resumes the queue.
 """
 
 from __future__ import annotations
@@ -37,14 +37,27 @@ def _rss_mb(pid: int) -> float | None:
     return None
 
 
+def _steady(samples: list[float]) -> dict[str, float]:
+    """A run's resident memory once loaded (from the first sample at 90% of its peak to the
+    last but two, leaving out start-up and tear-down): start, end, peak and growth, in MB."""
+    peak = max(samples)
+    start = next(i for i, x in enumerate(samples) if x >= 0.9 * peak)
+    body = samples[start : max(start + 1, len(samples) - 2)]
+    return {"start_mb": round(body[0]), "end_mb": round(body[-1]), "max_mb": round(max(body)),
+            "growth_mb": round(body[-1] - body[0]), "samples": len(samples)}
+
+
 def check_station(folder: Path) -> dict[str, Any]:
-    """What a soak must find: nothing lost, nothing twice (memories counted in the station's store)."""
+    """What a soak must find: nothing lost (every paper embedded, parked, or still queued when
+    the time bound stopped it), nothing twice (memories counted in the station's store)."""
     from islands.memory import open_store
 
     with Station(folder) as s:
         q = s.q
         papers = [r["id"] for r in q.rows("SELECT id FROM papers")]
         embedded = {r["subject"][6:] for r in q.rows("SELECT subject FROM jobs WHERE stage = 'embed' AND state = 'done'")}
+        queued = {r["subject"][6:] for r in q.rows(
+            "SELECT subject FROM jobs WHERE state IN ('pending', 'running') AND subject LIKE 'paper:%'")}
         parked = {r["subject"][6:] for r in q.rows("SELECT subject FROM jobs WHERE state = 'parked' AND subject LIKE 'paper:%'")}
         in_daily = q.rows("SELECT paper_id, count(*) AS n FROM show_papers WHERE kind = 'daily' GROUP BY paper_id")
         shows = q.rows("SELECT id FROM shows")
@@ -57,12 +70,14 @@ def check_station(folder: Path) -> dict[str, Any]:
             memories = sum(1 for m in store.memories(valid_only=False) if m.kind == "paper")
     return {
         "papers": len(papers),
-        "lost": sorted(set(papers) - embedded - parked),
+        "lost": sorted(set(papers) - embedded - parked - queued),
+        "still_queued": len(queued - embedded),
         "parked": sorted(parked),
         "finished_twice": [f"{s} {st} x{n}" for s, st, n in twice],
         "memories": memories,
         "memories_match": memories == len(embedded),
-        "in_one_daily_show": all(r["n"] == 1 for r in in_daily) and len(in_daily) == len(embedded),
+        "in_one_daily_show": all(r["n"] == 1 for r in in_daily) and {r["paper_id"] for r in in_daily} <= embedded,
+        "embedded_awaiting_show": len(embedded - {r["paper_id"] for r in in_daily}),
         "shows": len(shows),
         "shows_encoded": len(encoded),
         "interrupted_runs": interrupted,
@@ -103,7 +118,8 @@ def bench_radio(*, papers: int = 6, minutes: float = 10.0, kill_worker: bool = F
                 with Station(folder) as s:
                     done = s.q.counts().get("embed", {}).get("done", 0)
                 say(f"run {starts}: {done}/{papers} papers embedded, {time.perf_counter() - t0:.0f} s")
-                if kill_worker and killed_at is None and done >= max(1, papers // 2):
+                halfway = done >= max(1, papers // 2) or time.monotonic() >= deadline - minutes * 30
+                if kill_worker and killed_at is None and halfway:
                     os.kill(child.pid, signal.SIGKILL)
                     child.wait()
                     killed_at = {"after_s": round(time.perf_counter() - t0, 1), "papers_embedded": done}
@@ -119,7 +135,7 @@ def bench_radio(*, papers: int = 6, minutes: float = 10.0, kill_worker: bool = F
             audio = sum(float(r["duration"] or 0) for r in s.q.rows("SELECT duration FROM shows"))
             embedded = s.q.counts().get("embed", {}).get("done", 0)
         compute = sum(v["total_s"] for v in stages.values())
-        steady = [x for run in rss for x in run[len(run) // 4 :]] or [0.0]
+        steady = [_steady(run) for run in rss if len(run) >= 4]
         return {
             "papers": papers,
             "model": model,
@@ -132,8 +148,7 @@ def bench_radio(*, papers: int = 6, minutes: float = 10.0, kill_worker: bool = F
             "stage_mean_s": {k: v["mean_s"] for k, v in stages.items()},
             "runs": starts,
             "killed": killed_at,
-            "rss_mb": {"per_run_first_last_max": [[round(r[0]), round(r[-1]), round(max(r))] for r in rss if r],
-                       "steady_max": round(max(steady)), "steady_min": round(min(steady))},
+            "rss_mb": {"runs": steady, "flat": all(r["growth_mb"] < 0.1 * r["max_mb"] + 50 for r in steady)},
             "checks": check_station(folder),
             "machine_load_1m": round(os.getloadavg()[0], 2),
         }

@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from islands.errors import InvalidInput
-from islands.radio.intake import add_feed, register_pdf, scan_watched
+from islands.radio.intake import add_feed, read_feed, register_pdf, scan_watched
 from islands.radio.queue import JobQueue
+from islands.radio.shows import pick_hosts
 
 __all__ = ["Station", "StationConfig"]
 
@@ -51,6 +52,7 @@ class StationConfig:
             raise InvalidInput(f"invalid papers per show {self.papers_per_show}: must be 1 to 50")
         if not 1 <= self.drafts <= 8 or not 8 <= self.tokens <= 256:
             raise InvalidInput(f"invalid drafts={self.drafts} / tokens={self.tokens}: drafts 1-8, tokens 8-256")
+        pick_hosts(self.hosts, self.language)  # a language espeak-ng has no voice for is refused now, not at the speech stage
         return self
 
 
@@ -106,8 +108,6 @@ class Station:
             if p.is_file() and p.suffix.lower() not in (".pdf", ".xml", ".atom", ".rss"):
                 raise InvalidInput(f"{p}: add PDFs, folders of PDFs, or an Atom/RSS feed (.xml, .atom, .rss)")
         feeds = [p for p in paths if p.is_file() and p.suffix.lower() != ".pdf"]
-        from islands.radio.intake import read_feed
-
         for f in feeds:
             read_feed(f)  # a bad feed fails here, before any PDF is taken
         added: list[str] = []

@@ -61,15 +61,32 @@ def _clean(text: str) -> str:
     return text
 
 
+_EXAMPLE = ("Paper: Attention Is All You Need\n"
+            "Abstract: We propose the Transformer, a network architecture based solely on attention mechanisms, dispensing "
+            "with recurrence and convolutions entirely. It is more parallelizable and needs less time to train.\n"
+            "Summary: This paper replaces recurrent networks with attention alone, and the resulting Transformer trains faster.\n\n")
+
+
+def _first_line(text: str) -> str:
+    """The first line with words in it, cleaned: a base model often starts with a line break."""
+    return next((_clean(line) for line in text.splitlines() if _clean(line)), "")
+
+
+def _usable(text: str) -> bool:
+    """A summary worth saying: four words or more, mostly letters (not '.' or a list of symbols)."""
+    words = re.findall(r"[A-Za-z]{2,}", text)
+    return len(words) >= 4 and sum(len(w) for w in words) >= 0.6 * len(text.replace(" ", ""))
+
+
 def summarize_paper(engine: Brancher, paper_id: str, title: str, source: str, *, drafts: int = 3, tokens: int = 40,
                     budget: int = 160, seed: int = 0) -> dict[str, Any]:
     """Fan out `drafts` summaries, judge them, synthesize one; the result cites the paper."""
     excerpt = _clip(engine, source, budget)
-    question = f"Paper: {title}\nAbstract: {excerpt}\n"
-    prompt = f"{question}One-sentence summary for a radio show: This paper"
+    question = f"{_EXAMPLE}Paper: {title}\nAbstract: {excerpt}\n"
+    prompt = f"{question}Summary: This paper"
     params = SamplingParams(max_tokens=tokens, stop=("\n",), seed=seed)
     variants = fanout(engine, prompt, drafts, params, temperatures=schedule(drafts, "linear", hot=1.0, cool=0.3))
-    usable = [v for v in variants if _clean(v.text)] or variants
+    usable = [v for v in variants if _usable(_clean(v.text))] or variants
     try:
         judge(engine, question, usable, criterion="How accurate and clear is this summary of the paper")
         scored_by = "judge"
@@ -79,14 +96,15 @@ def summarize_paper(engine: Brancher, paper_id: str, title: str, source: str, *,
         score_logprob(engine, prompt, usable)
         scored_by = "logprob"
     ranked = prune(usable, k=len(usable))
-    merged = _clean(synthesize(engine, question + "Summary: This paper", ranked, mode="improve",
-                               params=SamplingParams(temperature=0, max_tokens=tokens + 8, stop=("\n",))))
-    best = _clean(ranked[0].text) if ranked else ""
-    body = merged or best
+    sentences = [Variant(f"This paper {v.text.strip()}", v.temperature, v.seed, score=v.score) for v in ranked]
+    merged = _first_line(synthesize(engine, question, sentences, mode="improve",
+                                    params=SamplingParams(temperature=0, max_tokens=tokens + 8, stop=("\n\n",))))
+    best = next((_clean(v.text) for v in ranked if _usable(_clean(v.text))), "")
+    body = merged if _usable(merged) else best
     fallback = not body
     if fallback:  # the model wrote nothing usable: say what the abstract says first
         body = _clean(excerpt.split(". ")[0]) or "is in the station's folder."
-    body = body if body[:1].isupper() or body.startswith("This paper") else f"This paper {body}"
+    body = body if body.startswith("This paper") else f"This paper {body}" if body[:1].islower() else body
     return {
         "id": paper_id,
         "title": title,
@@ -151,7 +169,7 @@ def themes(engine: Brancher, papers: list[dict[str, Any]], vectors: np.ndarray, 
         name = " and ".join(ranked[:2]) if ranked else "miscellany"
         drafts = [Variant(p.get("body") or p["summary"], 0.0, 0) for p in members]
         question = f"This week's papers on {name}: " + "; ".join(p["title"] for p in members)
-        merged = _clean(synthesize(engine, question, drafts, mode="summarize",
-                                   params=SamplingParams(temperature=0, max_tokens=tokens, stop=("\n",))))
+        merged = _first_line(synthesize(engine, question, drafts, mode="summarize",
+                                        params=SamplingParams(temperature=0, max_tokens=tokens, stop=("\n\n",))))
         found.append(Theme(name, [p["id"] for p in members], merged))
     return found

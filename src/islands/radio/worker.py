@@ -32,6 +32,7 @@ from islands.errors import InvalidInput, IslandsError
 from islands.memory import MemoryStore, open_store
 from islands.radio.audio import AudioError, encode, speak
 from islands.radio.extract import BadPaper, extract_paper, write_atomic
+from islands.radio.intake import scan_watched
 from islands.radio.queue import Job
 from islands.radio.shows import Host, Line, daily_script, pick_hosts, weekly_script, words
 from islands.radio.station import Station
@@ -60,6 +61,10 @@ class RunReport:
                 "shows_planned": self.shows_planned, "seconds": round(self.seconds, 3), "stopped_by": self.stopped_by}
 
 
+class _StopRun(Exception):
+    """The run cannot go on (the engine failed to load); its cause is what the user sees."""
+
+
 class _Stages:
     """The work of each stage, for one thread (its own station connection)."""
 
@@ -74,7 +79,10 @@ class _Stages:
     def engine(self) -> Brancher:
         if self._engine_obj is None:
             assert self._engine is not None
-            self._engine_obj = self._engine()
+            try:
+                self._engine_obj = self._engine()
+            except Exception as e:  # no model is no reason to park every paper: the run stops
+                raise _StopRun() from e
         return self._engine_obj
 
     @property
@@ -201,6 +209,9 @@ class _Worker:
         t0 = time.perf_counter()
         try:
             then = work.do(job)
+        except _StopRun as stop_run:
+            self.station.q.release(job)
+            raise stop_run.__cause__ or stop_run from None
         except (BadPaper, AudioError, IslandsError, OSError, ValueError, KeyError, RuntimeError) as e:
             permanent = isinstance(e, BadPaper) and "missing" in str(e)
             state = self.station.q.fail(job, _reason(e), permanent=permanent)
@@ -270,19 +281,17 @@ def run_station(
     threads = [threading.Thread(target=media_loop, args=(w,), name=w.name, daemon=True) for w in media]
     for t in threads:
         t.start()
-    from islands.radio.intake import scan_watched
-
     try:
         while not stop.is_set():
             if deadline is not None and time.monotonic() >= deadline:
                 report.stopped_by = "minutes"
                 break
-            if main.step(model_work, stop):
-                continue
-            scan_watched(main.station.q, folder)
-            planned = main.station.plan_shows(weekly_now=weekly_now)
+            worked = main.step(model_work, stop)
+            planned = main.station.plan_shows(weekly_now=weekly_now)  # after every job: speech starts while the model works on
             report.shows_planned += planned
-            if planned:
+            if worked or planned:
+                continue
+            if scan_watched(main.station.q, folder):
                 continue
             if main.station.q.unfinished() == 0 and not watch:
                 break
