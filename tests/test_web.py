@@ -232,7 +232,7 @@ def test_an_example_flow_grows_its_tree_to_the_winner(page: Page) -> None:
     nodes = pg.get_by_test_id("tree-node")
     ids = [nodes.nth(i).get_attribute("data-id") for i in range(nodes.count())]
     assert {"root", "drafts", "answer"} <= set(ids) and sum(1 for i in ids if i and i.startswith("drafts/")) == 4
-    assert max(sizes, default=0) < len(ids)  # drawn as it grew, not all at once at the end
+    assert any(0 < n < len(ids) for n in sizes), sizes  # drawn as it grew, not all at once at the end
     winners = pg.locator("[data-testid=tree-node][data-winner='1']")
     path = [winners.nth(i).get_attribute("data-id") for i in range(winners.count())]
     assert len(path) == 4 and "root" in path and "drafts" in path and "answer" in path
@@ -305,8 +305,9 @@ def test_a_flow_built_by_drag_and_connect_runs_the_same_in_the_page_and_the_cli(
     pg.keyboard.press("Control+v")
     assert pg.get_by_test_id("flow-node").count() == 4
     pg.keyboard.press("Control+z")
-    assert pg.get_by_test_id("flow-node").count() == 3
+    assert pg.get_by_test_id("flow-node").count() == 3 and pg.locator(".react-flow__edge").count() == 2
     pg.get_by_test_id("arrange").click()
+    pg.wait_for_timeout(400)  # the view fits the arranged nodes
     _node(pg, "generate_1").click()
     page.shot("editor", docs=True)
 

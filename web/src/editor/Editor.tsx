@@ -7,7 +7,6 @@ import {
   Background,
   Controls,
   Handle,
-  MiniMap,
   Position,
   ReactFlow,
   ReactFlowProvider,
@@ -82,8 +81,10 @@ function Inner() {
   const [schema, setSchema] = useState<any>(null);
   const [name, setName] = useState(() => load().name);
   const [nodes, setNodes] = useState<FlowNode[]>(() => load().nodes);
-  const [past, setPast] = useState<FlowNode[][]>([]);
-  const [future, setFuture] = useState<FlowNode[][]>([]);
+  // undo history: snapshots of the nodes, kept in a ref so that undo and redo have no side effects inside state updaters
+  const history = useRef<{ past: FlowNode[][]; future: FlowNode[][] }>({ past: [], future: [] });
+  const [, setTick] = useState(0);
+  const bump = () => setTick((t) => t + 1);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [problem, setProblem] = useState("");
   const [note, setNote] = useState("");
@@ -99,32 +100,36 @@ function Inner() {
   const specs = useMemo(() => Object.fromEntries(ops.map((o) => [o.op, o])), [ops]);
 
   const commit = useCallback(() => {
-    setPast((p) => [...p.slice(-99), nodesRef.current]);
-    setFuture([]);
+    history.current.past = [...history.current.past.slice(-99), nodesRef.current];
+    history.current.future = [];
+    bump();
   }, []);
   const change = useCallback(
     (next: (ns: FlowNode[]) => FlowNode[]) => {
       commit();
-      setNodes(next);
+      const made = next(nodesRef.current);
+      nodesRef.current = made;
+      setNodes(made);
     },
     [commit],
   );
-  const undo = useCallback(() => {
-    setPast((p) => {
-      if (!p.length) return p;
-      setFuture((f) => [nodesRef.current, ...f]);
-      setNodes(p[p.length - 1]);
-      return p.slice(0, -1);
-    });
+  const travel = useCallback((from: "past" | "future") => {
+    const h = history.current;
+    const target = from === "past" ? h.past.at(-1) : h.future[0];
+    if (!target) return;
+    if (from === "past") {
+      h.past = h.past.slice(0, -1);
+      h.future = [nodesRef.current, ...h.future];
+    } else {
+      h.future = h.future.slice(1);
+      h.past = [...h.past, nodesRef.current];
+    }
+    nodesRef.current = target;
+    setNodes(target);
+    bump();
   }, []);
-  const redo = useCallback(() => {
-    setFuture((f) => {
-      if (!f.length) return f;
-      setPast((p) => [...p, nodesRef.current]);
-      setNodes(f[0]);
-      return f.slice(1);
-    });
-  }, []);
+  const undo = useCallback(() => travel("past"), [travel]);
+  const redo = useCallback(() => travel("future"), [travel]);
 
   const doc = useMemo(() => toFlow(name, "", nodes), [name, nodes]);
 
@@ -330,16 +335,16 @@ function Inner() {
           <button onClick={save} data-testid="save">
             Save
           </button>
-          <button onClick={undo} disabled={!past.length} data-testid="undo" title="Ctrl+Z">
+          <button onClick={undo} disabled={!history.current.past.length} data-testid="undo" title="Ctrl+Z">
             Undo
           </button>
-          <button onClick={redo} disabled={!future.length} title="Ctrl+Y">
+          <button onClick={redo} disabled={!history.current.future.length} title="Ctrl+Y">
             Redo
           </button>
           <button
             onClick={() => {
               change((ns) => arrange(ns));
-              setTimeout(() => void rf.fitView({ maxZoom: 1.2, duration: 150 }), 50);
+              setTimeout(() => void rf.fitView({ maxZoom: 1.2 }), 120);
             }}
             data-testid="arrange"
           >
@@ -407,7 +412,6 @@ function Inner() {
             >
               <Background />
               <Controls />
-              <MiniMap pannable zoomable />
             </ReactFlow>
           </div>
           <aside className="side">
