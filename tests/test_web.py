@@ -218,6 +218,19 @@ def test_a_thousand_message_conversation_imports_and_renders(page: Page, tmp_pat
     last.scroll_into_view_if_needed()
     sync_api.expect(last.locator("strong")).to_have_text("999")  # Markdown rendered
 
+    # editing the first message forks the conversation at its root; the 1,000 stay a branch
+    pg.get_by_test_id("mode").select_option("text")
+    pg.get_by_test_id("max-tokens").fill("2")
+    pg.get_by_test_id("edit").first.click()
+    pg.get_by_test_id("edit-box").fill("The sea is")
+    pg.get_by_test_id("edit-box").press("Enter")
+    pg.get_by_test_id("send").wait_for(timeout=60_000)
+    sync_api.expect(pg.get_by_test_id("message")).to_have_count(2)
+    label = pg.locator(".msg.user").get_by_test_id("branch-label")
+    sync_api.expect(label).to_have_text("2/2")
+    pg.locator(".msg.user").get_by_test_id("branch-prev").click()
+    sync_api.expect(pg.get_by_test_id("message")).to_have_count(1000)
+
 
 def test_an_example_flow_grows_its_tree_to_the_winner(page: Page) -> None:
     pg = page.open("tree")
