@@ -252,7 +252,7 @@ def test_an_example_flow_grows_its_tree_to_the_winner(page: Page) -> None:
     assert pg.locator(".tnode.pruned").count() == 3
     winner = next(p for p in path if p and p.startswith("drafts/"))
     pg.locator(f"[data-testid=tree-node][data-id='{winner}']").click()
-    text = pg.get_by_test_id("tree-picked").locator("pre").inner_text()
+    text = pg.get_by_test_id("picked-text").inner_text()
     assert text.strip() == pg.get_by_test_id("tree-output").inner_text().strip()
     page.shot("tree", docs=True)
 

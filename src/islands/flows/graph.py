@@ -25,6 +25,7 @@ import functools
 import json
 import string
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args
 
@@ -52,6 +53,7 @@ class Context:
     def __init__(self, engine: Engine, inputs: dict[str, str]) -> None:
         self.engine, self.inputs = engine, inputs
         self.values: dict[str, Any] = {}
+        self.candidates: dict[str, list[dict[str, Any]]] = {}  # node id -> what a text-valued node chose from (for events)
 
     def fill(self, template: str) -> str:
         """The template with {input} and {node} references filled in (a node: its best text)."""
@@ -275,7 +277,10 @@ class Ask(Op):
     n: int = Field(6, ge=1, le=64)
 
     def run(self, ctx: Context) -> str:
-        return ask(ctx.engine, ctx.fill(self.question), n=self.n).answer or ""
+        result = ask(ctx.engine, ctx.fill(self.question), n=self.n)
+        ctx.candidates[self.id] = [{"text": c.text, "temperature": c.temperature, "answer": c.answer, "source": c.source,
+                                    "spans": [asdict(s) for s in c.spans]} for c in result.candidates]
+        return result.answer or ""
 
 
 @register
@@ -458,7 +463,7 @@ def run_flow(engine: Engine, flow: Flow, inputs: dict[str, str] | None = None, *
             told.node(node.id, _op_of(node), sorted(node.deps()))
         value = ctx.values[node.id] = node.run(ctx)
         if told is not None:
-            told.value(node.id, sorted(node.deps()), value, [getattr(node, name) for name in node.links])
+            told.value(node.id, sorted(node.deps()), value, [getattr(node, name) for name in node.links], ctx.candidates.get(node.id))
         if node.is_output:
             output, output_node = value, node.id
     if output is None:

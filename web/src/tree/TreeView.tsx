@@ -3,6 +3,7 @@
 // path is drawn bold. Click a node to read its whole text.
 import { Background, Controls, Handle, Position, ReactFlow, ReactFlowProvider, useReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
 import { useEffect, useMemo, useState } from "react";
+import { toHtml } from "../chat/render";
 import { fmt, layout, type TreeNode, type TreeState } from "./model";
 
 type Data = { t: TreeNode; winner: boolean };
@@ -93,7 +94,22 @@ export default function TreeView({ state }: { state: TreeState }) {
             <h4>
               {chosen.id} <small>{chosen.kind}</small>
             </h4>
-            <pre>{chosen.text || "(empty)"}</pre>
+            {chosen.spans ? (
+              <>
+                <pre data-testid="picked-text" dangerouslySetInnerHTML={{ __html: toHtml(chosen.text, chosen.spans, false) }} />
+                <div className="cards">
+                  {chosen.spans
+                    .filter((s) => s.kind !== "sea" && s.tool)
+                    .map((s, i) => (
+                      <div key={i} className={`card ${s.kind}${s.error ? " failed" : ""}`} data-testid="island-card">
+                        <b>{s.tool}</b> <code>({s.args})</code> → <code>{s.result}</code>
+                      </div>
+                    ))}
+                </div>
+              </>
+            ) : (
+              <pre data-testid="picked-text">{chosen.text || "(empty)"}</pre>
+            )}
             <p>
               {chosen.temperature != null && <>temperature {fmt(chosen.temperature)} · </>}
               {chosen.seed != null && <>seed {chosen.seed} · </>}

@@ -1,4 +1,5 @@
 // A flow run's events (islands.flows.events) folded into a tree of variants, laid out top-down.
+import type { Span } from "../chat/conversation";
 
 export type FlowEvent = { event: string; [k: string]: any };
 
@@ -14,7 +15,7 @@ export type TreeNode = {
   seed?: number;
   answer?: string;
   pruned?: boolean;
-  running?: boolean;
+  spans?: Span[]; // an `ask` candidate's sea and hard islands
 };
 
 export type TreeState = {
@@ -77,6 +78,8 @@ export function reduce(s: TreeState, e: FlowEvent): TreeState {
         score: e.score,
         temperature: e.temperature,
         seed: e.seed,
+        ...(e.answer != null ? { answer: String(e.answer) } : {}),
+        ...(e.spans?.length ? { spans: e.spans } : {}),
       });
     }
     case "scored":
