@@ -319,6 +319,11 @@ def test_a_flow_built_by_drag_and_connect_runs_the_same_in_the_page_and_the_cli(
     assert pg.get_by_test_id("flow-node").count() == 4
     pg.keyboard.press("Control+z")
     assert pg.get_by_test_id("flow-node").count() == 3 and pg.locator(".react-flow__edge").count() == 2
+    # a group: metadata the CLI accepts and a run ignores
+    _node(pg, "generate_1").click()
+    _node(pg, "output_1").click(modifiers=["Control"])
+    pg.get_by_test_id("group").click()
+    pg.locator("[data-testid=group-frame][data-id='group_1']").wait_for()
     pg.get_by_test_id("arrange").click()
     pg.wait_for_timeout(400)  # the view fits the arranged nodes
     _node(pg, "generate_1").click()
@@ -332,6 +337,7 @@ def test_a_flow_built_by_drag_and_connect_runs_the_same_in_the_page_and_the_cli(
     assert doc["inputs"] == {"topic": "the sea at night"}
     assert [n["op"] for n in doc["nodes"]] == ["generate", "output"]
     assert doc["nodes"][0]["prompt"] == "A short poem about {topic}" and doc["nodes"][1]["from"] == "generate_1"
+    assert doc["groups"] == [{"name": "group_1", "nodes": ["generate_1", "output_1"]}]
 
     pg.get_by_test_id("run-flow").click()
     pg.get_by_test_id("tree-output").wait_for(timeout=60_000)

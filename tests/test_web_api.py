@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from islands.engine import Engine, MockModel
+from islands.errors import InvalidInput
 from islands.flows.graph import load_flow, run_flow
 from islands.memory import MemoryStore, ValueStore
 from islands.server.app import create_app
@@ -165,3 +166,13 @@ def test_an_ask_node_tells_its_candidates_with_their_spans() -> None:
     assert seen[-1]["winner"][:2] == ["root", "ask"] and seen[-1]["winner"][-1] == "ask/answer"
     kept = [c for c in candidates if c["id"] not in {e["id"] for e in seen if e["event"] == "pruned"}]
     assert all(c["answer"] == run.output for c in kept)
+
+
+def test_groups_are_checked_and_do_not_change_a_run() -> None:
+    nodes = [{"id": "g", "op": "generate", "prompt": "The sea", "max_tokens": 4, "temperature": 0},
+             {"id": "out", "op": "output", "from": "g"}]
+    plain = run_flow(Engine(MockModel()), load_flow({"name": "f", "nodes": nodes}))
+    grouped = run_flow(Engine(MockModel()), load_flow({"name": "f", "nodes": nodes, "groups": [{"name": "main", "nodes": ["g", "out"]}]}))
+    assert grouped.output == plain.output
+    with pytest.raises(InvalidInput, match="group 'main': unknown input or node 'nope'"):
+        load_flow({"name": "f", "nodes": nodes, "groups": [{"name": "main", "nodes": ["nope"]}]})

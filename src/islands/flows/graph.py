@@ -308,6 +308,14 @@ class Output(_From):
         return _text(ctx.values[self.from_])
 
 
+class Group(BaseModel):
+    """Nodes shown together in the web editor, under a name; running ignores groups."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    nodes: list[str] = Field(min_length=1, description="The ids of the nodes (or inputs) in the group.")
+
+
 class Flow(BaseModel):
     """A generation flow: inputs with defaults, and nodes run in dependency order."""
 
@@ -316,6 +324,7 @@ class Flow(BaseModel):
     description: str = ""
     inputs: dict[str, str] = Field(default_factory=dict, description="Input names and default values.")
     nodes: list[Op] = Field(min_length=1)
+    groups: list[Group] = Field(default_factory=list, description="Named sets of nodes, for the editor; they do not change a run.")
 
 
 @functools.cache
@@ -360,6 +369,10 @@ def load_flow(source: str | Path | dict[str, Any]) -> Flow:
     if dupes:
         raise InvalidInput(f"node {min(dupes)!r}: id used twice")
     known = set(flow.inputs) | set(ids)
+    for group in flow.groups:
+        for member in group.nodes:
+            if member not in known:
+                raise InvalidInput(f"group {group.name!r}: unknown input or node {member!r}")
     for node in flow.nodes:
         for ref, field in sorted(node.deps().items()):
             if ref not in known:

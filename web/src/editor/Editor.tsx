@@ -23,7 +23,7 @@ import { createContext, useCallback, useContext, useEffect, useMemo, useRef, use
 import { download, getJson, pickFile, postJson } from "../api";
 import TreeView from "../tree/TreeView";
 import { useFlowRun } from "../tree/run";
-import { arrange, edgesOf, flowId, freshId, fromFlow, newFields, newUid, portOf, toFlow, type FlowNode, type NodeData } from "./graph";
+import { arrange, edgesOf, flowId, freshId, fromFlow, newFields, newUid, portOf, toFlow, withFrames, type FlowNode, type NodeData } from "./graph";
 import NodeForm from "./NodeForm";
 import { opsOf, refs, takesFrom, templateField, type OpSpec } from "./schema";
 
@@ -64,7 +64,15 @@ function FlowBox({ data, selected }: NodeProps<Node<NodeData>>) {
   );
 }
 
-const nodeTypes = { flow: FlowBox };
+function GroupFrame({ data, selected }: NodeProps<Node<NodeData>>) {
+  return (
+    <div className={`gframe${selected ? " selected" : ""}`} data-testid="group-frame" data-id={String(data.fields.id ?? "")}>
+      <span className="glabel">{String(data.fields.id ?? "")}</span>
+    </div>
+  );
+}
+
+const nodeTypes = { flow: FlowBox, group: GroupFrame };
 
 function load(): { name: string; nodes: FlowNode[] } {
   try {
@@ -153,6 +161,16 @@ function Inner() {
   }, [doc, name, nodes]);
 
   const edges = useMemo(() => edgesOf(nodes), [nodes]);
+  const drawn = useMemo(() => withFrames(nodes), [nodes]);
+
+  const group = useCallback(() => {
+    const members = nodesRef.current.filter((n) => n.selected && n.data.kind !== "group").map(flowId);
+    if (members.length < 2) return;
+    change((ns) => [
+      ...ns.map((n) => ({ ...n, selected: false })),
+      { id: newUid(), type: "group", position: { x: 0, y: 0 }, data: { kind: "group", op: "group", fields: { id: freshId(ns, "group"), nodes: members } } },
+    ]);
+  }, [change]);
 
   const addNode = useCallback(
     (op: string, position: { x: number; y: number }) => {
@@ -240,6 +258,8 @@ function Inner() {
         return ns.map((n) => {
           if (n.id === uid) return { ...n, data: { ...n.data, fields } };
           if (!renamed) return n;
+          if (n.data.kind === "group" && old?.data.kind !== "group")
+            return withField(n, "nodes", ((n.data.fields.nodes as string[]) ?? []).map((x) => (x === renamed[0] ? renamed[1] : x)));
           let m = n;
           if (m.data.fields.from === renamed[0]) m = withField(m, "from", renamed[1]);
           const f = templateField(specs[m.data.op]);
@@ -252,7 +272,7 @@ function Inner() {
   );
 
   const copy = useCallback(() => {
-    clip.current = nodesRef.current.filter((n) => n.selected);
+    clip.current = nodesRef.current.filter((n) => n.selected && n.data.kind !== "group");
     setNote(clip.current.length ? `copied ${clip.current.length} node(s)` : "");
   }, []);
   const paste = useCallback(() => {
@@ -318,7 +338,7 @@ function Inner() {
     setTimeout(() => void rf.fitView(), 50);
   };
 
-  const sources = nodes.filter((n) => portOf(n) === "variants").map(flowId);
+  const sources = nodes.filter((n) => n.data.kind === "op" && portOf(n) === "variants").map(flowId);
   const one = selected.length === 1 ? selected[0] : null;
 
   return (
@@ -334,6 +354,9 @@ function Inner() {
           <ServedPicker onPick={loadServed} />
           <button onClick={save} data-testid="save">
             Save
+          </button>
+          <button onClick={group} disabled={selected.filter((n) => n.data.kind !== "group").length < 2} data-testid="group" title="Group the selected nodes">
+            Group
           </button>
           <button onClick={undo} disabled={!history.current.past.length} data-testid="undo" title="Ctrl+Z">
             Undo
@@ -396,7 +419,7 @@ function Inner() {
             }}
           >
             <ReactFlow
-              nodes={nodes}
+              nodes={drawn}
               edges={edges}
               nodeTypes={nodeTypes}
               onNodesChange={onNodesChange}
@@ -405,6 +428,7 @@ function Inner() {
               isValidConnection={valid}
               onNodeDragStart={commit}
               deleteKeyCode={["Backspace", "Delete"]}
+              elevateNodesOnSelect={false}
               proOptions={{ hideAttribution: true }}
               defaultViewport={{ x: 40, y: 40, zoom: 1 }}
               fitView={nodes.length > 0}
