@@ -39,7 +39,7 @@ install: $(VENV)/.installed
 # One line per subject, so each can grow on its own.
 APT_RUN  := bubblewrap
 APT_TEST := $(APT_RUN)
-APT_TEST += chromium nodejs
+APT_TEST += chromium $(if $(shell command -v npm),,nodejs npm)
 
 ## system: install the missing Debian packages (apt-get update only when an install fails)
 system-%:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -196,6 +197,18 @@ def test_calc_is_a_coloured_hard_island_with_a_card_and_regenerate_forks(page: P
     assert "green tea" in card.inner_text() and "score" in card.inner_text()
     pg.get_by_test_id("send").wait_for(timeout=60_000)
 
+    # n = 2: two replies side by side; "continue with this" picks the other
+    pg.get_by_label("memory").uncheck()
+    pg.get_by_label("n", exact=True).fill("2")
+    _send(pg, " And 6*7 is CALC(6*7)")
+    pg.get_by_test_id("send").wait_for(timeout=60_000)
+    pair = pg.locator(".side-by-side .msg.assistant")
+    sync_api.expect(pair).to_have_count(2)
+    sync_api.expect(pair.nth(0)).to_have_class(re.compile("active"))
+    assert all("42" in pair.nth(i).get_by_test_id("island-card").inner_text() for i in range(2))
+    pair.nth(1).get_by_test_id("choose").click()
+    sync_api.expect(pair.nth(1)).to_have_class(re.compile("active"))
+
 
 def test_a_thousand_message_conversation_imports_and_renders(page: Page, tmp_path: Path) -> None:
     messages, children, active, parent = {}, {}, {}, ""
@@ -338,6 +351,17 @@ def test_a_flow_built_by_drag_and_connect_runs_the_same_in_the_page_and_the_cli(
     assert [n["op"] for n in doc["nodes"]] == ["generate", "output"]
     assert doc["nodes"][0]["prompt"] == "A short poem about {topic}" and doc["nodes"][1]["from"] == "generate_1"
     assert doc["groups"] == [{"name": "group_1", "nodes": ["generate_1", "output_1"]}]
+
+    # Load reads the saved file back: the same flow, the group included
+    pg.evaluate("localStorage.clear()")
+    pg.reload()
+    assert pg.get_by_test_id("flow-node").count() == 0
+    with pg.expect_file_chooser() as chooser:
+        pg.get_by_test_id("load").click()
+    chooser.value.set_files(str(saved))
+    sync_api.expect(pg.get_by_test_id("flow-node")).to_have_count(3)
+    pg.locator("[data-testid=group-frame][data-id='group_1']").wait_for()
+    assert yaml.safe_load(pg.get_by_test_id("yaml").text_content() or "") == doc
 
     pg.get_by_test_id("run-flow").click()
     pg.get_by_test_id("tree-output").wait_for(timeout=60_000)
