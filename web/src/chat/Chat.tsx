@@ -214,8 +214,8 @@ export default function Chat() {
         <label>
           model{" "}
           <select value={settings.mode} onChange={(e) => set("mode", e.target.value as Settings["mode"])} data-testid="mode">
-            <option value="chat">chat model (/v1/chat/completions)</option>
-            <option value="text">base model, text continues (/v1/completions)</option>
+            <option value="chat" title="/v1/chat/completions">chat model</option>
+            <option value="text" title="/v1/completions: the conversation's text is continued">base model (text continues)</option>
           </select>
         </label>
         <span className="tools">
