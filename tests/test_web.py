@@ -2,8 +2,9 @@
 `islands serve` on 127.0.0.1 (the embedded gemma-3-270m; the chat model is never loaded):
 a CALC hard island coloured with its card, regenerate and switching branches, an example
 flow's tree growing to its winner, a 3-node flow built by drag and connect, saved, and run
-by `islands flow run` to the same output as in the page, and the memory browser. No console
-errors on any page. Screenshots go to tests/artifacts/web/ (git-ignored).
+by `islands flow run` to the same output as in the page, and the memory browser; and, over
+the mock engine, a server with an API key that the page asks for. No console errors on any
+page. Screenshots go to tests/artifacts/web/ (git-ignored).
 
 The page must be built first (`make web`); Chromium comes from apt (`make test` installs it).
 """
@@ -17,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,8 +26,12 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 import yaml
 from playwright import sync_api
+
+from islands.engine import Engine, MockModel
+from islands.server.app import create_app
 
 pytestmark = pytest.mark.model
 
@@ -385,3 +391,34 @@ def test_the_memory_browser_shows_a_memory_its_episode_and_what_it_replaced(page
     assert "We sailed to the island of Tern" in pg.locator(".memdetail pre").first.inner_text()
     assert "tea" in pg.locator("table.values").inner_text()
     page.shot("memory")
+
+
+def test_a_server_with_an_api_key_asks_the_page_for_it(browser: Any) -> None:
+    port = _free_port()
+    app = create_app(Engine(MockModel()), model_name="mock", api_key="s3cret")
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        page = Page(browser, base)
+        pg = page.open("chat")
+        pg.get_by_test_id("mode").select_option("text")
+        pg.get_by_test_id("max-tokens").fill("4")
+        _send(pg, "2^10 is CALC(2^10)")
+        sync_api.expect(pg.get_by_test_id("chat-error")).to_contain_text("API key")
+        pg.get_by_label("API key").fill("s3cret")
+        pg.get_by_role("button", name="Use key").click()
+        pg.get_by_test_id("prompt").wait_for()
+        pg.get_by_test_id("mode").select_option("text")
+        pg.get_by_test_id("max-tokens").fill("4")
+        _send(pg, "2^10 is CALC(2^10)")
+        sync_api.expect(pg.get_by_test_id("island-card").last).to_contain_text("1024")
+        page.errors = [e for e in page.errors if "401" not in e]  # the browser logs the refused request itself
+        page.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
