@@ -321,7 +321,17 @@ def test_a_flow_built_by_drag_and_connect_runs_the_same_in_the_page_and_the_cli(
     _connect(pg, "topic", "generate_1", "tpl")
     _connect(pg, "generate_1", "output_1", "from")
     assert pg.locator(".react-flow__edge").count() == 2
-    assert pg.get_by_test_id("field-prompt").count() == 0 or "{topic}" in _node(pg, "generate_1").inner_text()
+    assert "{topic}" in _node(pg, "generate_1").inner_text()
+    _connect(pg, "topic", "output_1", "from")  # typed ports: text cannot feed a `from` (variants)
+    assert pg.locator(".react-flow__edge").count() == 2
+
+    # the keyboard alone adds a node (a palette button), and undo takes it away
+    pg.get_by_test_id("palette-vote").focus()
+    pg.keyboard.press("Enter")
+    sync_api.expect(pg.get_by_test_id("flow-node")).to_have_count(4)
+    pg.get_by_test_id("editor-canvas").click(position={"x": 900, "y": 500})
+    pg.keyboard.press("Control+z")
+    sync_api.expect(pg.get_by_test_id("flow-node")).to_have_count(3)
     pg.locator("[data-testid=validation].ok").wait_for()
 
     # undo and redo the last connection; copy/paste a node and undo it
