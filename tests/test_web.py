@@ -255,16 +255,19 @@ def test_an_example_flow_grows_its_tree_to_the_winner(page: Page) -> None:
     pg = page.open("tree")
     pg.get_by_test_id("flow-select").select_option("best-of-n")
     sizes: list[int] = []
+    running: set[str] = set()
     pg.get_by_test_id("run").click()
     deadline = time.monotonic() + 120
     while not pg.get_by_test_id("tree-output").count():
         sizes.append(pg.get_by_test_id("tree-node").count())
+        running.update(pg.eval_on_selector_all(".tnode.running", "els => els.map(e => e.dataset.id)"))
         assert time.monotonic() < deadline, "the flow did not finish"
         time.sleep(0.1)
     nodes = pg.get_by_test_id("tree-node")
     ids = [nodes.nth(i).get_attribute("data-id") for i in range(nodes.count())]
     assert {"root", "drafts", "answer"} <= set(ids) and sum(1 for i in ids if i and i.startswith("drafts/")) == 4
     assert any(0 < n < len(ids) for n in sizes), sizes  # drawn as it grew, not all at once at the end
+    assert "drafts" in running and pg.locator(".tnode.running").count() == 0  # drawn while it ran, then filled in
     winners = pg.locator("[data-testid=tree-node][data-winner='1']")
     path = [winners.nth(i).get_attribute("data-id") for i in range(winners.count())]
     assert len(path) == 4 and "root" in path and "drafts" in path and "answer" in path

@@ -11,7 +11,7 @@ type Data = { t: TreeNode; winner: boolean };
 function TreeBox({ data }: NodeProps<Node<Data>>) {
   const { t, winner } = data;
   return (
-    <div className={`tnode ${t.kind}${t.pruned ? " pruned" : ""}${winner ? " winner" : ""}`} data-testid="tree-node" data-id={t.id} data-winner={winner ? "1" : "0"}>
+    <div className={`tnode ${t.kind}${t.pruned ? " pruned" : ""}${winner ? " winner" : ""}${t.running ? " running" : ""}`} data-testid="tree-node" data-id={t.id} data-winner={winner ? "1" : "0"}>
       <Handle type="target" position={Position.Top} />
       <div className="tlabel">
         {t.kind === "step" || t.kind === "root" ? <b>{t.label}</b> : t.label}
@@ -22,6 +22,7 @@ function TreeBox({ data }: NodeProps<Node<Data>>) {
         {t.kind === "variant" && <span data-testid="score">score {fmt(t.score)}</span>}
         {t.answer && <span>answer {t.answer}</span>}
         {t.pruned && <span>pruned</span>}
+        {t.running && <span>running…</span>}
       </div>
       <Handle type="source" position={Position.Bottom} />
     </div>

@@ -16,7 +16,11 @@ export type TreeNode = {
   answer?: string;
   pruned?: boolean;
   spans?: Span[]; // an `ask` candidate's sea and hard islands
+  running?: boolean; // a node whose variants are still being made
 };
+
+/** Ops that make variants (or candidates): drawn as soon as they start, filled in when they end. */
+const MAKERS = new Set(["generate", "fanout", "explore", "anneal", "ask"]);
 
 export type TreeState = {
   flow: string;
@@ -65,10 +69,14 @@ export function reduce(s: TreeState, e: FlowEvent): TreeState {
       const ops = Object.fromEntries((e.nodes ?? []).map((n: any) => [n.id, n.op]));
       return put({ ...emptyTree(), log, flow: e.flow, ops }, { id: "root", parent: null, kind: "root", label: e.flow, text: inputs });
     }
-    case "node":
-      return { ...s, current: e.id };
+    case "node": {
+      const next = { ...s, current: e.id };
+      if (!MAKERS.has(e.op) || s.nodes[e.id]) return next;
+      return put(next, { id: e.id, parent: s.nodes[e.parent] ? e.parent : "root", kind: "step", label: e.id, op: e.op, text: "", running: true });
+    }
     case "variant": {
       if (!s.nodes[e.node]) s = put(s, { id: e.node, parent: "root", kind: "step", label: e.node, op: s.ops[e.node], text: "" });
+      else if (s.nodes[e.node].running) s = patch(s, e.node, { running: false });
       return put(s, {
         id: e.id,
         parent: e.node,
@@ -87,8 +95,10 @@ export function reduce(s: TreeState, e: FlowEvent): TreeState {
     case "pruned":
       return patch(s, e.id, { pruned: true });
     case "value":
+      if (s.nodes[e.parent]?.running) s = patch(s, e.parent, { running: false });
       return put(s, { id: e.id, parent: s.nodes[e.parent] ? e.parent : "root", kind: "value", op: s.ops[e.id], label: short(e.text.trim() || "(empty)"), text: e.text });
     case "finished":
+      for (const id of s.order) if (s.nodes[id].running) s = patch(s, id, { running: false });
       return { ...s, winner: e.winner ?? [], output: e.output, seconds: e.seconds, current: null };
     case "error":
       return { ...s, error: e.message, current: null };
