@@ -385,7 +385,8 @@ def test_a_flow_built_by_drag_and_connect_runs_the_same_in_the_page_and_the_cli(
     pg.get_by_test_id("run-flow").click()
     pg.get_by_test_id("tree-output").wait_for(timeout=60_000)
     in_page = pg.get_by_test_id("tree-output").text_content() or ""
-    page.shot("editor-run")
+    sync_api.expect(_node(pg, "output_1").get_by_test_id("node-result")).to_contain_text(in_page.strip()[:20])
+    page.shot("editor-run", docs=True)
 
     cli = subprocess.run([sys.executable, "-m", "islands", "flow", "run", str(saved), "--json"], capture_output=True, text=True,
                          timeout=120, check=False)

@@ -22,17 +22,18 @@ import * as yaml from "js-yaml";
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
 import { download, getJson, pickFile, postJson } from "../api";
 import TreeView from "../tree/TreeView";
+import { resultsOf } from "../tree/model";
 import { useFlowRun } from "../tree/run";
 import { arrange, edgesOf, flowId, freshId, fromFlow, newFields, newUid, portOf, toFlow, withFrames, type FlowNode, type NodeData } from "./graph";
 import NodeForm from "./NodeForm";
 import { opsOf, refs, takesFrom, templateField, type OpSpec } from "./schema";
 
-type Ctx = { specs: Record<string, OpSpec>; errors: Record<string, string> };
-const EditorCtx = createContext<Ctx>({ specs: {}, errors: {} });
+type Ctx = { specs: Record<string, OpSpec>; errors: Record<string, string>; results: Record<string, string> };
+const EditorCtx = createContext<Ctx>({ specs: {}, errors: {}, results: {} });
 const STORE = "islands.editor.v1";
 
 function FlowBox({ data, selected }: NodeProps<Node<NodeData>>) {
-  const { specs, errors } = useContext(EditorCtx);
+  const { specs, errors, results } = useContext(EditorCtx);
   const spec = specs[data.op];
   const id = String(data.fields.id ?? "");
   const error = errors[id];
@@ -53,6 +54,11 @@ function FlowBox({ data, selected }: NodeProps<Node<NodeData>>) {
         {tpl && <span className="text">{`{refs} in ${tpl}`}</span>}
       </div>
       {summary && <div className="fsum">{summary.length > 70 ? summary.slice(0, 69) + "…" : summary}</div>}
+      {results[id] !== undefined && (
+        <div className="fres" data-testid="node-result" title={results[id]}>
+          ⇒ {results[id].length > 80 ? results[id].slice(0, 79) + "…" : results[id] || "(empty)"}
+        </div>
+      )}
       {error && (
         <div className="ferr" data-testid="node-error">
           {error}
@@ -338,11 +344,14 @@ function Inner() {
     setTimeout(() => void rf.fitView(), 50);
   };
 
+  const ranDoc = useRef("");
+  const docText = JSON.stringify(doc);
+  const results = useMemo(() => (ranDoc.current === docText ? resultsOf(state) : {}), [state, docText]); // the last run's, while the flow is unchanged
   const sources = nodes.filter((n) => n.data.kind === "op" && portOf(n) === "variants").map(flowId);
   const one = selected.length === 1 ? selected[0] : null;
 
   return (
-    <EditorCtx.Provider value={{ specs, errors }}>
+    <EditorCtx.Provider value={{ specs, errors, results }}>
       <div className="page editor">
         <div className="toolbar">
           <label>
@@ -376,7 +385,15 @@ function Inner() {
           {running ? (
             <button onClick={stop}>Stop</button>
           ) : (
-            <button onClick={() => void run(doc)} disabled={!nodes.length || Boolean(problem)} data-testid="run-flow">
+            <button
+              onClick={() => {
+                ranDoc.current = JSON.stringify(doc);
+                void run(doc);
+                setTimeout(() => void rf.fitView({ maxZoom: 1.2 }), 200); // the run panel takes part of the canvas
+              }}
+              disabled={!nodes.length || Boolean(problem)}
+              data-testid="run-flow"
+            >
               Run
             </button>
           )}

@@ -155,3 +155,21 @@ export function layout(s: TreeState, w = 210, h = 120): Record<string, { x: numb
   for (const id of s.order) if (!s.nodes[id].parent) visit(id, 0);
   return at;
 }
+
+/** What each flow node ended with in a run: its text, or its best kept variant and how many it made. */
+export function resultsOf(s: TreeState): Record<string, string> {
+  const out: Record<string, string> = {};
+  const kids: Record<string, TreeNode[]> = {};
+  for (const id of s.order) {
+    const n = s.nodes[id];
+    if (n.kind === "variant" && n.parent) (kids[n.parent] ??= []).push(n);
+    if (n.kind === "value") out[id.replace(/\/answer$/, "")] = n.text.trim();
+  }
+  for (const [node, vs] of Object.entries(kids)) {
+    if (out[node] !== undefined) continue;
+    const kept = vs.filter((v) => !v.pruned);
+    const best = [...(kept.length ? kept : vs)].sort((a, b) => (b.score ?? -Infinity) - (a.score ?? -Infinity))[0];
+    out[node] = vs.length > 1 ? `${vs.length} variants; best: ${best.text.trim()}` : best.text.trim();
+  }
+  return out;
+}
