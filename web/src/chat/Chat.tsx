@@ -32,7 +32,7 @@ function load(): Conversation {
   return C.empty();
 }
 
-function history(c: Conversation, upTo: string | null): Message[] {
+function lineage(c: Conversation, upTo: string | null): Message[] {
   const out: Message[] = [];
   for (let at = upTo; at; at = c.messages[at]?.parent ?? null) out.unshift(c.messages[at]);
   return out;
@@ -64,7 +64,7 @@ export default function Chat() {
   const generate = useCallback(
     async (parent: string, given?: Message[]) => {
       const s = settings;
-      const before = given ?? history(convRef.current, parent);
+      const before = given ?? lineage(convRef.current, parent);
       const group = C.newId();
       const ids = Array.from({ length: s.n }, () => C.newId());
       setConv((c) => {
@@ -162,7 +162,7 @@ export default function Chat() {
   const edit = useCallback(
     (m: Message, text: string) => {
       if (busy || !text.trim()) return;
-      const before = history(convRef.current, m.parent);
+      const before = lineage(convRef.current, m.parent);
       const fork: Message = { id: C.newId(), role: "user", text, parent: m.parent };
       setConv((c) => C.add(c, fork));
       void generate(fork.id, [...before, fork]);

@@ -96,7 +96,7 @@ function Inner() {
   const [name, setName] = useState(() => load().name);
   const [nodes, setNodes] = useState<FlowNode[]>(() => load().nodes);
   // undo history: snapshots of the nodes, kept in a ref so that undo and redo have no side effects inside state updaters
-  const history = useRef<{ past: FlowNode[][]; future: FlowNode[][] }>({ past: [], future: [] });
+  const undoStack = useRef<{ past: FlowNode[][]; future: FlowNode[][] }>({ past: [], future: [] });
   const [, setTick] = useState(0);
   const bump = () => setTick((t) => t + 1);
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -114,8 +114,8 @@ function Inner() {
   const specs = useMemo(() => Object.fromEntries(ops.map((o) => [o.op, o])), [ops]);
 
   const commit = useCallback(() => {
-    history.current.past = [...history.current.past.slice(-99), nodesRef.current];
-    history.current.future = [];
+    undoStack.current.past = [...undoStack.current.past.slice(-99), nodesRef.current];
+    undoStack.current.future = [];
     bump();
   }, []);
   const change = useCallback(
@@ -128,7 +128,7 @@ function Inner() {
     [commit],
   );
   const travel = useCallback((from: "past" | "future") => {
-    const h = history.current;
+    const h = undoStack.current;
     const target = from === "past" ? h.past.at(-1) : h.future[0];
     if (!target) return;
     if (from === "past") {
@@ -367,10 +367,10 @@ function Inner() {
           <button onClick={group} disabled={selected.filter((n) => n.data.kind !== "group").length < 2} data-testid="group" title="Group the selected nodes">
             Group
           </button>
-          <button onClick={undo} disabled={!history.current.past.length} data-testid="undo" title="Ctrl+Z">
+          <button onClick={undo} disabled={!undoStack.current.past.length} data-testid="undo" title="Ctrl+Z">
             Undo
           </button>
-          <button onClick={redo} disabled={!history.current.future.length} title="Ctrl+Y">
+          <button onClick={redo} disabled={!undoStack.current.future.length} title="Ctrl+Y">
             Redo
           </button>
           <button
