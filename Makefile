@@ -42,10 +42,11 @@ install: $(VENV)/.installed
 # Debian packages: those `make run` needs, and those the tests add (installed when we are root).
 # One line per subject, so each can grow on its own.
 APT_RUN  := bubblewrap
+APT_RUN  += $(if $(shell command -v npm),,nodejs npm)
 APT_TEST := $(APT_RUN)
 APT_TEST += ripgrep
 APT_TEST += espeak-ng ffmpeg poppler-utils sox
-APT_TEST += chromium nodejs
+APT_TEST += chromium
 
 ## system: install the missing Debian packages (apt-get update only when an install fails)
 system-%:

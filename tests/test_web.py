@@ -2,8 +2,9 @@
 `islands serve` on 127.0.0.1 (the embedded gemma-3-270m; the chat model is never loaded):
 a CALC hard island coloured with its card, regenerate and switching branches, an example
 flow's tree growing to its winner, a 3-node flow built by drag and connect, saved, and run
-by `islands flow run` to the same output as in the page, and the memory browser. No console
-errors on any page. Screenshots go to tests/artifacts/web/ (git-ignored).
+by `islands flow run` to the same output as in the page, and the memory browser; and, over
+the mock engine, a server with an API key that the page asks for. No console errors on any
+page. Screenshots go to tests/artifacts/web/ (git-ignored).
 
 The page must be built first (`make web`); Chromium comes from apt (`make test` installs it).
 """
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +26,12 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 import yaml
 from playwright import sync_api
+
+from islands.engine import Engine, MockModel
+from islands.server.app import create_app
 
 pytestmark = pytest.mark.model
 
@@ -196,6 +203,18 @@ def test_calc_is_a_coloured_hard_island_with_a_card_and_regenerate_forks(page: P
     assert "green tea" in card.inner_text() and "score" in card.inner_text()
     pg.get_by_test_id("send").wait_for(timeout=60_000)
 
+    # n = 2: two replies side by side; "continue with this" picks the other
+    pg.get_by_label("memory").uncheck()
+    pg.get_by_label("n", exact=True).fill("2")
+    _send(pg, " And 6*7 is CALC(6*7)")
+    pg.get_by_test_id("send").wait_for(timeout=60_000)
+    pair = pg.locator(".side-by-side .msg.assistant")
+    sync_api.expect(pair).to_have_count(2)
+    sync_api.expect(pair.nth(0)).to_have_class(re.compile("active"))
+    assert all("42" in pair.nth(i).get_by_test_id("island-card").inner_text() for i in range(2))
+    pair.nth(1).get_by_test_id("choose").click()
+    sync_api.expect(pair.nth(1)).to_have_class(re.compile("active"))
+
 
 def test_a_thousand_message_conversation_imports_and_renders(page: Page, tmp_path: Path) -> None:
     messages, children, active, parent = {}, {}, {}, ""
@@ -218,28 +237,44 @@ def test_a_thousand_message_conversation_imports_and_renders(page: Page, tmp_pat
     last.scroll_into_view_if_needed()
     sync_api.expect(last.locator("strong")).to_have_text("999")  # Markdown rendered
 
+    # editing the first message forks the conversation at its root; the 1,000 stay a branch
+    pg.get_by_test_id("mode").select_option("text")
+    pg.get_by_test_id("max-tokens").fill("2")
+    pg.get_by_test_id("edit").first.click()
+    pg.get_by_test_id("edit-box").fill("The sea is")
+    pg.get_by_test_id("edit-box").press("Enter")
+    pg.get_by_test_id("send").wait_for(timeout=60_000)
+    sync_api.expect(pg.get_by_test_id("message")).to_have_count(2)
+    label = pg.locator(".msg.user").get_by_test_id("branch-label")
+    sync_api.expect(label).to_have_text("2/2")
+    pg.locator(".msg.user").get_by_test_id("branch-prev").click()
+    sync_api.expect(pg.get_by_test_id("message")).to_have_count(1000)
+
 
 def test_an_example_flow_grows_its_tree_to_the_winner(page: Page) -> None:
     pg = page.open("tree")
     pg.get_by_test_id("flow-select").select_option("best-of-n")
     sizes: list[int] = []
+    running: set[str] = set()
     pg.get_by_test_id("run").click()
     deadline = time.monotonic() + 120
     while not pg.get_by_test_id("tree-output").count():
         sizes.append(pg.get_by_test_id("tree-node").count())
+        running.update(pg.eval_on_selector_all(".tnode.running", "els => els.map(e => e.dataset.id)"))
         assert time.monotonic() < deadline, "the flow did not finish"
         time.sleep(0.1)
     nodes = pg.get_by_test_id("tree-node")
     ids = [nodes.nth(i).get_attribute("data-id") for i in range(nodes.count())]
     assert {"root", "drafts", "answer"} <= set(ids) and sum(1 for i in ids if i and i.startswith("drafts/")) == 4
-    assert max(sizes, default=0) < len(ids)  # drawn as it grew, not all at once at the end
+    assert any(0 < n < len(ids) for n in sizes), sizes  # drawn as it grew, not all at once at the end
+    assert "drafts" in running and pg.locator(".tnode.running").count() == 0  # drawn while it ran, then filled in
     winners = pg.locator("[data-testid=tree-node][data-winner='1']")
     path = [winners.nth(i).get_attribute("data-id") for i in range(winners.count())]
     assert len(path) == 4 and "root" in path and "drafts" in path and "answer" in path
     assert pg.locator(".tnode.pruned").count() == 3
     winner = next(p for p in path if p and p.startswith("drafts/"))
     pg.locator(f"[data-testid=tree-node][data-id='{winner}']").click()
-    text = pg.get_by_test_id("tree-picked").locator("pre").inner_text()
+    text = pg.get_by_test_id("picked-text").inner_text()
     assert text.strip() == pg.get_by_test_id("tree-output").inner_text().strip()
     page.shot("tree", docs=True)
 
@@ -289,7 +324,17 @@ def test_a_flow_built_by_drag_and_connect_runs_the_same_in_the_page_and_the_cli(
     _connect(pg, "topic", "generate_1", "tpl")
     _connect(pg, "generate_1", "output_1", "from")
     assert pg.locator(".react-flow__edge").count() == 2
-    assert pg.get_by_test_id("field-prompt").count() == 0 or "{topic}" in _node(pg, "generate_1").inner_text()
+    assert "{topic}" in _node(pg, "generate_1").inner_text()
+    _connect(pg, "topic", "output_1", "from")  # typed ports: text cannot feed a `from` (variants)
+    assert pg.locator(".react-flow__edge").count() == 2
+
+    # the keyboard alone adds a node (a palette button), and undo takes it away
+    pg.get_by_test_id("palette-vote").focus()
+    pg.keyboard.press("Enter")
+    sync_api.expect(pg.get_by_test_id("flow-node")).to_have_count(4)
+    pg.get_by_test_id("editor-canvas").click(position={"x": 900, "y": 500})
+    pg.keyboard.press("Control+z")
+    sync_api.expect(pg.get_by_test_id("flow-node")).to_have_count(3)
     pg.locator("[data-testid=validation].ok").wait_for()
 
     # undo and redo the last connection; copy/paste a node and undo it
@@ -305,8 +350,14 @@ def test_a_flow_built_by_drag_and_connect_runs_the_same_in_the_page_and_the_cli(
     pg.keyboard.press("Control+v")
     assert pg.get_by_test_id("flow-node").count() == 4
     pg.keyboard.press("Control+z")
-    assert pg.get_by_test_id("flow-node").count() == 3
+    assert pg.get_by_test_id("flow-node").count() == 3 and pg.locator(".react-flow__edge").count() == 2
+    # a group: metadata the CLI accepts and a run ignores
+    _node(pg, "generate_1").click()
+    _node(pg, "output_1").click(modifiers=["Control"])
+    pg.get_by_test_id("group").click()
+    pg.locator("[data-testid=group-frame][data-id='group_1']").wait_for()
     pg.get_by_test_id("arrange").click()
+    pg.wait_for_timeout(400)  # the view fits the arranged nodes
     _node(pg, "generate_1").click()
     page.shot("editor", docs=True)
 
@@ -318,11 +369,24 @@ def test_a_flow_built_by_drag_and_connect_runs_the_same_in_the_page_and_the_cli(
     assert doc["inputs"] == {"topic": "the sea at night"}
     assert [n["op"] for n in doc["nodes"]] == ["generate", "output"]
     assert doc["nodes"][0]["prompt"] == "A short poem about {topic}" and doc["nodes"][1]["from"] == "generate_1"
+    assert doc["groups"] == [{"name": "group_1", "nodes": ["generate_1", "output_1"]}]
+
+    # Load reads the saved file back: the same flow, the group included
+    pg.evaluate("localStorage.clear()")
+    pg.reload()
+    assert pg.get_by_test_id("flow-node").count() == 0
+    with pg.expect_file_chooser() as chooser:
+        pg.get_by_test_id("load").click()
+    chooser.value.set_files(str(saved))
+    sync_api.expect(pg.get_by_test_id("flow-node")).to_have_count(3)
+    pg.locator("[data-testid=group-frame][data-id='group_1']").wait_for()
+    assert yaml.safe_load(pg.get_by_test_id("yaml").text_content() or "") == doc
 
     pg.get_by_test_id("run-flow").click()
     pg.get_by_test_id("tree-output").wait_for(timeout=60_000)
     in_page = pg.get_by_test_id("tree-output").text_content() or ""
-    page.shot("editor-run")
+    sync_api.expect(_node(pg, "output_1").get_by_test_id("node-result")).to_contain_text(in_page.strip()[:20])
+    page.shot("editor-run", docs=True)
 
     cli = subprocess.run([sys.executable, "-m", "islands", "flow", "run", str(saved), "--json"], capture_output=True, text=True,
                          timeout=120, check=False)
@@ -341,3 +405,34 @@ def test_the_memory_browser_shows_a_memory_its_episode_and_what_it_replaced(page
     assert "We sailed to the island of Tern" in pg.locator(".memdetail pre").first.inner_text()
     assert "tea" in pg.locator("table.values").inner_text()
     page.shot("memory")
+
+
+def test_a_server_with_an_api_key_asks_the_page_for_it(browser: Any) -> None:
+    port = _free_port()
+    app = create_app(Engine(MockModel()), model_name="mock", api_key="s3cret")
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        page = Page(browser, base)
+        pg = page.open("chat")
+        pg.get_by_test_id("mode").select_option("text")
+        pg.get_by_test_id("max-tokens").fill("4")
+        _send(pg, "2^10 is CALC(2^10)")
+        sync_api.expect(pg.get_by_test_id("chat-error")).to_contain_text("API key")
+        pg.get_by_label("API key").fill("s3cret")
+        pg.get_by_role("button", name="Use key").click()
+        pg.get_by_test_id("prompt").wait_for()
+        pg.get_by_test_id("mode").select_option("text")
+        pg.get_by_test_id("max-tokens").fill("4")
+        _send(pg, "2^10 is CALC(2^10)")
+        sync_api.expect(pg.get_by_test_id("island-card").last).to_contain_text("1024")
+        page.errors = [e for e in page.errors if "401" not in e]  # the browser logs the refused request itself
+        page.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from islands.engine import Engine, MockModel
+from islands.errors import InvalidInput
 from islands.flows.graph import load_flow, run_flow
 from islands.memory import MemoryStore, ValueStore
 from islands.server.app import create_app
@@ -149,3 +150,29 @@ def test_memories_recalled_into_a_streamed_prompt_come_first_as_soft_islands(cli
     assert "green tea" in first["islands"]["recalled"][0]["text"] and "score" in first["islands"]["recalled"][0]["why"]
     whole = client.post("/v1/completions", json=body | {"stream": False}).json()
     assert whole["islands"]["recalled"][0]["ref"] == f"memory #{new}"
+
+
+def test_an_ask_node_tells_its_candidates_with_their_spans() -> None:
+    flow = load_flow({"name": "ask", "inputs": {"question": "What is 2+2?"},
+                      "nodes": [{"id": "ask", "op": "ask", "question": "{question}", "n": 3}]})
+    seen: list[dict[str, Any]] = []
+    run = run_flow(Engine(MockModel()), flow, on_event=seen.append)
+    candidates = [e for e in seen if e["event"] == "variant"]
+    assert [c["id"] for c in candidates] == ["ask/0", "ask/1", "ask/2"]
+    for c in candidates:
+        assert c["spans"] and c["spans"][0]["start"] == 0 and c["spans"][-1]["end"] == len(c["text"])
+    value = next(e for e in seen if e["event"] == "value")
+    assert value["id"] == "ask/answer" and value["text"] == run.output
+    assert seen[-1]["winner"][:2] == ["root", "ask"] and seen[-1]["winner"][-1] == "ask/answer"
+    kept = [c for c in candidates if c["id"] not in {e["id"] for e in seen if e["event"] == "pruned"}]
+    assert all(c["answer"] == run.output for c in kept)
+
+
+def test_groups_are_checked_and_do_not_change_a_run() -> None:
+    nodes = [{"id": "g", "op": "generate", "prompt": "The sea", "max_tokens": 4, "temperature": 0},
+             {"id": "out", "op": "output", "from": "g"}]
+    plain = run_flow(Engine(MockModel()), load_flow({"name": "f", "nodes": nodes}))
+    grouped = run_flow(Engine(MockModel()), load_flow({"name": "f", "nodes": nodes, "groups": [{"name": "main", "nodes": ["g", "out"]}]}))
+    assert grouped.output == plain.output
+    with pytest.raises(InvalidInput, match="group 'main': unknown input or node 'nope'"):
+        load_flow({"name": "f", "nodes": nodes, "groups": [{"name": "main", "nodes": ["nope"]}]})

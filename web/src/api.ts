@@ -2,17 +2,33 @@
 
 export class ApiError extends Error {}
 
+const KEY = "islands.apiKey";
+
+/** The API key the page sends (a server started with --api-key wants one); kept in this browser. */
+export const apiKey = () => localStorage.getItem(KEY) ?? "";
+export const setApiKey = (key: string) => (key ? localStorage.setItem(KEY, key) : localStorage.removeItem(KEY));
+
+function headers(extra: Record<string, string> = {}): Record<string, string> {
+  const key = apiKey();
+  return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
+}
+
+function failed(status: number, body: any, fallback: string): ApiError {
+  if (status === 401) window.dispatchEvent(new CustomEvent("islands-unauthorized"));
+  return new ApiError(body?.error?.message ?? fallback);
+}
+
 export async function getJson<T>(url: string): Promise<T> {
-  const r = await fetch(url);
+  const r = await fetch(url, { headers: headers() });
   const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new ApiError(body?.error?.message ?? `${r.status} ${r.statusText}`);
+  if (!r.ok) throw failed(r.status, body, `${r.status} ${r.statusText}`);
   return body as T;
 }
 
 export async function postJson<T>(url: string, payload: unknown): Promise<T> {
-  const r = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(payload) });
+  const r = await fetch(url, { method: "POST", headers: headers({ "Content-Type": "application/json" }), body: JSON.stringify(payload) });
   const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new ApiError(body?.error?.message ?? `${r.status} ${r.statusText}`);
+  if (!r.ok) throw failed(r.status, body, `${r.status} ${r.statusText}`);
   return body as T;
 }
 
@@ -20,13 +36,13 @@ export async function postJson<T>(url: string, payload: unknown): Promise<T> {
 export async function postStream(url: string, payload: unknown, onData: (data: any) => void, signal?: AbortSignal): Promise<void> {
   const r = await fetch(url, {
     method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+    headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
     body: JSON.stringify(payload),
     signal,
   });
   if (!r.ok || !r.body) {
     const body = await r.json().catch(() => ({}));
-    throw new ApiError(body?.error?.message ?? `${r.status} ${r.statusText}`);
+    throw failed(r.status, body, `${r.status} ${r.statusText}`);
   }
   const reader = r.body.getReader();
   const decoder = new TextDecoder();

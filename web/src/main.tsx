@@ -3,6 +3,7 @@ import "@xyflow/react/dist/style.css";
 import "./style.css";
 import { StrictMode, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
+import { apiKey, setApiKey } from "./api";
 import Chat from "./chat/Chat";
 import Editor from "./editor/Editor";
 import MemoryPage from "./memory/MemoryPage";
@@ -18,10 +19,16 @@ const current = (): Page => {
 
 function App() {
   const [page, setPage] = useState<Page>(current);
+  const [asking, setAsking] = useState(false); // the server wants an API key
   useEffect(() => {
     const on = () => setPage(current());
+    const unauthorized = () => setAsking(true);
     window.addEventListener("hashchange", on);
-    return () => window.removeEventListener("hashchange", on);
+    window.addEventListener("islands-unauthorized", unauthorized);
+    return () => {
+      window.removeEventListener("hashchange", on);
+      window.removeEventListener("islands-unauthorized", unauthorized);
+    };
   }, []);
   return (
     <div className="app">
@@ -32,6 +39,20 @@ function App() {
             {PAGES[p]}
           </a>
         ))}
+        <span className="spacer" />
+        {asking || apiKey() ? (
+          <form
+            className="keyform"
+            onSubmit={(e) => {
+              e.preventDefault();
+              setApiKey(String(new FormData(e.currentTarget).get("key") ?? ""));
+              location.reload();
+            }}
+          >
+            <input name="key" type="password" placeholder="API key (islands serve --api-key)" defaultValue={apiKey()} aria-label="API key" />
+            <button type="submit">Use key</button>
+          </form>
+        ) : null}
       </nav>
       <main>
         {page === "chat" && <Chat />}

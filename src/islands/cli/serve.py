@@ -152,7 +152,8 @@ def serve(
         embedder=embedder,
     )
     names = name + (f" and {chat[0]} (chat)" if chat else "")
-    err.print(f"serving {names} on http://{host}:{port}/v1" + (" (API key required)" if api_key else ""), soft_wrap=True)
+    err.print(f"serving {names} on http://{host}:{port}/v1" + (" (API key required)" if api_key else "")
+              + f"; the web page is http://{host}:{port}/", soft_wrap=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     record = register(host, port, name, api_key_required=api_key is not None)  # `ask`/`generate` use this server
     # uvicorn stops gracefully on SIGTERM, then raises it again: exit through `finally` then

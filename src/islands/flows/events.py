@@ -61,10 +61,15 @@ class FlowEvents:
     def node(self, node_id: str, op: str, deps: list[str]) -> None:
         self.emit({"event": "node", "id": node_id, "op": op, "parent": self._anchor(deps)})
 
-    def value(self, node_id: str, deps: list[str], value: Any, takes: list[str] | None = None) -> None:
+    def value(self, node_id: str, deps: list[str], value: Any, takes: list[str] | None = None,
+              candidates: list[dict[str, Any]] | None = None) -> None:
         """A node ended with `value`: variants (new, scored or pruned) or text. `takes`: the
-        nodes whose variants it was given (its `from`); those it did not keep are pruned."""
+        nodes whose variants it was given (its `from`); those it did not keep are pruned.
+        `candidates`: what a text-valued node chose from (`ask`'s candidates, with their spans)."""
         if not isinstance(value, list):
+            if candidates:
+                self._candidates(node_id, deps, str(value), candidates)
+                return
             parent = self._anchor(deps)
             self.parent[node_id] = parent
             self.best[node_id] = node_id
@@ -91,6 +96,25 @@ class FlowEvents:
         if kept:
             best = max(kept, key=lambda p: p[1].score if p[1].score is not None else float("-inf"))
             self.best[node_id] = best[0]
+
+    def _candidates(self, node_id: str, deps: list[str], value: str, candidates: list[dict[str, Any]]) -> None:
+        """Candidates as variants under the node; the value hangs under the first that gave it."""
+        self.parent[node_id] = self._anchor(deps)
+        chosen = None
+        for i, c in enumerate(candidates):
+            vid = f"{node_id}/{i}"
+            self.parent[vid] = node_id
+            self.emit({"event": "variant", "id": vid, "node": node_id, "text": c["text"], "temperature": c["temperature"], "seed": i,
+                       "score": None, "answer": c.get("answer"), "source": c.get("source"), "spans": c.get("spans", [])})
+            if chosen is None and value and c.get("answer") == value:
+                chosen = vid
+        for i, c in enumerate(candidates):
+            if c.get("answer") != value:
+                self.emit({"event": "pruned", "id": f"{node_id}/{i}", "by": node_id})
+        answer = f"{node_id}/answer"
+        self.parent[answer] = chosen or node_id
+        self.best[node_id] = answer
+        self.emit({"event": "value", "id": answer, "text": value, "parent": chosen or node_id})
 
     def finished(self, output: Any, output_node: str | None) -> None:
         path: list[str] = []

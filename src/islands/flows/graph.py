@@ -25,6 +25,7 @@ import functools
 import json
 import string
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args
 
@@ -52,6 +53,7 @@ class Context:
     def __init__(self, engine: Engine, inputs: dict[str, str]) -> None:
         self.engine, self.inputs = engine, inputs
         self.values: dict[str, Any] = {}
+        self.candidates: dict[str, list[dict[str, Any]]] = {}  # node id -> what a text-valued node chose from (for events)
 
     def fill(self, template: str) -> str:
         """The template with {input} and {node} references filled in (a node: its best text)."""
@@ -275,7 +277,10 @@ class Ask(Op):
     n: int = Field(6, ge=1, le=64)
 
     def run(self, ctx: Context) -> str:
-        return ask(ctx.engine, ctx.fill(self.question), n=self.n).answer or ""
+        result = ask(ctx.engine, ctx.fill(self.question), n=self.n)
+        ctx.candidates[self.id] = [{"text": c.text, "temperature": c.temperature, "answer": c.answer, "source": c.source,
+                                    "spans": [asdict(s) for s in c.spans]} for c in result.candidates]
+        return result.answer or ""
 
 
 @register
@@ -303,6 +308,14 @@ class Output(_From):
         return _text(ctx.values[self.from_])
 
 
+class Group(BaseModel):
+    """Nodes shown together in the web editor, under a name; running ignores groups."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    nodes: list[str] = Field(min_length=1, description="The ids of the nodes (or inputs) in the group.")
+
+
 class Flow(BaseModel):
     """A generation flow: inputs with defaults, and nodes run in dependency order."""
 
@@ -311,6 +324,7 @@ class Flow(BaseModel):
     description: str = ""
     inputs: dict[str, str] = Field(default_factory=dict, description="Input names and default values.")
     nodes: list[Op] = Field(min_length=1)
+    groups: list[Group] = Field(default_factory=list, description="Named sets of nodes, for the editor; they do not change a run.")
 
 
 @functools.cache
@@ -355,6 +369,10 @@ def load_flow(source: str | Path | dict[str, Any]) -> Flow:
     if dupes:
         raise InvalidInput(f"node {min(dupes)!r}: id used twice")
     known = set(flow.inputs) | set(ids)
+    for group in flow.groups:
+        for member in group.nodes:
+            if member not in known:
+                raise InvalidInput(f"group {group.name!r}: unknown input or node {member!r}")
     for node in flow.nodes:
         for ref, field in sorted(node.deps().items()):
             if ref not in known:
@@ -458,7 +476,7 @@ def run_flow(engine: Engine, flow: Flow, inputs: dict[str, str] | None = None, *
             told.node(node.id, _op_of(node), sorted(node.deps()))
         value = ctx.values[node.id] = node.run(ctx)
         if told is not None:
-            told.value(node.id, sorted(node.deps()), value, [getattr(node, name) for name in node.links])
+            told.value(node.id, sorted(node.deps()), value, [getattr(node, name) for name in node.links], ctx.candidates.get(node.id))
         if node.is_output:
             output, output_node = value, node.id
     if output is None:

@@ -32,7 +32,7 @@ function load(): Conversation {
   return C.empty();
 }
 
-function history(c: Conversation, upTo: string | null): Message[] {
+function lineage(c: Conversation, upTo: string | null): Message[] {
   const out: Message[] = [];
   for (let at = upTo; at; at = c.messages[at]?.parent ?? null) out.unshift(c.messages[at]);
   return out;
@@ -64,7 +64,7 @@ export default function Chat() {
   const generate = useCallback(
     async (parent: string, given?: Message[]) => {
       const s = settings;
-      const before = given ?? history(convRef.current, parent);
+      const before = given ?? lineage(convRef.current, parent);
       const group = C.newId();
       const ids = Array.from({ length: s.n }, () => C.newId());
       setConv((c) => {
@@ -159,6 +159,17 @@ export default function Chat() {
     [busy, generate],
   );
 
+  const edit = useCallback(
+    (m: Message, text: string) => {
+      if (busy || !text.trim()) return;
+      const before = lineage(convRef.current, m.parent);
+      const fork: Message = { id: C.newId(), role: "user", text, parent: m.parent };
+      setConv((c) => C.add(c, fork));
+      void generate(fork.id, [...before, fork]);
+    },
+    [busy, generate],
+  );
+
   const shown = useMemo(() => C.path(conv), [conv]);
 
   useEffect(() => {
@@ -203,8 +214,8 @@ export default function Chat() {
         <label>
           model{" "}
           <select value={settings.mode} onChange={(e) => set("mode", e.target.value as Settings["mode"])} data-testid="mode">
-            <option value="chat">chat model (/v1/chat/completions)</option>
-            <option value="text">base model, text continues (/v1/completions)</option>
+            <option value="chat" title="/v1/chat/completions">chat model</option>
+            <option value="text" title="/v1/completions: the conversation's text is continued">base model (text continues)</option>
           </select>
         </label>
         <span className="tools">
@@ -246,7 +257,7 @@ export default function Chat() {
       <Legend />
       <div className="messages" data-testid="messages" aria-live="polite">
         {shown.length === 0 && <p className="hint">Write below and press Enter. Try the base model with “2^100 is CALC(2^100)”.</p>}
-        {shown.map((m) => turn(conv, m, { markdown: settings.markdown, busy, onRegenerate: regenerate, onSwitch, onChoose }))}
+        {shown.map((m) => turn(conv, m, { markdown: settings.markdown, busy, onRegenerate: regenerate, onSwitch, onChoose, onEdit: edit }))}
       </div>
       {error && (
         <div className="error" role="alert" data-testid="chat-error">
@@ -316,9 +327,11 @@ type ViewProps = {
   onRegenerate: (m: Message) => void;
   onSwitch: (m: Message, by: number) => void;
   onChoose: (m: Message) => void;
+  onEdit: (m: Message, text: string) => void;
 };
 
-const MessageView = memo(function MessageView({ m, markdown, active, busy, index, count, onRegenerate, onSwitch, onChoose }: ViewProps) {
+const MessageView = memo(function MessageView({ m, markdown, active, busy, index, count, onRegenerate, onSwitch, onChoose, onEdit }: ViewProps) {
+  const [editing, setEditing] = useState<string | null>(null);
   const html = useMemo(() => (m.role === "user" ? null : toHtml(m.text, m.spans, markdown && !m.streaming)), [m.text, m.spans, m.role, markdown, m.streaming]);
   const islands = (m.spans ?? []).filter((s) => s.kind !== "sea");
   const [lit, setLit] = useState<number | null>(null);
@@ -346,6 +359,11 @@ const MessageView = memo(function MessageView({ m, markdown, active, busy, index
             ↻ regenerate
           </button>
         )}
+        {m.role === "user" && editing === null && (
+          <button data-testid="edit" disabled={busy} onClick={() => setEditing(m.text)} title="Edit: a new branch from here">
+            ✎ edit
+          </button>
+        )}
         {!active && (
           <button onClick={() => onChoose(m)} data-testid="choose">
             continue with this
@@ -361,7 +379,23 @@ const MessageView = memo(function MessageView({ m, markdown, active, busy, index
           ))}
         </div>
       )}
-      {html === null ? (
+      {editing !== null ? (
+        <textarea
+          className="editbox"
+          autoFocus
+          aria-label="edit the message"
+          data-testid="edit-box"
+          value={editing}
+          onChange={(e) => setEditing(e.target.value)}
+          onKeyDown={(e) => {
+            if (e.key === "Enter" && !e.shiftKey) {
+              e.preventDefault();
+              onEdit(m, editing);
+              setEditing(null);
+            } else if (e.key === "Escape") setEditing(null);
+          }}
+        />
+      ) : html === null ? (
         <div className="body plain">{m.text}</div>
       ) : (
         <div

@@ -117,7 +117,7 @@ export function parse(text: string): Conversation {
   return { ...empty(), ...data };
 }
 
-/** An OpenAI `messages` list along the path, ending at `upTo` (included). */
+/** The messages as an OpenAI `messages` list. */
 export function chatMessages(msgs: Message[]): { role: string; content: string }[] {
   return msgs.map((m) => ({ role: m.role, content: m.text }));
 }

@@ -7,7 +7,6 @@ import {
   Background,
   Controls,
   Handle,
-  MiniMap,
   Position,
   ReactFlow,
   ReactFlowProvider,
@@ -23,17 +22,18 @@ import * as yaml from "js-yaml";
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState } from "react";
 import { download, getJson, pickFile, postJson } from "../api";
 import TreeView from "../tree/TreeView";
+import { resultsOf } from "../tree/model";
 import { useFlowRun } from "../tree/run";
-import { arrange, edgesOf, flowId, freshId, fromFlow, newFields, newUid, portOf, toFlow, type FlowNode, type NodeData } from "./graph";
+import { arrange, edgesOf, flowId, freshId, fromFlow, newFields, newUid, portOf, toFlow, withFrames, type FlowNode, type NodeData } from "./graph";
 import NodeForm from "./NodeForm";
 import { opsOf, refs, takesFrom, templateField, type OpSpec } from "./schema";
 
-type Ctx = { specs: Record<string, OpSpec>; errors: Record<string, string> };
-const EditorCtx = createContext<Ctx>({ specs: {}, errors: {} });
+type Ctx = { specs: Record<string, OpSpec>; errors: Record<string, string>; results: Record<string, string> };
+const EditorCtx = createContext<Ctx>({ specs: {}, errors: {}, results: {} });
 const STORE = "islands.editor.v1";
 
 function FlowBox({ data, selected }: NodeProps<Node<NodeData>>) {
-  const { specs, errors } = useContext(EditorCtx);
+  const { specs, errors, results } = useContext(EditorCtx);
   const spec = specs[data.op];
   const id = String(data.fields.id ?? "");
   const error = errors[id];
@@ -54,6 +54,11 @@ function FlowBox({ data, selected }: NodeProps<Node<NodeData>>) {
         {tpl && <span className="text">{`{refs} in ${tpl}`}</span>}
       </div>
       {summary && <div className="fsum">{summary.length > 70 ? summary.slice(0, 69) + "…" : summary}</div>}
+      {results[id] !== undefined && (
+        <div className="fres" data-testid="node-result" title={results[id]}>
+          ⇒ {results[id].length > 80 ? results[id].slice(0, 79) + "…" : results[id] || "(empty)"}
+        </div>
+      )}
       {error && (
         <div className="ferr" data-testid="node-error">
           {error}
@@ -65,7 +70,15 @@ function FlowBox({ data, selected }: NodeProps<Node<NodeData>>) {
   );
 }
 
-const nodeTypes = { flow: FlowBox };
+function GroupFrame({ data, selected }: NodeProps<Node<NodeData>>) {
+  return (
+    <div className={`gframe${selected ? " selected" : ""}`} data-testid="group-frame" data-id={String(data.fields.id ?? "")}>
+      <span className="glabel">{String(data.fields.id ?? "")}</span>
+    </div>
+  );
+}
+
+const nodeTypes = { flow: FlowBox, group: GroupFrame };
 
 function load(): { name: string; nodes: FlowNode[] } {
   try {
@@ -82,8 +95,10 @@ function Inner() {
   const [schema, setSchema] = useState<any>(null);
   const [name, setName] = useState(() => load().name);
   const [nodes, setNodes] = useState<FlowNode[]>(() => load().nodes);
-  const [past, setPast] = useState<FlowNode[][]>([]);
-  const [future, setFuture] = useState<FlowNode[][]>([]);
+  // undo history: snapshots of the nodes, kept in a ref so that undo and redo have no side effects inside state updaters
+  const undoStack = useRef<{ past: FlowNode[][]; future: FlowNode[][] }>({ past: [], future: [] });
+  const [, setTick] = useState(0);
+  const bump = () => setTick((t) => t + 1);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [problem, setProblem] = useState("");
   const [note, setNote] = useState("");
@@ -99,32 +114,36 @@ function Inner() {
   const specs = useMemo(() => Object.fromEntries(ops.map((o) => [o.op, o])), [ops]);
 
   const commit = useCallback(() => {
-    setPast((p) => [...p.slice(-99), nodesRef.current]);
-    setFuture([]);
+    undoStack.current.past = [...undoStack.current.past.slice(-99), nodesRef.current];
+    undoStack.current.future = [];
+    bump();
   }, []);
   const change = useCallback(
     (next: (ns: FlowNode[]) => FlowNode[]) => {
       commit();
-      setNodes(next);
+      const made = next(nodesRef.current);
+      nodesRef.current = made;
+      setNodes(made);
     },
     [commit],
   );
-  const undo = useCallback(() => {
-    setPast((p) => {
-      if (!p.length) return p;
-      setFuture((f) => [nodesRef.current, ...f]);
-      setNodes(p[p.length - 1]);
-      return p.slice(0, -1);
-    });
+  const travel = useCallback((from: "past" | "future") => {
+    const h = undoStack.current;
+    const target = from === "past" ? h.past.at(-1) : h.future[0];
+    if (!target) return;
+    if (from === "past") {
+      h.past = h.past.slice(0, -1);
+      h.future = [nodesRef.current, ...h.future];
+    } else {
+      h.future = h.future.slice(1);
+      h.past = [...h.past, nodesRef.current];
+    }
+    nodesRef.current = target;
+    setNodes(target);
+    bump();
   }, []);
-  const redo = useCallback(() => {
-    setFuture((f) => {
-      if (!f.length) return f;
-      setPast((p) => [...p, nodesRef.current]);
-      setNodes(f[0]);
-      return f.slice(1);
-    });
-  }, []);
+  const undo = useCallback(() => travel("past"), [travel]);
+  const redo = useCallback(() => travel("future"), [travel]);
 
   const doc = useMemo(() => toFlow(name, "", nodes), [name, nodes]);
 
@@ -148,6 +167,16 @@ function Inner() {
   }, [doc, name, nodes]);
 
   const edges = useMemo(() => edgesOf(nodes), [nodes]);
+  const drawn = useMemo(() => withFrames(nodes), [nodes]);
+
+  const group = useCallback(() => {
+    const members = nodesRef.current.filter((n) => n.selected && n.data.kind !== "group").map(flowId);
+    if (members.length < 2) return;
+    change((ns) => [
+      ...ns.map((n) => ({ ...n, selected: false })),
+      { id: newUid(), type: "group", position: { x: 0, y: 0 }, data: { kind: "group", op: "group", fields: { id: freshId(ns, "group"), nodes: members } } },
+    ]);
+  }, [change]);
 
   const addNode = useCallback(
     (op: string, position: { x: number; y: number }) => {
@@ -235,6 +264,8 @@ function Inner() {
         return ns.map((n) => {
           if (n.id === uid) return { ...n, data: { ...n.data, fields } };
           if (!renamed) return n;
+          if (n.data.kind === "group" && old?.data.kind !== "group")
+            return withField(n, "nodes", ((n.data.fields.nodes as string[]) ?? []).map((x) => (x === renamed[0] ? renamed[1] : x)));
           let m = n;
           if (m.data.fields.from === renamed[0]) m = withField(m, "from", renamed[1]);
           const f = templateField(specs[m.data.op]);
@@ -247,7 +278,7 @@ function Inner() {
   );
 
   const copy = useCallback(() => {
-    clip.current = nodesRef.current.filter((n) => n.selected);
+    clip.current = nodesRef.current.filter((n) => n.selected && n.data.kind !== "group");
     setNote(clip.current.length ? `copied ${clip.current.length} node(s)` : "");
   }, []);
   const paste = useCallback(() => {
@@ -313,11 +344,14 @@ function Inner() {
     setTimeout(() => void rf.fitView(), 50);
   };
 
-  const sources = nodes.filter((n) => portOf(n) === "variants").map(flowId);
+  const ranDoc = useRef("");
+  const docText = JSON.stringify(doc);
+  const results = useMemo(() => (ranDoc.current === docText ? resultsOf(state) : {}), [state, docText]); // the last run's, while the flow is unchanged
+  const sources = nodes.filter((n) => n.data.kind === "op" && portOf(n) === "variants").map(flowId);
   const one = selected.length === 1 ? selected[0] : null;
 
   return (
-    <EditorCtx.Provider value={{ specs, errors }}>
+    <EditorCtx.Provider value={{ specs, errors, results }}>
       <div className="page editor">
         <div className="toolbar">
           <label>
@@ -330,16 +364,19 @@ function Inner() {
           <button onClick={save} data-testid="save">
             Save
           </button>
-          <button onClick={undo} disabled={!past.length} data-testid="undo" title="Ctrl+Z">
+          <button onClick={group} disabled={selected.filter((n) => n.data.kind !== "group").length < 2} data-testid="group" title="Group the selected nodes">
+            Group
+          </button>
+          <button onClick={undo} disabled={!undoStack.current.past.length} data-testid="undo" title="Ctrl+Z">
             Undo
           </button>
-          <button onClick={redo} disabled={!future.length} title="Ctrl+Y">
+          <button onClick={redo} disabled={!undoStack.current.future.length} title="Ctrl+Y">
             Redo
           </button>
           <button
             onClick={() => {
               change((ns) => arrange(ns));
-              setTimeout(() => void rf.fitView({ maxZoom: 1.2, duration: 150 }), 50);
+              setTimeout(() => void rf.fitView({ maxZoom: 1.2 }), 120);
             }}
             data-testid="arrange"
           >
@@ -348,7 +385,15 @@ function Inner() {
           {running ? (
             <button onClick={stop}>Stop</button>
           ) : (
-            <button onClick={() => void run(doc)} disabled={!nodes.length || Boolean(problem)} data-testid="run-flow">
+            <button
+              onClick={() => {
+                ranDoc.current = JSON.stringify(doc);
+                void run(doc);
+                setTimeout(() => void rf.fitView({ maxZoom: 1.2 }), 200); // the run panel takes part of the canvas
+              }}
+              disabled={!nodes.length || Boolean(problem)}
+              data-testid="run-flow"
+            >
               Run
             </button>
           )}
@@ -391,7 +436,7 @@ function Inner() {
             }}
           >
             <ReactFlow
-              nodes={nodes}
+              nodes={drawn}
               edges={edges}
               nodeTypes={nodeTypes}
               onNodesChange={onNodesChange}
@@ -400,6 +445,7 @@ function Inner() {
               isValidConnection={valid}
               onNodeDragStart={commit}
               deleteKeyCode={["Backspace", "Delete"]}
+              elevateNodesOnSelect={false}
               proOptions={{ hideAttribution: true }}
               defaultViewport={{ x: 40, y: 40, zoom: 1 }}
               fitView={nodes.length > 0}
@@ -407,7 +453,6 @@ function Inner() {
             >
               <Background />
               <Controls />
-              <MiniMap pannable zoomable />
             </ReactFlow>
           </div>
           <aside className="side">

@@ -24,6 +24,16 @@ export default function NodeForm({ schema, spec, node, sources, onChange }: Prop
         <Text name="value" label="default value" value={fields.value} onChange={(v) => set("value", v)} multiline />
       </form>
     );
+  if (node.data.kind === "group")
+    return (
+      <form className="nodeform" onSubmit={(e) => e.preventDefault()}>
+        <h4>
+          group <small>Nodes shown together; a group does not change a run. Delete removes the group, not its nodes.</small>
+        </h4>
+        <Text name="id" label="name" value={fields.id} onChange={(v) => set("id", v)} />
+        <p className="hint">{((fields.nodes as string[]) ?? []).join(", ")}</p>
+      </form>
+    );
   if (!spec) return <p className="error">unknown op {node.data.op}</p>;
   return (
     <form className="nodeform" onSubmit={(e) => e.preventDefault()}>

@@ -4,14 +4,20 @@ import type { Edge, Node } from "@xyflow/react";
 import { outputType, refs, TEMPLATE_FIELDS, type OpSpec } from "./schema";
 
 export type NodeData = {
-  kind: "input" | "op";
-  op: string; // "input" for an input
-  fields: Record<string, unknown>; // an op's fields as written in a flow (`id`, `from`, ...); an input: {id, value}
+  kind: "input" | "op" | "group";
+  op: string; // "input" for an input, "group" for a group
+  fields: Record<string, unknown>; // an op's fields as written in a flow (`id`, `from`, ...); an input: {id, value}; a group: {id: name, nodes}
   error?: string;
 };
 export type FlowNode = Node<NodeData>;
 
-export type FlowDoc = { name: string; description?: string; inputs?: Record<string, string>; nodes: Record<string, unknown>[] };
+export type FlowDoc = {
+  name: string;
+  description?: string;
+  inputs?: Record<string, string>;
+  nodes: Record<string, unknown>[];
+  groups?: { name: string; nodes: string[] }[];
+};
 
 export const flowId = (n: FlowNode) => String(n.data.fields.id ?? "");
 
@@ -23,8 +29,13 @@ export function toFlow(name: string, description: string, nodes: FlowNode[]): Fl
   const inputs: Record<string, string> = {};
   const ops: Record<string, unknown>[] = [];
   const ordered = [...nodes].sort((a, b) => Number(a.data.op === "output") - Number(b.data.op === "output") || a.position.x - b.position.x);
+  const groups: { name: string; nodes: string[] }[] = [];
+  const ids = new Set(nodes.filter((n) => n.data.kind !== "group").map(flowId));
   for (const n of ordered) {
-    if (n.data.kind === "input") inputs[flowId(n)] = String(n.data.fields.value ?? "");
+    if (n.data.kind === "group") {
+      const members = ((n.data.fields.nodes as string[] | undefined) ?? []).filter((m) => ids.has(m));
+      if (members.length) groups.push({ name: flowId(n), nodes: members });
+    } else if (n.data.kind === "input") inputs[flowId(n)] = String(n.data.fields.value ?? "");
     else {
       const node: Record<string, unknown> = { id: n.data.fields.id, op: n.data.op };
       for (const [k, v] of Object.entries(n.data.fields)) if (k !== "id" && v !== undefined && v !== "") node[k] = v;
@@ -34,7 +45,8 @@ export function toFlow(name: string, description: string, nodes: FlowNode[]): Fl
   const doc: FlowDoc = { name: name || "flow", nodes: [] };
   if (description) doc.description = description;
   if (Object.keys(inputs).length) doc.inputs = inputs;
-  doc.nodes = ops; // after inputs, so a saved file reads name, inputs, nodes
+  doc.nodes = ops; // after inputs, so a saved file reads name, inputs, nodes, groups
+  if (groups.length) doc.groups = groups;
   return doc;
 }
 
@@ -50,6 +62,8 @@ export function fromFlow(doc: any): { name: string; description: string; nodes: 
     const { op, ...fields } = raw as Record<string, unknown>;
     nodes.push({ id: newUid(), type: "flow", position: { x: 0, y: 0 }, data: { kind: "op", op: String(op), fields } });
   }
+  for (const g of Array.isArray(doc.groups) ? doc.groups : [])
+    nodes.push({ id: newUid(), type: "group", position: { x: 0, y: 0 }, data: { kind: "group", op: "group", fields: { id: String(g.name), nodes: [...(g.nodes ?? [])] } } });
   return { name: String(doc.name ?? "flow"), description: String(doc.description ?? ""), nodes: arrange(nodes) };
 }
 
@@ -61,7 +75,7 @@ function depsOf(n: FlowNode): string[] {
 }
 
 export function arrange(nodes: FlowNode[]): FlowNode[] {
-  const byId = new Map(nodes.map((n) => [flowId(n), n]));
+  const byId = new Map(nodes.filter((n) => n.data.kind !== "group").map((n) => [flowId(n), n]));
   const depth = new Map<string, number>();
   const seen = new Set<string>();
   const d = (n: FlowNode): number => {
@@ -76,6 +90,7 @@ export function arrange(nodes: FlowNode[]): FlowNode[] {
   };
   const rows = new Map<number, number>();
   return nodes.map((n) => {
+    if (n.data.kind === "group") return n;
     const col = d(n);
     const row = rows.get(col) ?? 0;
     rows.set(col, row + 1);
@@ -85,7 +100,7 @@ export function arrange(nodes: FlowNode[]): FlowNode[] {
 
 /** The edges the nodes' fields imply: `from` (variants) and template references (text). */
 export function edgesOf(nodes: FlowNode[]): Edge[] {
-  const byId = new Map(nodes.map((n) => [flowId(n), n]));
+  const byId = new Map(nodes.filter((n) => n.data.kind !== "group").map((n) => [flowId(n), n]));
   const edges: Edge[] = [];
   for (const n of nodes) {
     if (n.data.kind !== "op") continue;
@@ -103,6 +118,23 @@ export function edgesOf(nodes: FlowNode[]): Edge[] {
 }
 
 export const portOf = (n: FlowNode) => (n.data.kind === "input" ? "text" : outputType(n.data.op));
+
+/** The editor's nodes as drawn: each group a frame around its members, behind them. */
+export function withFrames(nodes: FlowNode[]): FlowNode[] {
+  const byId = new Map(nodes.filter((n) => n.data.kind !== "group").map((n) => [flowId(n), n]));
+  const frames: FlowNode[] = [];
+  for (const g of nodes.filter((n) => n.data.kind === "group")) {
+    const members = ((g.data.fields.nodes as string[] | undefined) ?? []).map((m) => byId.get(m)).filter(Boolean) as FlowNode[];
+    if (!members.length) continue;
+    const pad = 24;
+    const x0 = Math.min(...members.map((m) => m.position.x)) - pad;
+    const y0 = Math.min(...members.map((m) => m.position.y)) - pad - 14;
+    const x1 = Math.max(...members.map((m) => m.position.x + (m.measured?.width ?? 200))) + pad;
+    const y1 = Math.max(...members.map((m) => m.position.y + (m.measured?.height ?? 80))) + pad;
+    frames.push({ ...g, type: "group", position: { x: x0, y: y0 }, style: { width: x1 - x0, height: y1 - y0 }, draggable: false, zIndex: -1 });
+  }
+  return [...frames, ...nodes.filter((n) => n.data.kind !== "group")];
+}
 
 /** A fresh id for a node of `op`: generate_1, generate_2, ... */
 export function freshId(nodes: FlowNode[], base: string, also: string[] = []): string {

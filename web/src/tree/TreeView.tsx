@@ -3,6 +3,7 @@
 // path is drawn bold. Click a node to read its whole text.
 import { Background, Controls, Handle, Position, ReactFlow, ReactFlowProvider, useReactFlow, type Edge, type Node, type NodeProps } from "@xyflow/react";
 import { useEffect, useMemo, useState } from "react";
+import { toHtml } from "../chat/render";
 import { fmt, layout, type TreeNode, type TreeState } from "./model";
 
 type Data = { t: TreeNode; winner: boolean };
@@ -10,7 +11,7 @@ type Data = { t: TreeNode; winner: boolean };
 function TreeBox({ data }: NodeProps<Node<Data>>) {
   const { t, winner } = data;
   return (
-    <div className={`tnode ${t.kind}${t.pruned ? " pruned" : ""}${winner ? " winner" : ""}`} data-testid="tree-node" data-id={t.id} data-winner={winner ? "1" : "0"}>
+    <div className={`tnode ${t.kind}${t.pruned ? " pruned" : ""}${winner ? " winner" : ""}${t.running ? " running" : ""}`} data-testid="tree-node" data-id={t.id} data-winner={winner ? "1" : "0"}>
       <Handle type="target" position={Position.Top} />
       <div className="tlabel">
         {t.kind === "step" || t.kind === "root" ? <b>{t.label}</b> : t.label}
@@ -21,6 +22,7 @@ function TreeBox({ data }: NodeProps<Node<Data>>) {
         {t.kind === "variant" && <span data-testid="score">score {fmt(t.score)}</span>}
         {t.answer && <span>answer {t.answer}</span>}
         {t.pruned && <span>pruned</span>}
+        {t.running && <span>running…</span>}
       </div>
       <Handle type="source" position={Position.Bottom} />
     </div>
@@ -93,7 +95,22 @@ export default function TreeView({ state }: { state: TreeState }) {
             <h4>
               {chosen.id} <small>{chosen.kind}</small>
             </h4>
-            <pre>{chosen.text || "(empty)"}</pre>
+            {chosen.spans ? (
+              <>
+                <pre data-testid="picked-text" dangerouslySetInnerHTML={{ __html: toHtml(chosen.text, chosen.spans, false) }} />
+                <div className="cards">
+                  {chosen.spans
+                    .filter((s) => s.kind !== "sea" && s.tool)
+                    .map((s, i) => (
+                      <div key={i} className={`card ${s.kind}${s.error ? " failed" : ""}`} data-testid="island-card">
+                        <b>{s.tool}</b> <code>({s.args})</code> → <code>{s.result}</code>
+                      </div>
+                    ))}
+                </div>
+              </>
+            ) : (
+              <pre data-testid="picked-text">{chosen.text || "(empty)"}</pre>
+            )}
             <p>
               {chosen.temperature != null && <>temperature {fmt(chosen.temperature)} · </>}
               {chosen.seed != null && <>seed {chosen.seed} · </>}

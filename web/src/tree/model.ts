@@ -1,4 +1,5 @@
 // A flow run's events (islands.flows.events) folded into a tree of variants, laid out top-down.
+import type { Span } from "../chat/conversation";
 
 export type FlowEvent = { event: string; [k: string]: any };
 
@@ -14,8 +15,12 @@ export type TreeNode = {
   seed?: number;
   answer?: string;
   pruned?: boolean;
-  running?: boolean;
+  spans?: Span[]; // an `ask` candidate's sea and hard islands
+  running?: boolean; // a node whose variants are still being made
 };
+
+/** Ops that make variants (or candidates): drawn as soon as they start, filled in when they end. */
+const MAKERS = new Set(["generate", "fanout", "explore", "anneal", "ask"]);
 
 export type TreeState = {
   flow: string;
@@ -64,10 +69,14 @@ export function reduce(s: TreeState, e: FlowEvent): TreeState {
       const ops = Object.fromEntries((e.nodes ?? []).map((n: any) => [n.id, n.op]));
       return put({ ...emptyTree(), log, flow: e.flow, ops }, { id: "root", parent: null, kind: "root", label: e.flow, text: inputs });
     }
-    case "node":
-      return { ...s, current: e.id };
+    case "node": {
+      const next = { ...s, current: e.id };
+      if (!MAKERS.has(e.op) || s.nodes[e.id]) return next;
+      return put(next, { id: e.id, parent: s.nodes[e.parent] ? e.parent : "root", kind: "step", label: e.id, op: e.op, text: "", running: true });
+    }
     case "variant": {
       if (!s.nodes[e.node]) s = put(s, { id: e.node, parent: "root", kind: "step", label: e.node, op: s.ops[e.node], text: "" });
+      else if (s.nodes[e.node].running) s = patch(s, e.node, { running: false });
       return put(s, {
         id: e.id,
         parent: e.node,
@@ -77,6 +86,8 @@ export function reduce(s: TreeState, e: FlowEvent): TreeState {
         score: e.score,
         temperature: e.temperature,
         seed: e.seed,
+        ...(e.answer != null ? { answer: String(e.answer) } : {}),
+        ...(e.spans?.length ? { spans: e.spans } : {}),
       });
     }
     case "scored":
@@ -84,8 +95,10 @@ export function reduce(s: TreeState, e: FlowEvent): TreeState {
     case "pruned":
       return patch(s, e.id, { pruned: true });
     case "value":
+      if (s.nodes[e.parent]?.running) s = patch(s, e.parent, { running: false });
       return put(s, { id: e.id, parent: s.nodes[e.parent] ? e.parent : "root", kind: "value", op: s.ops[e.id], label: short(e.text.trim() || "(empty)"), text: e.text });
     case "finished":
+      for (const id of s.order) if (s.nodes[id].running) s = patch(s, id, { running: false });
       return { ...s, winner: e.winner ?? [], output: e.output, seconds: e.seconds, current: null };
     case "error":
       return { ...s, error: e.message, current: null };
@@ -141,4 +154,22 @@ export function layout(s: TreeState, w = 210, h = 120): Record<string, { x: numb
   };
   for (const id of s.order) if (!s.nodes[id].parent) visit(id, 0);
   return at;
+}
+
+/** What each flow node ended with in a run: its text, or its best kept variant and how many it made. */
+export function resultsOf(s: TreeState): Record<string, string> {
+  const out: Record<string, string> = {};
+  const kids: Record<string, TreeNode[]> = {};
+  for (const id of s.order) {
+    const n = s.nodes[id];
+    if (n.kind === "variant" && n.parent) (kids[n.parent] ??= []).push(n);
+    if (n.kind === "value") out[id.replace(/\/answer$/, "")] = n.text.trim();
+  }
+  for (const [node, vs] of Object.entries(kids)) {
+    if (out[node] !== undefined) continue;
+    const kept = vs.filter((v) => !v.pruned);
+    const best = [...(kept.length ? kept : vs)].sort((a, b) => (b.score ?? -Infinity) - (a.score ?? -Infinity))[0];
+    out[node] = vs.length > 1 ? `${vs.length} variants; best: ${best.text.trim()}` : best.text.trim();
+  }
+  return out;
 }
