@@ -342,3 +342,29 @@ def test_validation_runs_against_a_remote_server_from_the_labels_top_logprobs() 
     polviews = report["items"]["POLVIEWS"]["synthetic"]
     assert polviews["liberal"] == pytest.approx(0.75) and polviews["moderate, middle of the road"] == 0.0
     assert len(seen) == 4 * 5 and "1. should be legal\n2. should not be legal" in numbered_prompt(questions_from_gss(gss)[2])
+
+
+def test_backstories_that_contradict_the_record_are_caught() -> None:
+    from islands.people.backstory import contradictions
+
+    record = {"age": 37, "sex": "female", "region": "West", "marital_status": "never_married", "employment": "employed"}
+    assert contradictions(record, "I grew up in Oregon and teach school. I'm 37.") == []
+    found = contradictions(record, "I'm 52 and I live in Ohio with my husband. I am a retired man. I'm retired.")
+    assert "age 52, not 37" in found and "Ohio is in the Midwest, not the West" in found
+    assert "married, record never married" in found and "not working, record employed" in found
+    assert any(f.startswith("says man") for f in found)
+    assert contradictions(record, "We moved to Washington, D.C. when I was 20.") == []
+    assert contradictions(record, "I coach softball on weekends.") == ["copies the example story"]
+
+
+def test_backstories_are_written_for_every_persona_in_one_batch(big: Engine, us: Population) -> None:
+    from islands.people.backstory import write_backstories
+
+    people = us.sample(5, seed=1)
+    stories = write_backstories(big, people, tries=3, seed=2, max_tokens=12)
+    again = write_backstories(big, people, tries=3, seed=2, max_tokens=12)
+    assert len(stories) == 5 and stories == again  # seeded
+    assert big.live_count == 0
+    from islands.people.backstory import contradictions
+
+    assert all(s is None or not contradictions(p, s) for p, s in zip(people, stories))
