@@ -445,3 +445,26 @@ def test_cli_report_prints_and_writes_csv_and_png(tmp_path: Path, us: Population
     res.write_text('{"persona": "a"}\n')
     r = runner.invoke(app, ["people", "report", str(res)])
     assert isinstance(r.exception, InvalidInput) and "not an answer" in str(r.exception)
+
+
+def test_cli_survey_and_ab_run_end_to_end_on_the_mock_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import islands.cli.people as cli
+
+    monkeypatch.setattr(cli, "_engine", lambda model, ctx: Engine(MockModel(n_ctx=16384, n_seq_max=64, n_batch=256)))
+    pop = tmp_path / "people.jsonl"
+    assert runner.invoke(app, ["people", "sample", "12", "--out", str(pop), "--seed", "4"]).exit_code == 0
+    out = tmp_path / "answers.jsonl"
+    questions = REPO / "examples" / "people" / "questions.yaml"
+    r = runner.invoke(app, ["people", "survey", "-p", str(pop), "-q", str(questions), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert len(read_results(out)) == 36
+    r = runner.invoke(app, ["people", "survey", "-p", str(pop), "-q", str(questions), "-o", str(out)])
+    assert r.exit_code == 0 and "already" in r.output and len(read_results(out)) == 36
+    ab_out = tmp_path / "ab.jsonl"
+    r = runner.invoke(
+        app, ["people", "ab", "-p", str(pop), "--test", str(REPO / "examples" / "people" / "ad.yaml"), "-o", str(ab_out), "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output.strip().splitlines()[-1])
+    assert report["overall"]["n"] == {"A": 6, "B": 6} and "B-A" in report["overall"]["diff"]
+    assert {row["variant"] for row in read_results(ab_out)} == {"A", "B"}
