@@ -89,6 +89,7 @@ def test_the_sample_honours_the_joint_tables(us: Population) -> None:
         keep = expected >= 5  # chi-square needs enough expected counts per cell
         observed_k, expected_k = np.array(observed)[keep], expected[keep]
         assert chisquare(observed_k, expected_k * observed_k.sum() / expected_k.sum()).pvalue > 0.001, age
+
     def never(age: str) -> float:
         group = [p for p in people if p["age_group"] == age]
         return sum(p["marital_status"] == "never_married" for p in group) / len(group)
@@ -119,8 +120,14 @@ def test_samples_are_reproducible_by_seed_and_filters_hold(us: Population) -> No
 
 @pytest.mark.parametrize(
     "where, message",
-    [("age>=x", "not a number"), ("planet=Mars", "no variable"), ("region=Mars", "has no 'Mars'"), ("sex>=3", "needs a variable"),
-     ("age", "NAME=VALUE"), ("age>=200", "no one in the population")],
+    [
+        ("age>=x", "not a number"),
+        ("planet=Mars", "no variable"),
+        ("region=Mars", "has no 'Mars'"),
+        ("sex>=3", "needs a variable"),
+        ("age", "NAME=VALUE"),
+        ("age>=200", "no one in the population"),
+    ],
 )
 def test_bad_filters_are_one_line_errors(us: Population, where: str, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
@@ -247,8 +254,17 @@ def test_ab_assignment_is_balanced_and_the_difference_is_found(us: Population) -
 
 def test_reports_write_csv_and_png_with_real_beside_synthetic(tmp_path: Path, us: Population) -> None:
     people = us.sample(40, seed=1)
-    rows = [{"persona": p["id"], "question": "HAPPY", "kind": "choice", "answer": "pretty happy",
-             "probs": {"very happy": 0.2, "pretty happy": 0.7, "not too happy": 0.1}, "record": p} for p in people]
+    rows = [
+        {
+            "persona": p["id"],
+            "question": "HAPPY",
+            "kind": "choice",
+            "answer": "pretty happy",
+            "probs": {"very happy": 0.2, "pretty happy": 0.7, "not too happy": 0.1},
+            "record": p,
+        }
+        for p in people
+    ]
     gss = json.loads((SHARED / "gss_dev.json").read_text())
     table = distribution_rows(rows, by="age_gss", gss=gss)
     overall = [r for r in table if r["group"] == "all"]
@@ -310,8 +326,12 @@ def test_cli_survey_rejects_bad_files_in_one_line_and_writes_nothing(tmp_path: P
     pop, qs, out = tmp_path / "p.jsonl", tmp_path / "q.json", tmp_path / "out.jsonl"
     pop.write_text(population)
     qs.write_text(questions)
-    proc = subprocess.run([sys.executable, "-m", "islands", "people", "survey", "-p", str(pop), "-q", str(qs), "-o", str(out)],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    proc = subprocess.run(
+        [sys.executable, "-m", "islands", "people", "survey", "-p", str(pop), "-q", str(qs), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )
     assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not out.exists()
 
@@ -330,8 +350,16 @@ def test_validation_runs_against_a_remote_server_from_the_labels_top_logprobs() 
         assert body["max_tokens"] == 1 and body["logprobs"] >= 5
         # the server likes option 2 three times as much as option 1, and knows no other label
         top = {" 2": math.log(0.6), " 1": math.log(0.2), " the": math.log(0.1)}
-        chunk = {"choices": [{"index": 0, "text": " 2", "finish_reason": "length",
-                              "logprobs": {"tokens": [" 2"], "token_logprobs": [math.log(0.6)], "top_logprobs": [top]}}]}
+        chunk = {
+            "choices": [
+                {
+                    "index": 0,
+                    "text": " 2",
+                    "finish_reason": "length",
+                    "logprobs": {"tokens": [" 2"], "token_logprobs": [math.log(0.6)], "top_logprobs": [top]},
+                }
+            ]
+        }
         return httpx.Response(200, text=f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n", headers={"content-type": "text/event-stream"})
 
     remote = RemoteEngine("http://gss.test", "big", backoff=0.0, transport=httpx.MockTransport(handler))
@@ -342,3 +370,101 @@ def test_validation_runs_against_a_remote_server_from_the_labels_top_logprobs() 
     polviews = report["items"]["POLVIEWS"]["synthetic"]
     assert polviews["liberal"] == pytest.approx(0.75) and polviews["moderate, middle of the road"] == 0.0
     assert len(seen) == 4 * 5 and "1. should be legal\n2. should not be legal" in numbered_prompt(questions_from_gss(gss)[2])
+
+
+def test_backstories_that_contradict_the_record_are_caught() -> None:
+    from islands.people.backstory import contradictions
+
+    record = {"age": 37, "sex": "female", "region": "West", "marital_status": "never_married", "employment": "employed"}
+    assert contradictions(record, "I grew up in Oregon and teach school. I'm 37.") == []
+    found = contradictions(record, "I'm 52 and I live in Ohio with my husband. I am a retired man. I'm retired.")
+    assert "age 52, not 37" in found and "Ohio is in the Midwest, not the West" in found
+    assert "married, record never married" in found and "not working, record employed" in found
+    assert any(f.startswith("says man") for f in found)
+    assert contradictions(record, "We moved to Washington, D.C. when I was 20.") == []
+    assert contradictions(record, "I coach softball on weekends.") == ["copies the example story"]
+
+
+def test_backstories_are_written_for_every_persona_in_one_batch(big: Engine, us: Population) -> None:
+    from islands.people.backstory import write_backstories
+
+    people = us.sample(5, seed=1)
+    stories = write_backstories(big, people, tries=3, seed=2, max_tokens=12)
+    again = write_backstories(big, people, tries=3, seed=2, max_tokens=12)
+    assert len(stories) == 5 and stories == again  # seeded
+    assert big.live_count == 0
+    from islands.people.backstory import contradictions
+
+    assert all(s is None or not contradictions(p, s) for p, s in zip(people, stories))
+
+
+def test_the_example_files_load() -> None:
+    from islands.people.ab import load_ab
+
+    test = load_ab(REPO / "examples" / "people" / "ad.yaml")
+    assert list(test.variants) == ["A", "B"] and test.values["somewhat likely"] == 0.66
+    assert "half price" in test.question_for("B").text and test.question_for("B").id == "BUY@B"
+    assert [q.kind for q in load_questions(REPO / "examples" / "people" / "questions.yaml")] == ["choice", "numeric", "open"]
+
+
+def test_cli_report_prints_and_writes_csv_and_png(tmp_path: Path, us: Population) -> None:
+    people = us.sample(10, seed=1)
+    res = tmp_path / "answers.jsonl"
+    lines = [
+        {
+            "persona": p["id"],
+            "question": "GRASS",
+            "kind": "choice",
+            "answer": "should be legal",
+            "probs": {"should be legal": 0.8, "should not be legal": 0.2},
+            "record": p,
+        }
+        for p in people
+    ]
+    lines += [{"persona": p["id"], "question": "AGE", "kind": "numeric", "answer": float(p["age"]), "record": p} for p in people]
+    res.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    r = runner.invoke(
+        app,
+        [
+            "people",
+            "report",
+            str(res),
+            "--by",
+            "sex",
+            "--survey",
+            str(SHARED / "gss_dev.json"),
+            "--csv",
+            str(tmp_path / "t.csv"),
+            "--png",
+            str(tmp_path / "t.png"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "0.800" in r.output and "0.721" in r.output  # synthetic beside the GSS 2022 weighted share
+    assert (tmp_path / "t.csv").exists() and (tmp_path / "t.png").exists()
+    res.write_text('{"persona": "a"}\n')
+    r = runner.invoke(app, ["people", "report", str(res)])
+    assert isinstance(r.exception, InvalidInput) and "not an answer" in str(r.exception)
+
+
+def test_cli_survey_and_ab_run_end_to_end_on_the_mock_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import islands.cli.people as cli
+
+    monkeypatch.setattr(cli, "_engine", lambda model, ctx: Engine(MockModel(n_ctx=16384, n_seq_max=64, n_batch=256)))
+    pop = tmp_path / "people.jsonl"
+    assert runner.invoke(app, ["people", "sample", "12", "--out", str(pop), "--seed", "4"]).exit_code == 0
+    out = tmp_path / "answers.jsonl"
+    questions = REPO / "examples" / "people" / "questions.yaml"
+    r = runner.invoke(app, ["people", "survey", "-p", str(pop), "-q", str(questions), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert len(read_results(out)) == 36
+    r = runner.invoke(app, ["people", "survey", "-p", str(pop), "-q", str(questions), "-o", str(out)])
+    assert r.exit_code == 0 and "already" in r.output and len(read_results(out)) == 36
+    ab_out = tmp_path / "ab.jsonl"
+    r = runner.invoke(
+        app, ["people", "ab", "-p", str(pop), "--test", str(REPO / "examples" / "people" / "ad.yaml"), "-o", str(ab_out), "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output.strip().splitlines()[-1])
+    assert report["overall"]["n"] == {"A": 6, "B": 6} and "B-A" in report["overall"]["diff"]
+    assert {row["variant"] for row in read_results(ab_out)} == {"A", "B"}

@@ -49,6 +49,10 @@ def sample(
         str | None, typer.Option("--where", "-w", help='Filters: "age>=30,region=West,sex!=male,education=a|b".', show_default=False)
     ] = None,
     spec: PopulationSpec = None,
+    backstory: Annotated[
+        bool, typer.Option("--backstory", help="Have the model write each a short backstory, kept only if it fits the record.")
+    ] = False,
+    model: ModelOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the fitted marginals and constraint gaps as JSON.")] = False,
 ) -> None:
     """Draw N personas from the population (IPF fit of marginals and joint tables)."""
@@ -62,6 +66,16 @@ def sample(
     filters = parse_where(where)
     pop = _population(spec)
     records = pop.sample(n, seed=seed, where=filters)
+    if backstory:
+        from islands.people.backstory import write_backstories
+
+        engine = _engine(model, 8192)
+        with err.status(f"writing {n} backstories"):
+            stories = write_backstories(engine, records, seed=seed)
+        for r, story in zip(records, stories):
+            if story is not None:
+                r["backstory"] = story
+        err.print(f"{sum(s is not None for s in stories)} of {n} backstories kept (the others contradicted their record every try)")
     write_jsonl(out, records, what="personas")
     if as_json:
         typer.echo(json.dumps({"personas": n, "out": str(out), "residuals": pop.residuals()}))

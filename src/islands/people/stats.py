@@ -48,7 +48,7 @@ def calibrate(logp: Mapping[str, float], prior: Mapping[str, float], alpha: floa
 def fit_calibration(
     items: Sequence[tuple[Sequence[Mapping[str, float]], Mapping[str, float], Mapping[str, float]]],
     alphas: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5),
-    temperatures: Sequence[float] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0),
+    temperatures: Sequence[float] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 50.0),
 ) -> tuple[float, float, float]:
     """(alpha, T, mean TVD) minimizing the mean TVD over `items`, each (per-persona option
     log-probabilities, the no-persona log-probabilities, the real distribution)."""
