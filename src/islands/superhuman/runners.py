@@ -34,7 +34,7 @@ from islands.superhuman.tools import TOOL_KINDS, superhuman_registry
 from islands.superhuman.workspace import Usage, Workspace
 from islands.tools import IslandRunner
 
-__all__ = ["BARE_PROMPT", "FEW_SHOT", "RUNNERS", "Attempt", "Runner", "bare_runner", "choose_tool", "data_line", "free_runner",
+__all__ = ["BARE_PROMPT", "FEW_SHOT", "RUNNERS", "WARM_TASK", "Attempt", "Runner", "bare_runner", "choose_tool", "data_line", "free_runner",
            "islands_runner", "named_handles", "oracle_runner", "typed_calls"]
 
 FEW_SHOT = """Every task names its data by handles. Answer with one tool call on the handles; never copy the data.
@@ -63,9 +63,9 @@ Call: CALC(2^200) => 16069380442589902755419620923411626025222029937827928353013
 Task: Search the file notes1 for lines with "user 42" and say how many there are.
 Data: notes1 is a text
 Call: GREP('notes1', 'user 42') => 3
-Task: Compute 123456789 * 987654321 exactly.
+Task: What is 98765432123456789 * 12345678987654321 exactly?
 Data: none
-Call: CALC(123456789*987654321) => 121932631112635269
+Call: CALC(98765432123456789 * 12345678987654321) => 1219326320073159566072245112635269
 """
 BARE_PROMPT = "Answer the task on one line.\n\nTask: What is 12 * 3?\nAnswer: 36\n"
 
@@ -84,6 +84,7 @@ class Attempt:
 
 
 Runner = Callable[[Task], Attempt]
+WARM_TASK = "What is 2^10 exactly?"  # what a runner answers once, untimed, before the tasks
 PARAMS = SamplingParams(max_tokens=160, temperature=0.0, stop=("\n",))  # 160: an 80-digit product is 160 digit tokens
 
 
@@ -124,8 +125,9 @@ def typed_calls(ws: Workspace, text: str) -> list[str]:
 
 
 def choose_tool(engine: Generator, prompt: str, tools: list[str]) -> str:
-    """The model's pick among `tools` after `prompt`: greedy under a choice grammar, by
-    log-likelihood where the engine has no grammars (the mock), the first where it has neither."""
+    """The model's pick among `tools` after `prompt`: greedy under a choice grammar; where the
+    engine has no grammars, by log-likelihood (local engines) or the first tool its free text
+    names (remote ones); the first tool when it names none."""
     if len(tools) == 1:
         return tools[0]
     options = [f" {t}(" for t in tools]
@@ -139,7 +141,9 @@ def choose_tool(engine: Generator, prompt: str, tools: list[str]) -> str:
     if engine.supports("branches"):
         scores = score_options(cast("Brancher", engine), prompt, options)
         return tools[max(range(len(tools)), key=lambda i: scores[i])]
-    return tools[0]
+    text = engine.generate(prompt, params=SamplingParams(max_tokens=8, temperature=0.0)).texts[0]
+    named = [(text.find(t), t) for t in tools if t in text]
+    return min(named)[1] if named else tools[0]
 
 
 def _with_tools(engine: Generator, ws: Workspace, prompt_of: Callable[[Task], str], seconds: float, typed: bool = False) -> Runner:
