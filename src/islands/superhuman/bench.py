@@ -61,6 +61,10 @@ def task_bytes(ws: Workspace, task: Task) -> int:
     return total
 
 
+def _mean(values: list[int]) -> float | None:
+    return round(sum(values) / len(values), 1) if values else None
+
+
 def _row(task: Task, attempt: Attempt, ws: Workspace, limits: Limits | None) -> dict[str, Any]:
     verdict = task.check(ws, attempt.answer)
     rate, fraction = limit_fraction(attempt.usage, limits)
@@ -120,6 +124,6 @@ def run_benchmark(
             "solved_by_tier": by_tier,
             "seconds": round(sum(x["seconds"] for x in mine), 3),
             "sampled_tokens": sum(x["sampled_tokens"] for x in mine),
-            "context_tokens_per_task": round(sum(x["context_tokens"] for x in mine) / max(1, len(mine)), 1),
+            "context_tokens_per_task": _mean([x["context_tokens"] for x in mine if x["context_tokens"] is not None]),
         }
     return {"limits": limits.to_dict() if limits is not None else None, "runners": summary, "tasks": rows}

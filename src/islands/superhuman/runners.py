@@ -78,7 +78,7 @@ class Attempt:
     text: str  # everything the runner generated (sea and islands)
     calls: list[tuple[str, str, str]] = field(default_factory=list)  # (tool, args, result)
     sampled_tokens: int = 0
-    context_tokens: int = 0  # the prompt, what was sampled and what was injected
+    context_tokens: int | None = 0  # the prompt, what was sampled and what was injected (None: the engine does not say)
     seconds: float = 0.0
     usage: list[Usage] = field(default_factory=list)
 
@@ -96,8 +96,8 @@ def bare_runner(engine: Generator, ws: Workspace) -> Runner:
         out = engine.generate(f"{BARE_PROMPT}Task: {task.prompt}\nAnswer:", params=PARAMS)
         text = out.texts[0]
         stats = out.stats
-        return Attempt(text.strip(), text, [], stats.sampled_tokens, stats.prompt_tokens + stats.sampled_tokens,
-                       time.perf_counter() - t0, ws.take_usage())
+        context = stats.prompt_tokens + stats.sampled_tokens if stats.prompt_tokens else None
+        return Attempt(text.strip(), text, [], stats.sampled_tokens, context, time.perf_counter() - t0, ws.take_usage())
 
     return run
 
@@ -168,7 +168,9 @@ def _with_tools(engine: Generator, ws: Workspace, prompt_of: Callable[[Task], st
         calls = [(s.tool or "", s.args or "", s.result or "") for s in spans]
         good = [o.text[s.start : s.end].removeprefix(" => ").strip() for s in spans if not s.error]  # the whole result, not the marker
         answer = good[-1] if good else o.text.strip()
-        context = out.stats.prompt_tokens + out.stats.sampled_tokens + out.injected_tokens
+        context: int | None = out.stats.prompt_tokens + out.stats.sampled_tokens + out.injected_tokens
+        if not out.stats.prompt_tokens:  # a remote engine's driver does not count the prompt
+            context = None
         return Attempt(answer, o.text, calls, out.stats.sampled_tokens, context, seconds_taken, ws.take_usage())
 
     return run
