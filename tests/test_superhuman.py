@@ -277,3 +277,39 @@ def test_the_embedded_model_solves_a_tier_1_task_with_a_tool(real: Engine, ws: W
     assert attempt.calls and attempt.calls[0][0] == "TSP", attempt.text
     assert task.check(ws, attempt.answer).ok, attempt.answer
     assert attempt.sampled_tokens < 40
+
+
+def test_the_runners_work_over_an_openai_compatible_server(ws: Workspace) -> None:
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from islands.engine.remote import RemoteEngine
+    from islands.server.app import create_app
+    from islands.server.schemas import Limits
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(Engine(MockModel(n_ctx=16384, n_seq_max=16, n_batch=512)), model_name="mock", limits=Limits(max_tokens=8000))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    remote = RemoteEngine([f"http://127.0.0.1:{port}"], "mock")
+    try:
+        tasks = [_task(ws, k) for k in ("sat", "tsp", "grep")]
+        report = run_benchmark(remote, ws, tasks, ["bare", "oracle", "islands"])
+    finally:
+        remote.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert report["runners"]["oracle"]["solved"] == 1.0
+    assert report["runners"]["bare"]["solved"] == 0.0
+    assert report["runners"]["oracle"]["context_tokens_per_task"] is None  # the remote driver does not count the prompt
+    assert all(row["islands"]["calls"] == [] or row["islands"]["calls"][0].split("(")[0] in ("SAT", "TSP", "GREP", "CALC")
+               for row in report["tasks"])
