@@ -313,3 +313,11 @@ def test_the_runners_work_over_an_openai_compatible_server(ws: Workspace) -> Non
     assert report["runners"]["oracle"]["context_tokens_per_task"] is None  # the remote driver does not count the prompt
     assert all(row["islands"]["calls"] == [] or row["islands"]["calls"][0].split("(")[0] in ("SAT", "TSP", "GREP", "CALC")
                for row in report["tasks"])
+
+
+def test_calc_gives_every_digit_past_pythons_4300_digit_limit(ws: Workspace, pool: ThreadPoolExecutor) -> None:
+    task = make_task(ws, "bigint", 3, 3, size=9000)  # 3^9000 and up: over 4,300 digits
+    answer = _solve(ws, task, pool)
+    assert len(answer) > 4300 and task.check(ws, answer).ok
+    island = run_tool(superhuman_registry(ws), pool, "CALC", task.spec.call[5:-1])
+    assert len(island.context) < 80 and island.output == answer  # the context gets a marker, the output every digit
