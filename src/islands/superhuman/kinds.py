@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 
 from islands.errors import InvalidInput
-from islands.tools.calc import int_text
 from islands.superhuman.tools import EXACT_TSP, tour_length
 from islands.superhuman.workspace import Workspace
+from islands.tools.calc import int_text
 
 __all__ = ["KIND_NAMES", "SIZES", "Spec", "Verdict", "check_answer", "held_karp", "make_spec", "mst_length", "read_dimacs"]
 
