@@ -107,13 +107,14 @@ def _print(report: dict[str, Any], runners: list[str]) -> None:
             x = row[r]
             mark = "[green]solved[/]" if x["solved"] else ("[yellow]late[/]" if x["correct"] else "[red]no[/]")
             frac = f" {x['limit_fraction']:.2f}×limit" if x["limit_fraction"] is not None else ""
-            cells.append(f"{mark} {x['seconds']:.1f}s{frac} {x['context_tokens']}tok")
+            tokens = f" {x['context_tokens']}tok" if x["context_tokens"] is not None else ""
+            cells.append(f"{mark} {x['seconds']:.1f}s{frac}{tokens}")
         table.add_row(row["id"], row["tool"], f"{row['data_bytes'] / 1e6:.1f} MB", *cells)
     console.print(table)
     for r in runners:
         s = report["runners"][r]
         console.print(f"[bold]{r}[/]: solved {s['solved']:.0%} {s['solved_by_tier']}, {s['seconds']:.1f} s, "
-                      f"{s['context_tokens_per_task']:.0f} context tokens per task")
+                      f"{s['context_tokens_per_task'] or '?'} context tokens per task")
 
 
 @app.command("run")

@@ -30,6 +30,7 @@ import numpy as np
 from islands.errors import InvalidInput
 from islands.superhuman.tools import EXACT_TSP, tour_length
 from islands.superhuman.workspace import Workspace
+from islands.tools.calc import int_text
 
 __all__ = ["KIND_NAMES", "SIZES", "Spec", "Verdict", "check_answer", "held_karp", "make_spec", "mst_length", "read_dimacs"]
 
@@ -330,7 +331,7 @@ def _gen_bigint(ws: Workspace, rng: np.random.Generator, size: int, tag: str) ->
         a, b = (int("".join(map(str, [rng.integers(1, 10), *rng.integers(0, 10, size - 1)]))) for _ in range(2))
         return Spec(f"What is {a} * {b} exactly?", f"CALC({a}*{b})", {"value": str(a * b)}, size)
     base, exp = int(rng.integers(3, 10)), size + int(rng.integers(0, 100))
-    return Spec(f"What is {base}^{exp} exactly? Give every digit.", f"CALC({base}^{exp})", {"value": str(base**exp)}, size)
+    return Spec(f"What is {base}^{exp} exactly? Give every digit.", f"CALC({base}^{exp})", {"value": int_text(base**exp)}, size)
 
 
 def _check_bigint(ws: Workspace, spec: Spec, answer: str) -> Verdict:

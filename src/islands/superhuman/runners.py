@@ -34,7 +34,7 @@ from islands.superhuman.tools import TOOL_KINDS, superhuman_registry
 from islands.superhuman.workspace import Usage, Workspace
 from islands.tools import IslandRunner
 
-__all__ = ["BARE_PROMPT", "FEW_SHOT", "RUNNERS", "Attempt", "Runner", "bare_runner", "choose_tool", "data_line", "free_runner",
+__all__ = ["BARE_PROMPT", "FEW_SHOT", "RUNNERS", "WARM_TASK", "Attempt", "Runner", "bare_runner", "choose_tool", "data_line", "free_runner",
            "islands_runner", "named_handles", "oracle_runner", "typed_calls"]
 
 FEW_SHOT = """Every task names its data by handles. Answer with one tool call on the handles; never copy the data.
@@ -63,9 +63,9 @@ Call: CALC(2^200) => 16069380442589902755419620923411626025222029937827928353013
 Task: Search the file notes1 for lines with "user 42" and say how many there are.
 Data: notes1 is a text
 Call: GREP('notes1', 'user 42') => 3
-Task: Compute 123456789 * 987654321 exactly.
+Task: What is 98765432123456789 * 12345678987654321 exactly?
 Data: none
-Call: CALC(123456789*987654321) => 121932631112635269
+Call: CALC(98765432123456789 * 12345678987654321) => 1219326320073159566072245112635269
 """
 BARE_PROMPT = "Answer the task on one line.\n\nTask: What is 12 * 3?\nAnswer: 36\n"
 
@@ -78,12 +78,13 @@ class Attempt:
     text: str  # everything the runner generated (sea and islands)
     calls: list[tuple[str, str, str]] = field(default_factory=list)  # (tool, args, result)
     sampled_tokens: int = 0
-    context_tokens: int = 0  # the prompt, what was sampled and what was injected
+    context_tokens: int | None = 0  # the prompt, what was sampled and what was injected (None: the engine does not say)
     seconds: float = 0.0
     usage: list[Usage] = field(default_factory=list)
 
 
 Runner = Callable[[Task], Attempt]
+WARM_TASK = "What is 2^10 exactly?"  # what a runner answers once, untimed, before the tasks
 PARAMS = SamplingParams(max_tokens=160, temperature=0.0, stop=("\n",))  # 160: an 80-digit product is 160 digit tokens
 
 
@@ -95,8 +96,8 @@ def bare_runner(engine: Generator, ws: Workspace) -> Runner:
         out = engine.generate(f"{BARE_PROMPT}Task: {task.prompt}\nAnswer:", params=PARAMS)
         text = out.texts[0]
         stats = out.stats
-        return Attempt(text.strip(), text, [], stats.sampled_tokens, stats.prompt_tokens + stats.sampled_tokens,
-                       time.perf_counter() - t0, ws.take_usage())
+        context = stats.prompt_tokens + stats.sampled_tokens if stats.prompt_tokens else None
+        return Attempt(text.strip(), text, [], stats.sampled_tokens, context, time.perf_counter() - t0, ws.take_usage())
 
     return run
 
@@ -124,8 +125,9 @@ def typed_calls(ws: Workspace, text: str) -> list[str]:
 
 
 def choose_tool(engine: Generator, prompt: str, tools: list[str]) -> str:
-    """The model's pick among `tools` after `prompt`: greedy under a choice grammar, by
-    log-likelihood where the engine has no grammars (the mock), the first where it has neither."""
+    """The model's pick among `tools` after `prompt`: greedy under a choice grammar; where the
+    engine has no grammars, by log-likelihood (local engines) or the first tool its free text
+    names (remote ones); the first tool when it names none."""
     if len(tools) == 1:
         return tools[0]
     options = [f" {t}(" for t in tools]
@@ -139,7 +141,9 @@ def choose_tool(engine: Generator, prompt: str, tools: list[str]) -> str:
     if engine.supports("branches"):
         scores = score_options(cast("Brancher", engine), prompt, options)
         return tools[max(range(len(tools)), key=lambda i: scores[i])]
-    return tools[0]
+    text = engine.generate(prompt, params=SamplingParams(max_tokens=8, temperature=0.0)).texts[0]
+    named = [(text.find(t), t) for t in tools if t in text]
+    return min(named)[1] if named else tools[0]
 
 
 def _with_tools(engine: Generator, ws: Workspace, prompt_of: Callable[[Task], str], seconds: float, typed: bool = False) -> Runner:
@@ -164,7 +168,9 @@ def _with_tools(engine: Generator, ws: Workspace, prompt_of: Callable[[Task], st
         calls = [(s.tool or "", s.args or "", s.result or "") for s in spans]
         good = [o.text[s.start : s.end].removeprefix(" => ").strip() for s in spans if not s.error]  # the whole result, not the marker
         answer = good[-1] if good else o.text.strip()
-        context = out.stats.prompt_tokens + out.stats.sampled_tokens + out.injected_tokens
+        context: int | None = out.stats.prompt_tokens + out.stats.sampled_tokens + out.injected_tokens
+        if not out.stats.prompt_tokens:  # a remote engine's driver does not count the prompt
+            context = None
         return Attempt(answer, o.text, calls, out.stats.sampled_tokens, context, seconds_taken, ws.take_usage())
 
     return run

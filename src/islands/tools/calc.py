@@ -33,7 +33,7 @@ from typing import Any
 
 from islands.errors import InvalidInput
 
-__all__ = ["CalcError", "calc", "evaluate"]
+__all__ = ["CalcError", "calc", "evaluate", "int_text"]
 
 Number = Fraction | Decimal  # exact rational, or an approximation
 
@@ -354,11 +354,17 @@ def calc(expression: str, precision: int = 50) -> str:
         return _format(value, precision)
 
 
+def int_text(n: int) -> str:
+    """All the digits of n, past Python's 4,300-digit limit on str(int) (Decimal converts
+    from the binary form exactly, without that limit): int_text(3**9000)[:5] -> '13236'."""
+    return str(n) if -(10**4000) < n < 10**4000 else format(Decimal(n), "f")
+
+
 def _format(value: Number, precision: int) -> str:
     if isinstance(value, Decimal):
         return _format_decimal(value, precision)
     if value.denominator == 1:
-        return str(value.numerator)
+        return int_text(value.numerator)
     d = value.denominator
     while d % 2 == 0:
         d //= 2

@@ -1,0 +1,323 @@
+"""SuperHuman: checkers accept right answers and reject wrong ones, generators repeat by
+seed, tools given bad arguments answer ` => error: …`, the runners and the CLI over the mock
+engine, and one short run of the embedded model on a tier-1 task."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from islands.cli.app import app
+from islands.engine import Engine, MockModel
+from islands.superhuman import KIND_NAMES, Workspace, make_suite, make_task, run_benchmark, superhuman_registry
+from islands.superhuman.kinds import held_karp, read_dimacs
+from islands.superhuman.limits import measure_limits
+from islands.superhuman.runners import choose_tool, data_line, oracle_runner, typed_calls
+from islands.superhuman.suite import Task
+from islands.superhuman.tools import grep_count, tour_length
+from islands.tools import IslandRunner
+from islands.tools.track import run_tool
+
+# small sizes: every kind in well under a second
+SMALL = {"matmul": 64, "grep": 200_000, "sat": 60, "unsat": 4, "tsp": 8, "smt": 5, "proof": 5, "bigint": 30}
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path / "ws")
+
+
+@pytest.fixture
+def pool() -> Iterator[ThreadPoolExecutor]:
+    p = ThreadPoolExecutor(2)
+    yield p
+    p.shutdown()
+
+
+def _task(ws: Workspace, kind: str, seed: int = 3) -> Task:
+    return make_task(ws, kind, 1, seed, size=SMALL[kind])
+
+
+def _solve(ws: Workspace, task: Task, pool: ThreadPoolExecutor) -> str:
+    """The right answer: the task's own solving call, run as a hard island."""
+    name, args = task.spec.call.split("(", 1)
+    island = run_tool(superhuman_registry(ws), pool, name, args[:-1])
+    assert not island.error, island.context
+    return island.output
+
+
+@pytest.mark.parametrize("kind", KIND_NAMES)
+def test_every_checker_accepts_the_solving_call_and_rejects_nonsense(ws: Workspace, pool: ThreadPoolExecutor, kind: str) -> None:
+    task = _task(ws, kind)
+    right = _solve(ws, task, pool)
+    verdict = task.check(ws, right)
+    assert verdict.ok, verdict.why
+    for wrong in ("", "42", "C9", "T9", "M9", "UNSAT", "unsat", "sat: x0=1", "error: no such thing"):
+        assert not task.check(ws, wrong).ok, (kind, wrong)
+
+
+def test_matmul_checker_rejects_a_product_with_one_wrong_entry(ws: Workspace, pool: ThreadPoolExecutor) -> None:
+    task = _task(ws, "matmul")
+    handle = _solve(ws, task, pool).split()[0]
+    c = np.array(ws.array(handle, "matrix"))
+    c[5, 7] += 1e-3
+    ws.save_array("Cbad", "matrix", c)
+    assert not task.check(ws, "Cbad (64x64 matrix)").ok
+    assert not task.check(ws, task.spec.expected["a"]).ok  # an input is not the product
+    assert task.check(ws, handle).ok
+
+
+def test_grep_checker_wants_the_exact_count_and_the_tool_finds_it(ws: Workspace) -> None:
+    task = _task(ws, "grep")
+    count = task.spec.expected["count"]
+    needle = task.prompt.split('"')[1]
+    path = ws.find(f"log{task.seed}x1", "text")
+    assert grep_count(str(path), needle) == count == sum(needle in line for line in path.read_text().splitlines())
+    assert task.check(ws, str(count)).ok
+    assert not task.check(ws, str(count + 1)).ok
+
+
+def test_sat_checker_rejects_a_model_that_breaks_a_clause(ws: Workspace, pool: ThreadPoolExecutor) -> None:
+    task = _task(ws, "sat")
+    handle = _solve(ws, task, pool).split()[0]
+    values = np.array(ws.array(handle, "model"))
+    _, clauses = read_dimacs(ws.find(task.spec.expected["cnf"], "cnf").read_text())
+    first = clauses[0]
+    for lit in first:  # make every literal of clause 0 false
+        values[abs(lit) - 1] = 0 if lit > 0 else 1
+    ws.save_array("Mbad", "model", values)
+    assert not task.check(ws, "Mbad (model of 60 variables)").ok
+    assert not task.check(ws, "UNSAT (cadical195 and glucose4 agree)").ok  # it is satisfiable
+
+
+def test_unsat_needs_the_solvers_agreement_not_a_guess(ws: Workspace, pool: ThreadPoolExecutor) -> None:
+    task = _task(ws, "unsat")
+    assert _solve(ws, task, pool) == "UNSAT (cadical195 and glucose4 agree)"
+    assert not task.check(ws, "UNSAT").ok
+    assert not task.check(ws, "it is UNSAT, I think").ok
+
+
+def test_tsp_checker_is_exact_for_small_tours(ws: Workspace, pool: ThreadPoolExecutor) -> None:
+    task = _task(ws, "tsp")
+    handle = _solve(ws, task, pool).split()[0]
+    pts = np.asarray(ws.array(task.spec.expected["points"], "points"))
+    best = np.asarray(ws.array(handle, "tour"))
+    assert tour_length(pts, best) == pytest.approx(held_karp(pts), abs=1e-5)
+    worse = min((np.random.default_rng(i).permutation(len(pts)) for i in range(50)), key=lambda t: -tour_length(pts, t))
+    ws.save_array("Tbad", "tour", worse)
+    assert tour_length(pts, worse) > held_karp(pts) + 1e-3
+    assert not task.check(ws, "Tbad").ok
+    ws.save_array("Tdup", "tour", np.array([0, 1, 2, 3, 4, 5, 6, 6]))
+    assert "exactly once" in task.check(ws, "Tdup").why
+
+
+def test_tsp_bound_for_larger_tours_is_the_mst_factor(ws: Workspace, pool: ThreadPoolExecutor) -> None:
+    task = make_task(ws, "tsp", 2, 5, size=40)
+    assert not task.spec.expected["exact"]
+    assert task.check(ws, _solve(ws, task, pool)).ok
+
+
+def test_smt_checker_evaluates_every_assertion(ws: Workspace, pool: ThreadPoolExecutor) -> None:
+    task = _task(ws, "smt")
+    right = _solve(ws, task, pool)
+    assert right.startswith("sat: ")
+    assert task.check(ws, right).ok
+    assert not task.check(ws, ", ".join(f"x{i}=1000" for i in range(5))).ok  # outside the bounds
+    assert not task.check(ws, "unsat (proved by z3)").ok
+    proof = _task(ws, "proof")
+    assert _solve(ws, proof, pool) == "unsat (proved by z3)"
+    assert not proof.check(ws, right).ok
+
+
+def test_bigint_checker_wants_every_digit(ws: Workspace, pool: ThreadPoolExecutor) -> None:
+    task = make_task(ws, "bigint", 2, 3, size=2000)
+    right = _solve(ws, task, pool)
+    assert task.check(ws, right).ok
+    assert not task.check(ws, right[:-1] + str((int(right[-1]) + 1) % 10)).ok
+
+
+@pytest.mark.parametrize("kind", KIND_NAMES)
+def test_generators_repeat_by_seed(tmp_path: Path, kind: str) -> None:
+    def files(folder: Path, seed: int) -> tuple[str, dict[str, str]]:
+        ws = Workspace(folder)
+        task = make_task(ws, kind, 1, seed, size=SMALL[kind])
+        return task.prompt, {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+    a, b, c = files(tmp_path / "a", 11), files(tmp_path / "b", 11), files(tmp_path / "c", 12)
+    assert a == b
+    assert a != c
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "says"),
+    [
+        ("MATMUL", "'nope', 'B3x1'", "no matrix named 'nope'"),
+        ("MATMUL", "'A3x1'", "missing b"),
+        ("MATMUL", "'A3x1', 'W3x1'", "do not multiply"),
+        ("GREP", "'log3x1', ''", "non-empty"),
+        ("GREP", "'A3x1', 'x'", "no text named 'A3x1'"),
+        ("SAT", "'A3x1'", "no cnf named"),
+        ("SAT", "'junk3'", "cannot read"),
+        ("TSP", "1, 2", "invalid handle '1, 2'"),
+        ("TSP", "'few3'", "need 3 to 5000 points"),
+        ("SMT", "'bad3'", "cannot read"),
+        ("SMT", "'../etc/passwd'", "invalid handle"),
+        ("CALC", "1/0", "division by zero"),
+    ],
+)
+def test_bad_arguments_give_an_error_island(ws: Workspace, pool: ThreadPoolExecutor, name: str, args: str, says: str) -> None:
+    _task(ws, "matmul")
+    _task(ws, "grep")
+    ws.save_array("W3x1", "matrix", np.ones((3, 3)))
+    ws.save_text("junk3", "cnf", "p cnf x y\n1 2 zero\n")
+    ws.save_array("few3", "points", np.zeros((2, 2)))
+    ws.save_text("bad3", "smt", "(assert (= x")
+    island = run_tool(superhuman_registry(ws), pool, name, args)
+    assert island.error and island.context.startswith("error:")
+    assert says in island.context, island.context
+
+
+def test_a_bad_call_during_decoding_is_spliced_as_an_error_and_the_branch_goes_on(ws: Workspace) -> None:
+    _task(ws, "matmul")
+    engine = Engine(MockModel(n_ctx=4096))
+    runner = IslandRunner(engine, superhuman_registry(ws))
+    try:
+        out = runner.generate("Call: MATMUL('A3x1', 'nope')", params=None)
+    finally:
+        runner.close()
+    text = out.outputs[0].text
+    assert text.startswith(" => error: no matrix named 'nope'")
+    assert len(text) > len(" => error: no matrix named 'nope'")  # the model kept writing
+
+
+def test_the_argument_grammar_names_only_stored_handles_of_the_right_kind(ws: Workspace) -> None:
+    _task(ws, "matmul")
+    _task(ws, "sat")
+    registry = superhuman_registry(ws, only=["A3x1", "B3x1"])
+    assert "'A3x1'" in (registry.get("MATMUL").grammar or "") and "cnf3x1" not in (registry.get("MATMUL").grammar or "")
+    assert "'cnf3x1'" in (registry.get("SAT").grammar or "")  # the task names none: every cnf there is
+
+
+def test_typed_calls_and_the_data_line(ws: Workspace) -> None:
+    m, g = _task(ws, "matmul"), _task(ws, "grep")
+    assert typed_calls(ws, m.prompt) == ["MATMUL", "CALC"]
+    assert typed_calls(ws, g.prompt) == ["GREP", "CALC"]
+    assert typed_calls(ws, "What is 2^10?") == ["CALC"]
+    assert data_line(ws, m.prompt) == "Data: A3x1 is a matrix, B3x1 is a matrix"
+    assert data_line(ws, "What is 2^10?") == "Data: none"
+    engine = Engine(MockModel(n_ctx=4096))
+    assert choose_tool(engine, "Call:", ["MATMUL", "CALC"]) in ("MATMUL", "CALC")
+    assert choose_tool(engine, "Call:", ["CALC"]) == "CALC"
+
+
+def test_the_oracle_solves_small_tasks_over_the_mock_and_the_bare_mock_does_not(ws: Workspace) -> None:
+    tasks = [_task(ws, k) for k in KIND_NAMES]
+    engine = Engine(MockModel(n_ctx=8192))
+    report = run_benchmark(engine, ws, tasks, ["bare", "oracle", "islands"], measure_limits(gemm_n=128, copy_mb=8, file_mb=8))
+    assert report["runners"]["oracle"]["solved"] == 1.0
+    assert report["runners"]["bare"]["solved"] == 0.0
+    rows = {r["kind"]: r for r in report["tasks"]}
+    assert rows["matmul"]["oracle"]["limit_fraction"] > 0 and rows["grep"]["oracle"]["limit_fraction"] > 0
+    assert rows["sat"]["oracle"]["limit_fraction"] is None
+    assert rows["grep"]["data_bytes"] > 100_000
+    for row in report["tasks"]:  # the data never enters the context: a few hundred tokens, not the file
+        assert row["oracle"]["context_tokens"] < 3000
+        assert row["oracle"]["calls"] == [row["oracle"]["calls"][0]] and row["oracle"]["calls"][0].startswith(row["tool"])
+
+
+def test_limits_are_positive_rates() -> None:
+    limits = measure_limits(gemm_n=128, copy_mb=8, file_mb=8)
+    assert limits.gflops > 0 and limits.memory_gbs > 0 and limits.read_gbs > 0
+
+
+def test_make_suite_rejects_unknown_kinds_and_tiers(ws: Workspace) -> None:
+    from islands.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="unknown task kind 'fft'"):
+        make_suite(ws, [1], ["fft"])
+    with pytest.raises(InvalidInput, match="invalid tier 4"):
+        make_task(ws, "sat", 4, 1)
+
+
+def test_cli_list_and_a_mock_run(tmp_path: Path) -> None:
+    cli = CliRunner()
+    listed = cli.invoke(app, ["superhuman", "list", "--json"])
+    assert listed.exit_code == 0 and json.loads(listed.stdout)["kinds"]["matmul"]["sizes"]["3"] == 4096
+    done = cli.invoke(app, ["superhuman", "run", "--engine", "mock", "--runners", "oracle", "--kinds", "sat,tsp,proof",
+                            "--no-limits", "--json", "--workdir", str(tmp_path / "w")])
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["runners"]["oracle"]["solved"] == 1.0 and [r["kind"] for r in report["tasks"]] == ["sat", "tsp", "proof"]
+    assert (tmp_path / "w" / "cnf7x1.cnf.cnf").is_file()  # --workdir keeps the data
+    bad = cli.invoke(app, ["superhuman", "run", "--tier", "4", "--engine", "mock"])
+    assert bad.exit_code == 2 and "invalid --tier '4'" in bad.output
+
+
+def test_oracle_runner_counts_context_tokens_not_data(ws: Workspace) -> None:
+    task = _task(ws, "grep")
+    attempt = oracle_runner(Engine(MockModel(n_ctx=8192)), ws)(task)
+    assert attempt.answer == str(task.spec.expected["count"])
+    assert 0 < attempt.context_tokens < 3000 and attempt.usage and attempt.usage[0].unit == "byte"
+
+
+@pytest.mark.model
+def test_the_embedded_model_solves_a_tier_1_task_with_a_tool(real: Engine, ws: Workspace) -> None:
+    from islands.superhuman.runners import islands_runner
+
+    task = make_task(ws, "tsp", 1, 7)
+    make_task(ws, "matmul", 1, 7, size=32)  # another kind of data in the workspace: the model must pick
+    attempt = islands_runner(real, ws)(task)
+    assert attempt.calls and attempt.calls[0][0] == "TSP", attempt.text
+    assert task.check(ws, attempt.answer).ok, attempt.answer
+    assert attempt.sampled_tokens < 40
+
+
+def test_the_runners_work_over_an_openai_compatible_server(ws: Workspace) -> None:
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from islands.engine.remote import RemoteEngine
+    from islands.server.app import create_app
+    from islands.server.schemas import Limits
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = create_app(Engine(MockModel(n_ctx=16384, n_seq_max=16, n_batch=512)), model_name="mock", limits=Limits(max_tokens=8000))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    remote = RemoteEngine([f"http://127.0.0.1:{port}"], "mock")
+    try:
+        tasks = [_task(ws, k) for k in ("sat", "tsp", "grep")]
+        report = run_benchmark(remote, ws, tasks, ["bare", "oracle", "islands"])
+    finally:
+        remote.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert report["runners"]["oracle"]["solved"] == 1.0
+    assert report["runners"]["bare"]["solved"] == 0.0
+    assert report["runners"]["oracle"]["context_tokens_per_task"] is None  # the remote driver does not count the prompt
+    assert all(row["islands"]["calls"] == [] or row["islands"]["calls"][0].split("(")[0] in ("SAT", "TSP", "GREP", "CALC")
+               for row in report["tasks"])
+
+
+def test_calc_gives_every_digit_past_pythons_4300_digit_limit(ws: Workspace, pool: ThreadPoolExecutor) -> None:
+    task = make_task(ws, "bigint", 3, 3, size=9000)  # 3^9000 and up: over 4,300 digits
+    answer = _solve(ws, task, pool)
+    assert len(answer) > 4300 and task.check(ws, answer).ok
+    island = run_tool(superhuman_registry(ws), pool, "CALC", task.spec.call[5:-1])
+    assert len(island.context) < 80 and island.output == answer  # the context gets a marker, the output every digit
