@@ -59,7 +59,7 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def bench_remote(
-    model: Path, *, branches: int = 8, tokens: int = 24, n_ctx: int = 2048, items: int = 0, workers: int = 2,
+    model: Path, *, branches: int = 8, tokens: int = 24, n_ctx: int = 4096, items: int = 0, workers: int = 2,
     say: Say = lambda _msg: None,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {"branches": branches, "tokens": tokens, "model": model.name}
