@@ -2,10 +2,13 @@
 server, Ollama, or another `islands serve`) for when one machine and a small model are not
 enough — every flow included.
 
-It speaks /v1/completions. Several base URLs make one engine: each request goes to the URL
-with the fewest requests in flight; connection errors (a server dying mid-request too) and
-502/503/504 are retried with exponential backoff on the next URL, 4xx answers never — so a
-flow's work moves to the servers still up. Grammars travel as the servers' structured-output
+It speaks /v1/completions (and llama.cpp's /completion, /tokenize where the server is one).
+Several base URLs make one engine: each request goes to the URL with the fewest requests in
+flight; connection errors and 502/503/504 are retried with exponential backoff on the next
+URL, 4xx answers never — so a flow's work moves to the servers still up. A whole (not
+streamed) answer cut off by a dying server is asked again elsewhere too (virtual branches'
+requests are seeded: any server gives the same answer); a stream cut off after its first
+deltas raises `EngineError` (its text was already handed out). Grammars travel as the servers' structured-output
 parameters: `response_format` for JSON Schema (OpenAI, vLLM, llama.cpp), `grammar` for GBNF
 (llama.cpp, islands; regexes and choices become GBNF for llama.cpp), `regex`/`choice`
 (islands; vLLM reads `guided_regex`/`guided_choice`, sent too).
