@@ -43,8 +43,9 @@ QUESTION = "What is 1234 * 5678?"
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     """A warm-up run (it fills the server's prompt cache, as islands' own prefix cache gets
-    it), then a timed one — both on a thread of their own: llama.cpp's OpenMP decode called
-    from the main thread measured several times slower on this project's loaded machine."""
+    it), then a timed one — both on a thread of their own, as a server's loop drives its
+    engine (where OpenMP threads spin, a decode from the main thread was several times
+    slower: see engine/llama.py)."""
     out: list[Any] = []
 
     def both() -> None:

@@ -108,9 +108,8 @@ def _one(base: str, i: int, tokens: int) -> float:
 
 def _engine_batch(engine: Engine, requests: int, tokens: int) -> float:
     """The same requests as branches of the engine, in one batch per step, driven from a
-    thread of its own as the server's loop thread drives it (on this project's 2-core
-    machine, llama.cpp's OpenMP decode measured 3-7x slower called from the main thread
-    than from another one while the machine was loaded)."""
+    thread of its own as the server's loop thread drives it (where OpenMP threads spin, a
+    decode from the main thread was several times slower: see engine/llama.py)."""
     out: list[float] = []
     thread = threading.Thread(target=lambda: out.append(_engine_batch_here(engine, requests, tokens)), name="islands-bench")
     thread.start()
