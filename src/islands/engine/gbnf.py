@@ -25,8 +25,9 @@ from islands.grammar import Grammar
 
 __all__ = ["choice_gbnf", "grammar_gbnf", "regex_gbnf", "tokens_gbnf"]
 
-_CATEGORIES = {C.CATEGORY_DIGIT: "0-9", C.CATEGORY_WORD: "a-zA-Z0-9_", C.CATEGORY_SPACE: " \\t\\n\\r\\f\\v"}
-_NOT_CATEGORIES = {C.CATEGORY_NOT_DIGIT: "0-9", C.CATEGORY_NOT_WORD: "a-zA-Z0-9_", C.CATEGORY_NOT_SPACE: " \\t\\n\\r\\f\\v"}
+_SPACE = " \\t\\n\\r\\x0C\\x0B"
+_CATEGORIES = {C.CATEGORY_DIGIT: "0-9", C.CATEGORY_WORD: "a-zA-Z0-9_", C.CATEGORY_SPACE: _SPACE}
+_NOT_CATEGORIES = {C.CATEGORY_NOT_DIGIT: "0-9", C.CATEGORY_NOT_WORD: "a-zA-Z0-9_", C.CATEGORY_NOT_SPACE: _SPACE}
 
 
 def _literal(text: str) -> str:
@@ -34,10 +35,13 @@ def _literal(text: str) -> str:
 
 
 def _char(code: int) -> str:
+    """One character inside a GBNF class: "-" -> "\\x2D" (GBNF escapes only a few letters)."""
     c = chr(code)
-    if c in "\\]-^":
-        return "\\" + c
-    return {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(c, c)
+    if c in "\n\t\r":
+        return {"\n": "\\n", "\t": "\\t", "\r": "\\r"}[c]
+    if c in "\\]-^[\"" or code < 0x20 or code == 0x7F:
+        return f"\\x{code:02X}"
+    return c
 
 
 def _class(items: list[tuple[Any, Any]]) -> str:

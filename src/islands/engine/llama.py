@@ -20,8 +20,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import llama_cpp as L
-import numpy as np
+# llama.cpp's CPU backend runs its threads under OpenMP, whose idle threads spin by default.
+# On a machine with more busy threads than cores (this project's 2 shared cores) that made a
+# decode step from the main thread 4-7x slower than from another thread; passive waiting
+# made both fast (8 branches x 8 tokens: 0.9-1.5 s against 4.8-5.4 s from the main thread and
+# 2.4-2.6 s from another, measured back to back). It counts only if set before libgomp loads.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import llama_cpp as L  # noqa: E402
+import numpy as np  # noqa: E402
 
 from islands.engine.model import KVFull, Model, ModelInfo, Sampler, position_seed
 from islands.engine.vocab import VocabCache, VocabTables

@@ -2,10 +2,13 @@
 server, Ollama, or another `islands serve`) for when one machine and a small model are not
 enough — every flow included.
 
-It speaks /v1/completions. Several base URLs make one engine: each request goes to the URL
-with the fewest requests in flight; connection errors (a server dying mid-request too) and
-502/503/504 are retried with exponential backoff on the next URL, 4xx answers never — so a
-flow's work moves to the servers still up. Grammars travel as the servers' structured-output
+It speaks /v1/completions (and llama.cpp's /completion, /tokenize where the server is one).
+Several base URLs make one engine: each request goes to the URL with the fewest requests in
+flight; connection errors and 502/503/504 are retried with exponential backoff on the next
+URL, 4xx answers never — so a flow's work moves to the servers still up. A whole (not
+streamed) answer cut off by a dying server is asked again elsewhere too (virtual branches'
+requests are seeded: any server gives the same answer); a stream cut off after its first
+deltas raises `EngineError` (its text was already handed out). Grammars travel as the servers' structured-output
 parameters: `response_format` for JSON Schema (OpenAI, vLLM, llama.cpp), `grammar` for GBNF
 (llama.cpp, islands; regexes and choices become GBNF for llama.cpp), `regex`/`choice`
 (islands; vLLM reads `guided_regex`/`guided_choice`, sent too).
@@ -265,6 +268,8 @@ class RemoteEngine:
         if not prompt:
             raise InvalidInput("prompt is empty")
         params = (params or SamplingParams()).seeded()
+        if n == 1 and self.dialect == "llama.cpp":
+            return self._complete_native(prompt, params, grammar)
         if grammar is not None:
             _ = self.dialect
         body = self.body(prompt, n, params, grammar, stream=False)
@@ -293,6 +298,29 @@ class RemoteEngine:
         stats = Stats(prompt_tokens=int(usage.get("prompt_tokens", 0)), sampled_tokens=int(usage.get("completion_tokens", 0)),
                       seconds=time.perf_counter() - t0)
         return Generation(outputs, stats)
+
+    def _complete_native(self, prompt: str, params: SamplingParams, grammar: Grammar | None) -> Generation:
+        """One completion on llama.cpp's own /completion, which (unlike its OpenAI route) says
+        the token ids and whether a stop string or end-of-generation ended it."""
+        body = self.body(prompt, 1, params, grammar, stream=False)
+        native: dict[str, Any] = {k: v for k, v in body.items() if k not in ("model", "n", "max_tokens", "stream", "logprobs")}
+        native |= {"n_predict": params.max_tokens, "return_tokens": True, "cache_prompt": True}
+        if params.logprobs is not None:
+            native["n_probs"] = max(params.logprobs, 1)
+        if "response_format" in native:
+            native["json_schema"] = native.pop("response_format")["json_schema"]["schema"]
+        t0 = time.perf_counter()
+        doc = self._post(native, "/completion")
+        kind = doc.get("stop_type")
+        finish = {"eos": "eos", "word": "stop"}.get(str(kind), "length")
+        stop = doc.get("stopping_word") if finish == "stop" else None
+        probs = doc.get("completion_probabilities") or []
+        logprobs = [TokenLogprob(int(p.get("id", -1)), str(p.get("token", "")), float(p.get("logprob", 0.0))) for p in probs]
+        out = Output(str(doc.get("content", "")), [int(t) for t in doc.get("tokens") or []], finish, params.seed or 0,
+                     logprobs if params.logprobs is not None else None, stop if isinstance(stop, str) and stop else None)
+        stats = Stats(prompt_tokens=int(doc.get("tokens_evaluated", 0)), sampled_tokens=int(doc.get("tokens_predicted", 0)),
+                      seconds=time.perf_counter() - t0)
+        return Generation([out], stats)
 
     def score(self, prefix: str, continuation: str) -> Score:
         """Log-probability of each token of `continuation` after `prefix` (nats), from the
@@ -381,7 +409,8 @@ class RemoteEngine:
 
     def _groups(self, todo: list[RemoteBranch]) -> list[list[RemoteBranch]]:
         """Runs of branches with the same text, grammar and settings whose seeds count up by
-        one (what a request with `n` samples on islands; at temperature 0 any seeds do)."""
+        one (what a request with `n` samples on islands; at temperature 0 any seeds do).
+        llama.cpp's branches go one per request to its native route (token ids, stop kind)."""
         if not self.supports("n"):
             return [[b] for b in todo]
         groups: list[list[RemoteBranch]] = []
@@ -397,6 +426,8 @@ class RemoteEngine:
         pa, pb = a.params, b.params
         assert pa is not None and pb is not None and pa.seed is not None and pb.seed is not None
         if a.full_text != b.full_text or a.grammar != b.grammar or pa.replace(seed=0) != pb.replace(seed=0):
+            return False
+        if self.dialect == "llama.cpp":  # one request each on its /completion, which says how each ended
             return False
         if pa.temperature == 0:
             return True
