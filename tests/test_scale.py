@@ -36,6 +36,9 @@ def cluster() -> Iterator[str]:
         port = s.getsockname()[1]
     temp = tempfile.mkdtemp(prefix="rayi")
     src = str(Path(islands.__file__).resolve().parent.parent)
+    # a loopback cluster of this test alone: no token (Ray keeps one in ~/.ray once any run made it)
+    old_auth = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     env = os.environ | {"PYTHONPATH": os.pathsep.join([src, str(Path(__file__).parent)]), "RAY_USAGE_STATS_ENABLED": "0"}
     ray_bin = str(Path(sys.executable).parent / "ray")
     proc = subprocess.Popen([ray_bin, "start", "--head", "--block", f"--port={port}", "--node-ip-address=127.0.0.1",
@@ -55,6 +58,10 @@ def cluster() -> Iterator[str]:
         yield address
     finally:
         ray.shutdown()
+        if old_auth is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = old_auth
         for sig in (signal.SIGTERM, signal.SIGKILL):  # only the processes this fixture started
             try:
                 os.killpg(proc.pid, sig)

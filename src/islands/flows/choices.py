@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 
 from islands.engine.protocol import Brancher, Generator, require
@@ -26,10 +27,12 @@ def score_options(engine: Generator, prefix: str, options: Sequence[str], group:
     each. Locally the prefix is decoded once and the options decode together, `group`
     branches per batch (logits depend slightly on how rows are batched: totals may differ
     from one-at-a-time scoring in the last decimals); a remote engine scores each option
-    with the server's prompt log-probabilities (its prefix cache keeps the prefix)."""
+    with the server's prompt log-probabilities, all options at once (its prefix cache keeps
+    the prefix)."""
     if not engine.supports("kv"):
         require(engine, "score")
-        return [math.fsum(engine.score(prefix, o).logprobs) for o in options]
+        with ThreadPoolExecutor(max(1, min(group, len(options))), thread_name_prefix="score") as pool:
+            return list(pool.map(lambda o: math.fsum(engine.score(prefix, o).logprobs), options))
     return _score_on_kv(engine, prefix, options, group)  # type: ignore[arg-type]
 
 
