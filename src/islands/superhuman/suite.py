@@ -6,7 +6,7 @@ budget, all decided by (kind, tier, seed).
     tasks[0].check(ws, "C1 (256x256 matrix)")   # Verdict(ok=True, why='Freivalds: ...')
 
 Tier 1 is small (256×256 matmul, 50 MB grep, 200-variable SAT, 10-stop TSP), tier 2
-medium (1024, 500 MB, 2,000 variables, 200 stops), tier 3 large (4096, 4 GB, 20,000, 2,000).
+medium (1024, 500 MB, 2,000 variables, 200 stops), tier 3 large (4096, 4 GB, 5,000, 2,000).
 The budget is the wall time of the whole task: reading the prompt, writing the call, the
 tool and the answer.
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import mmap
 import shutil
 import subprocess
-import threading
+import sys
 import time
 from collections.abc import Collection, Sequence
 
@@ -123,20 +123,28 @@ def _grep(ws: Workspace, file: str, text: str) -> str:
     return str(count)
 
 
-def _solve_cnf(name: str, clauses: list[list[int]], seconds: float) -> tuple[bool, list[int]]:
-    """(satisfiable, model) by one python-sat solver, interrupted after `seconds`."""
-    from pysat.solvers import Solver
+# One solver run in a child process: python-sat's CaDiCaL ignores interrupts, so a time
+# limit must be able to kill it. Prints SAT or UNSAT, then the model's literals.
+_SOLVE = """import sys
+from pysat.formula import CNF
+from pysat.solvers import Solver
+with Solver(name=sys.argv[1], bootstrap_with=CNF(from_file=sys.argv[2]).clauses) as s:
+    ok = s.solve()
+    print("SAT" if ok else "UNSAT")
+    print(" ".join(map(str, s.get_model() or [])) if ok else "")
+"""
 
-    with Solver(name=name, bootstrap_with=clauses) as solver:
-        timer = threading.Timer(seconds, solver.interrupt)
-        timer.start()
-        try:
-            found = solver.solve_limited(expect_interrupt=True)
-        finally:
-            timer.cancel()
-        if found is None:
-            raise ToolError(f"SAT: {name} found no answer within {seconds:g} s")
-        return bool(found), list(solver.get_model() or []) if found else []
+
+def _solve_cnf(name: str, path: str, seconds: float) -> tuple[bool, list[int]]:
+    """(satisfiable, model) by one python-sat solver, killed after `seconds`."""
+    try:
+        done = subprocess.run([sys.executable, "-c", _SOLVE, name, path], capture_output=True, text=True, timeout=seconds)
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"SAT: {name} found no answer within {seconds:g} s") from None
+    lines = done.stdout.split("\n")
+    if done.returncode != 0 or lines[0] not in ("SAT", "UNSAT"):
+        raise ToolError(f"SAT: {name} failed: {done.stderr.strip().splitlines()[-1:] or done.returncode}")
+    return lines[0] == "SAT", [int(x) for x in lines[1].split()] if lines[0] == "SAT" else []
 
 
 def _sat(ws: Workspace, cnf: str, seconds: float) -> str:
@@ -148,9 +156,9 @@ def _sat(ws: Workspace, cnf: str, seconds: float) -> str:
     except (ValueError, IndexError) as e:
         raise ToolError(f"SAT: cannot read {path.name}: {e}") from None
     t0 = time.perf_counter()
-    sat, model = _solve_cnf("cadical195", formula.clauses, seconds)
+    sat, model = _solve_cnf("cadical195", str(path), seconds)
     if not sat:
-        again, _ = _solve_cnf("glucose4", formula.clauses, seconds)  # a second, different solver
+        again, _ = _solve_cnf("glucose4", str(path), seconds)  # a second, different solver
         ws.record("SAT", "clause", float(len(formula.clauses)), time.perf_counter() - t0)
         if again:
             raise ToolError("SAT: the solvers disagree (cadical195 UNSAT, glucose4 SAT)")
