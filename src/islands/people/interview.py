@@ -4,9 +4,8 @@ question forks from it; personas go in waves, all of a wave's branches decode to
     answers = interview(engine, [Job("p1", prefix, questions)], on_answer=print)
 
 Choice questions: every option's total log-probability after the question (the question's
-KV and its last logits row shared by the options' branches, each forced through its
-option's tokens); probabilities over the options are their softmax, so they sum to 1, and
-the recorded answer is drawn from them (seeded). Numeric: digits inside
+KV shared by the options' branches); probabilities over the options are their softmax, so
+they sum to 1, and the recorded answer is drawn from them (seeded). Numeric: digits inside
 a grammar. Open: free text to the end of the line.
 
 `share_kv=False` is the baseline the benchmark compares with: every (persona, question)
@@ -164,20 +163,19 @@ def _ask(
     free = [(k, i, q) for k, (i, q) in enumerate(todo) if q.kind != "choice"]
     live: list[Branch] = []
     try:
-        # choice: the question's KV and its last token's logits once; one branch per option
-        # forks from that row and is forced through the option's tokens, recording each
-        # token's log-probability (the first read off the shared row: no row decoded twice)
-        stems = [start_branch(i, qtoks[k]) for k, i, _ in choice]
+        # choice: the question's KV once, then one branch per option scoring its tokens
+        stems = [start_branch(i, qtoks[k][:-1]) for k, i, _ in choice]
         live += stems
-        if stems:
-            engine.prefill(*stems)
+        engine.run(stems)
         kids: list[list[Branch]] = []
-        for (_, _, q), stem in zip(choice, stems):
-            row = stem.fork(len(q.options))
-            for kid, opt in zip(row, q.options):
+        for (k, _, q), stem in zip(choice, stems):
+            row = []
+            for opt in q.options:
                 tail = engine.tokenize(" " + opt, add_bos=False)
-                kid.allow = _forced(tail, engine.model.n_vocab)
-                kid.start(SamplingParams(max_tokens=len(tail), temperature=0.0, logprobs=0, allow_special=True, seed=0))
+                kid = stem.fork(1)[0]
+                kid.extend(qtoks[k][-1:] + tail)
+                kid.score_tokens_from(len(kid.tokens) - len(tail))
+                row.append(kid)
             kids.append(row)
             live += row
         # open and numeric: sampled, in the same steps as the option scoring
@@ -196,7 +194,7 @@ def _ask(
         engine.run([b for row in kids for b in row] + talkers)
         count.peak_cells = max(count.peak_cells, engine.ledger.used)
         for (_, i, q), row in zip(choice, kids):
-            totals = [math.fsum(t.logprob for t in kid.logprobs) for kid in row]
+            totals = [math.fsum(kid.scored) for kid in row]
             probs = option_probs(totals)
             rng = np.random.default_rng(_seed(seed, group[i].key, q.id))
             pick = q.options[int(rng.choice(len(probs), p=np.array(probs) / sum(probs)))]
@@ -207,17 +205,6 @@ def _ask(
     finally:
         for b in live:
             b.release(cache=False)
-
-
-def _forced(tail: list[int], n_vocab: int) -> Callable[[Branch], np.ndarray]:
-    """An `allow` hook that lets a branch sample only the next token of `tail`."""
-
-    def allow(b: Branch) -> np.ndarray:
-        mask = np.zeros(n_vocab, dtype=bool)
-        mask[tail[min(len(b.generated), len(tail) - 1)]] = True
-        return mask
-
-    return allow
 
 
 def _number_grammar(engine: Engine) -> Grammar | None:
