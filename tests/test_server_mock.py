@@ -40,10 +40,12 @@ def test_a_request_too_big_for_the_context_fails_alone() -> None:
 
 
 def test_requests_share_batches() -> None:
-    model = MockModel(n_ctx=2048, n_seq_max=32, n_batch=64)
+    # each decode takes 20 ms, so a request lasts about 0.8 s alone: six sent together overlap
+    # however fast the loop hands results over, and the loop must batch them
+    model = SlowMock(delay=0.02, n_ctx=2048, n_seq_max=32, n_batch=64)
     engine = Engine(model)
     with TestClient(create_app(engine, model_name="mock")) as client:
-        body = {"prompt": "the islands", "max_tokens": 12, "ignore_eos": True}
+        body = {"prompt": "the islands", "max_tokens": 40, "ignore_eos": True}
         with ThreadPoolExecutor(6) as pool:
             replies = list(pool.map(lambda i: client.post("/v1/completions", json={**body, "seed": i}), range(6)))
     assert all(r.status_code == 200 for r in replies)
