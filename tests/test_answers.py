@@ -39,6 +39,17 @@ def test_the_slot_only_continues_an_option_or_starts_free() -> None:
     assert slot.regex() == r" ?(?:408|[^0-9+\-.\s][^\n]{0,80})"
 
 
+def test_once_only_one_option_fits_the_rest_is_written_at_once() -> None:
+    slot = AnswerSlot(["408", "4096", "17"], {}, [9])
+    assert slot.rest("") is None and slot.rest(" ") is None  # nothing begun: a free answer may still start
+    assert slot.rest(" 4") is None  # 408 or 4096: sample on
+    assert slot.rest(" 40") is None
+    assert slot.rest(" 409") == "6" and slot.rest("1") == "7" and slot.rest(" 1") == "7"
+    assert slot.rest(" 4096") is None  # whole already
+    assert slot.rest(" x") is None  # a free answer: nothing to copy
+    assert AnswerSlot([], {}, [9]).rest(" 4") is None
+
+
 def test_without_islands_of_its_own_the_answer_is_free_sea() -> None:
     engine = Engine(DigitHungryModel())
     runner = IslandRunner(engine, Registry.default().subset(["CALC"]), template=" => {result}.", answer="Answer:")
@@ -64,3 +75,4 @@ def test_the_slot_opens_after_the_opening_and_splices_the_exact_result() -> None
         assert span is not None and span.kind == "hard" and span.ref == 0, out.text
         assert out.text[span.start : span.end].strip() == "408"  # whole, though the model wanted "4444"
         assert out.finish_reason == "stop"
+        assert out.text.endswith("408")  # written at once once only 408 fits, and nothing after it

@@ -77,6 +77,24 @@ class AnswerSlot:
         full = any(t == data for _, t in self._targets)
         return full and not any(len(t) > len(data) and t.startswith(data) for _, t in self._targets)
 
+    def rest(self, written: str) -> str | None:
+        """What is left to copy once `written` (begun, not just spaces) can only become one
+        option: the driver writes it at once instead of sampling it token by token. None
+        while two options (or a free answer) are still open."""
+        data = written.encode()
+        if not self.options or not data.strip():
+            return None
+        live = {t for _, t in self._targets if t.startswith(data)}
+        if len(live) != 1:
+            return None
+        (target,) = live
+        if len(target) == len(data):
+            return None
+        try:
+            return target[len(data) :].decode()
+        except UnicodeDecodeError:  # `written` ends inside a character: one more token first
+            return None
+
     def match(self, written: str) -> int | None:
         """The option `written` copies (spaces and a final newline aside), else None."""
         text = written.strip()

@@ -192,6 +192,7 @@ class IslandJob(Job):
         self.root: Branch | None = None
         self.head: IslandTrack | None = None
         self.tracks: list[IslandTrack] = []
+        self._slots: dict[int, AnswerSlot] = {}  # the open answer slot of each branch
         self.branches: list[Branch] = []
         self.settled: Settled | None = None
         self._t0 = 0.0
@@ -252,7 +253,7 @@ class IslandJob(Job):
                 out.append(Delta(i, track.text))
             self._watch(track, kid)
             if track.answer_due:
-                self._open_answer(track, kid)
+                self._open_answer(track, kid, i)
             else:
                 kid.start(track.params)
             self.tracks.append(track)
@@ -302,16 +303,25 @@ class IslandJob(Job):
             b.cut_text(cut)
         if delta := b.take_text():
             out.append(Delta(index, delta))
-        track.end_segment(b.text, len(b.generated), b.finish_reason or "length")
+        sea = b.text
+        slot = self._slots.get(index)
+        if slot is not None and track.answering and (rest := slot.rest(sea)) is not None:
+            out.append(Delta(index, rest))  # the one option the answer can still become, written at once
+            sea += rest
+        track.end_segment(sea, len(b.generated), b.finish_reason or "length")
         if track.answer_due:
-            self._open_answer(track, b)
+            self._open_answer(track, b, index)
 
-    def _open_answer(self, track: IslandTrack, b: Branch) -> None:
-        """The answer slot: tokens limited to copies of island results or a free start."""
+    def _open_answer(self, track: IslandTrack, b: Branch, index: int) -> None:
+        """The answer slot: tokens limited to copies of island results or a free start. Once
+        what it wrote can only become one island's result, it stops and `_advance` writes
+        the rest (nothing is decoded after an answer, so the rest needs no KV)."""
         slot = self.runner.answer_slot(track.answer_options())
         params = track.begin_answer(slot.complete)
         if params is None:
             return
+        self._slots[index] = slot
+        b.watch = lambda b: track.watch(b.text) or slot.rest(b.text) is not None
         free = self.engine.token_mask(free_start, key=FREE_START)
         n_vocab = self.engine.model.n_vocab
 

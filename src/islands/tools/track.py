@@ -298,6 +298,11 @@ class IslandTrack:
         """What the answer may copy (see `_answerable`)."""
         return list(dict.fromkeys(text for _, text in self._answerable()))
 
+    @property
+    def answering(self) -> bool:
+        """The current segment is the answer slot."""
+        return self._answering
+
     def begin_answer(self, complete: Callable[[str], bool] | None = None) -> SamplingParams | None:
         """Open the slot; `complete(text)` says when the slot holds a whole option. The params
         of the slot's segment: at most 48 tokens, one line; None when the budget is spent."""
