@@ -270,6 +270,9 @@ def test_intake_dedups_watches_and_refuses_bad_input(tmp_path: Path) -> None:
     bad_feed = tmp_path / "bad.atom"
     bad_feed.write_text("<feed><entry>")
     cli = [sys.executable, "-m", "islands", "radio"]
+    p = subprocess.run([*cli, "add", str(tmp_path / "nope.pdf"), "--station", str(tmp_path / "never")],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and not (tmp_path / "never").exists()  # a refused add creates no station
     for args, needle in [(["add", str(bad_feed)], "not a readable feed"), (["add", str(tmp_path / "nope.pdf")], "no such file"),
                          (["add", str(tmp_path / "inbox" / "2612.00001.pdf"), str(bad_feed)], "not a readable feed"),
                          (["run", "--hosts", "7"], "hosts"), (["run", "--language", "xx-nowhere"], "no voice"),

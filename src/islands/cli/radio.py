@@ -45,7 +45,9 @@ def add(
 ) -> None:
     """Queue papers: PDFs now, folders' PDFs now and as they appear, feeds' metadata and the PDFs they link."""
     from islands.radio import Station
+    from islands.radio.station import check_paths
 
+    check_paths(paths)  # bad input opens (and so creates) no station
     with Station(_folder(station)) as s:
         result = s.add(paths)
     if as_json:

@@ -28,7 +28,21 @@ from islands.radio.intake import add_feed, read_feed, register_pdf, scan_watched
 from islands.radio.queue import JobQueue
 from islands.radio.shows import pick_hosts
 
-__all__ = ["Station", "StationConfig"]
+__all__ = ["Station", "StationConfig", "check_paths"]
+
+
+def check_paths(paths: list[Path]) -> list[Path]:
+    """What `Station.add` takes, checked before a station is opened or anything written: every
+    path exists, files are PDFs or feeds, feeds parse. The feeds, in order."""
+    for p in paths:
+        if not p.exists():
+            raise InvalidInput(f"no such file or folder: {p}")
+        if p.is_file() and p.suffix.lower() not in (".pdf", ".xml", ".atom", ".rss"):
+            raise InvalidInput(f"{p}: add PDFs, folders of PDFs, or an Atom/RSS feed (.xml, .atom, .rss)")
+    feeds = [p for p in paths if p.is_file() and p.suffix.lower() != ".pdf"]
+    for f in feeds:
+        read_feed(f)  # a bad feed fails here, before any PDF is taken
+    return feeds
 
 
 @dataclass
@@ -102,14 +116,7 @@ class Station:
     def add(self, paths: list[Path]) -> dict[str, Any]:
         """PDFs are queued, folders watched (and their PDFs queued), feeds (.xml/.atom/.rss) read.
         Every path is checked before anything is written."""
-        for p in paths:
-            if not p.exists():
-                raise InvalidInput(f"no such file or folder: {p}")
-            if p.is_file() and p.suffix.lower() not in (".pdf", ".xml", ".atom", ".rss"):
-                raise InvalidInput(f"{p}: add PDFs, folders of PDFs, or an Atom/RSS feed (.xml, .atom, .rss)")
-        feeds = [p for p in paths if p.is_file() and p.suffix.lower() != ".pdf"]
-        for f in feeds:
-            read_feed(f)  # a bad feed fails here, before any PDF is taken
+        feeds = check_paths(paths)
         added: list[str] = []
         entries = 0
         for f in feeds:
