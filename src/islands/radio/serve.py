@@ -136,6 +136,11 @@ tick(); setInterval(tick, 2000);
 """
 
 
+# what /shows/ID.EXT serves from a show's folder
+SHOW_FILES = {"mp3": ("show.mp3", "audio/mpeg"), "ogg": ("show.ogg", "audio/ogg"),
+              "vtt": ("transcript.vtt", "text/vtt"), "json": ("transcript.json", "application/json")}
+
+
 def radio_app(folder: Path, *, pace: float = 1.0) -> FastAPI:
     """The station at `folder`, served (the broadcaster runs while the app does)."""
     station = Station(folder)
@@ -180,21 +185,12 @@ def radio_app(folder: Path, *, pace: float = 1.0) -> FastAPI:
     async def feed(request: Request) -> Response:
         return Response(rss(station, str(request.base_url)), media_type="application/rss+xml")
 
-    @app.get("/shows/{show_id}.mp3")
-    async def show_mp3(show_id: str) -> FileResponse:
-        return FileResponse(show_file(show_id, "show.mp3"), media_type="audio/mpeg")
-
-    @app.get("/shows/{show_id}.ogg")
-    async def show_ogg(show_id: str) -> FileResponse:
-        return FileResponse(show_file(show_id, "show.ogg"), media_type="audio/ogg")
-
-    @app.get("/shows/{show_id}.vtt")
-    async def show_vtt(show_id: str) -> FileResponse:
-        return FileResponse(show_file(show_id, "transcript.vtt"), media_type="text/vtt")
-
-    @app.get("/shows/{show_id}.json")
-    async def show_json(show_id: str) -> FileResponse:
-        return FileResponse(show_file(show_id, "transcript.json"), media_type="application/json")
+    @app.get("/shows/{show_id}.{ext}")
+    async def show_asset(show_id: str, ext: str) -> FileResponse:
+        if ext not in SHOW_FILES:
+            raise HTTPException(404, f"shows have no .{ext} file")
+        name, media_type = SHOW_FILES[ext]
+        return FileResponse(show_file(show_id, name), media_type=media_type)
 
     @app.get("/papers/{paper_id}/pages/{n}.png")
     async def page_image(paper_id: str, n: int) -> FileResponse:
