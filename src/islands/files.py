@@ -1,5 +1,5 @@
-"""Writing files so that a crash never leaves half of one: a temporary name beside the
-target, then an atomic rename."""
+"""Files for commands: reading an input file with one-line errors, and writing so that a
+crash never leaves half of one (a temporary name beside the target, then an atomic rename)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,18 @@ from typing import Any
 
 from islands.errors import InvalidInput
 
-__all__ = ["write_jsonl"]
+__all__ = ["read_input", "write_jsonl"]
+
+
+def read_input(path: Path, what: str) -> str:
+    """The text of the input file `path` (UTF-8); InvalidInput "WHAT does not exist" or
+    "WHAT cannot be read: why" otherwise."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(f"{what} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"{what} cannot be read: {e}") from None
 
 
 def write_jsonl(path: Path, lines: Iterable[dict[str, Any]], *, what: str = "") -> None:

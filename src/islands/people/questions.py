@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from islands.errors import InvalidInput
+from islands.files import read_input
 
 __all__ = ["KINDS", "Question", "load_questions", "questions_from_doc", "questions_from_gss"]
 
@@ -110,12 +111,7 @@ def questions_from_doc(doc: Any, where: str) -> list[Question]:
 def load_questions(path: str | Path) -> list[Question]:
     p = Path(path)
     where = f"questions file {p}"
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput(f"{where} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InvalidInput(f"{where} cannot be read: {e}") from None
+    text = read_input(p, where)
     try:
         doc = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:

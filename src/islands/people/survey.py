@@ -18,6 +18,7 @@ from typing import Any
 
 from islands.engine import Engine
 from islands.errors import InvalidInput
+from islands.files import read_input
 from islands.people.interview import Answer, Job, interview
 from islands.people.persona import persona_prefix
 from islands.people.questions import Question
@@ -31,12 +32,7 @@ def load_personas(path: str | Path) -> list[Record]:
     """Persona records, one JSON object a line, each with a unique "id"."""
     p = Path(path)
     where = f"population file {p}"
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise InvalidInput(f"{where} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InvalidInput(f"{where} cannot be read: {e}") from None
+    lines = read_input(p, where).splitlines()
     out: list[Record] = []
     seen: set[str] = set()
     for n, line in enumerate(lines, 1):
@@ -62,12 +58,7 @@ def load_personas(path: str | Path) -> list[Record]:
 def read_results(path: str | Path, *, resume: bool = False) -> list[Record]:
     """The answer lines of a results file (with `resume`, a cut-off last line is ignored)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput(f"results file {p} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InvalidInput(f"results file {p} cannot be read: {e}") from None
+    text = read_input(p, f"results file {p}")
     lines = text.split("\n")
     rows = []
     for n, line in enumerate(lines, 1):

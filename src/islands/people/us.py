@@ -65,6 +65,11 @@ def _shares(block: dict[str, Any], key: str = "shares") -> dict[str, float]:
     return {k: float(v) for k, v in block[key].items()}
 
 
+def _plain(m: dict[str, Any], name: str, key: str) -> dict[str, Any]:
+    """A variable read as it stands from marginal `key`: its categories, shares and source."""
+    return {"name": name, "categories": list(m[key]["shares"]), "shares": _shares(m[key]), "source": m[key]["source"]}
+
+
 def us_population_doc(data_dir: str | Path) -> dict[str, Any]:
     """The population file (a dict) for US adults, from the two JSON files in `data_dir`."""
     d = Path(data_dir)
@@ -93,41 +98,16 @@ def us_population_doc(data_dir: str | Path) -> dict[str, Any]:
             + " Split of non-Hispanic other races: "
             + m["race_ethnicity_detailed_ALL_AGES_reference"]["source"],
         },
-        {
-            "name": "education",
-            "categories": list(m["education"]["shares"]),
-            "shares": _shares(m["education"]),
-            "source": m["education"]["source"],
-        },
-        {
-            "name": "marital_status",
-            "categories": list(m["marital_status"]["shares"]),
-            "shares": _shares(m["marital_status"]),
-            "source": m["marital_status"]["source"],
-        },
-        {
-            "name": "employment",
-            "categories": list(m["employment_status"]["shares"]),
-            "shares": _shares(m["employment_status"]),
-            "source": m["employment_status"]["source"],
-        },
+        _plain(m, "education", "education"),
+        _plain(m, "marital_status", "marital_status"),
+        _plain(m, "employment", "employment_status"),
         {
             "name": "occupation",
             "categories": [*occupations, NOT_EMPLOYED],
             "source": m["occupation_broad_groups_among_employed_2022"]["source"],
         },
-        {
-            "name": "household_income",
-            "categories": list(m["household_income"]["shares"]),
-            "shares": _shares(m["household_income"]),
-            "source": m["household_income"]["source"],
-        },
-        {
-            "name": "region",
-            "categories": list(m["census_region"]["shares"]),
-            "shares": _shares(m["census_region"]),
-            "source": m["census_region"]["source"],
-        },
+        _plain(m, "household_income", "household_income"),
+        _plain(m, "region", "census_region"),
         {
             "name": "urban_rural",
             "categories": ["urban", "rural"],
