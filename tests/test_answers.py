@@ -76,3 +76,22 @@ def test_the_slot_opens_after_the_opening_and_splices_the_exact_result() -> None
         assert out.text[span.start : span.end].strip() == "408"  # whole, though the model wanted "4444"
         assert out.finish_reason == "stop"
         assert out.text.endswith("408")  # written at once once only 408 fits, and nothing after it
+
+
+def test_a_rambling_branch_stops_once_the_others_are_done() -> None:
+    """`straggle`: with the short branches finished, the one still writing (no call open)
+    stops at 1.5x the longest finished one (at least 16 tokens) instead of its whole budget."""
+    engine = Engine(MockModel())
+    runner = IslandRunner(engine, Registry.default().subset(["CALC"]))
+    base = SamplingParams(max_tokens=10, temperature=1.0, seed=5)
+    per_branch = [base.replace(seed=i) for i in range(3)] + [base.replace(max_tokens=120, seed=9)]
+    try:
+        cut = runner.generate("Q: hello\nA:", n=4, params=base, per_branch=per_branch, straggle=1.5)
+        whole = runner.generate("Q: hello\nA:", n=4, params=base, per_branch=per_branch)
+    finally:
+        runner.close()
+    assert [o.finish_reason for o in cut.outputs[:3]] == ["length"] * 3
+    assert cut.outputs[3].finish_reason == "settled"
+    assert cut.stats.sampled_tokens <= 3 * 10 + 17 < whole.stats.sampled_tokens
+    assert whole.outputs[3].finish_reason == "length"
+    assert whole.outputs[3].text.startswith(cut.outputs[3].text) and len(whole.outputs[3].text) > len(cut.outputs[3].text)

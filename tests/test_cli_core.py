@@ -78,3 +78,13 @@ def test_ask_warns_when_a_question_without_numbers_gets_a_number() -> None:
     assert warning not in how_backed(_result("What is six times seven?", "42"))  # numbers in words count
     assert warning not in how_backed(_result("Which is larger?", "3", method="choice-computed"))  # options give them
     assert states_a_number("Add 2 and 2") and states_a_number("a dozen eggs") and not states_a_number("Who is she?")
+
+
+def test_one_shot_commands_spin_only_on_an_idle_machine() -> None:
+    from islands.cli import spin_policy
+
+    assert spin_policy(["islands", "ask", "What is 2+2?"], load=0.3, cores=2) == "ACTIVE"
+    assert spin_policy(["islands", "--version"], load=0.3, cores=2) is None
+    assert spin_policy(["islands", "ask", "q"], load=1.8, cores=2) is None  # busy: passive waiting
+    assert spin_policy(["islands", "serve"], load=0.0, cores=2) is None  # a server beside its clients
+    assert spin_policy(["islands", "bench", "tasks"], load=0.0, cores=2) is None

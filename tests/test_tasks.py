@@ -271,6 +271,18 @@ def test_unknown_and_unfetched_names(tmp_path: Path) -> None:
     assert [t.name for t in load_tasks(str(TASKS / "sums.jsonl"), tmp_path)] == ["sums"]
 
 
+def test_generated_families_need_no_fetch(tmp_path: Path) -> None:
+    """multistep_arithmetic and boolean_expressions are made by their generators on the spot."""
+    steps, logic = load_tasks("multistep_arithmetic,boolean_expressions", tmp_path)
+    first = steps.examples[0]
+    assert len(steps.examples) == 1200 and first.answers == (str(eval(first.question)),)  # noqa: S307 - digits and + - * only
+    assert steps.examples[1].subtask != first.subtask  # the configurations take turns
+    assert logic.examples and set(logic.examples[0].choices) == {"True", "False"}
+    assert not any(tmp_path.iterdir())  # nothing written, nothing downloaded
+    with pytest.raises(InvalidInput, match="fetch` first"):
+        load_tasks("multistep_arithmetic,navigate", tmp_path)
+
+
 # -- the bench on the mock engine ----------------------------------------------------------
 
 def _always(text: str | None) -> Contender:

@@ -12,7 +12,7 @@ import pytest
 
 from islands.engine import Engine
 from islands.flows import ask
-from islands.flows.verify import evidence, normalize_answer, tally
+from islands.flows.verify import evidence, fits, named_operations, normalize_answer, tally
 
 Q = "What is 987654321 multiplied by 123456789?"
 PRODUCT = str(987654321 * 123456789)
@@ -82,3 +82,15 @@ def test_numbers_the_question_does_not_hold_and_partial_programs() -> None:
                        (1, PRODUCT, ("CALC", "987654321*123456789", PRODUCT))])
     assert square.support[PRODUCT].weight == 1.0 and square.support["1"].weight == 0.5  # one of two quantities
     assert square.answer == PRODUCT
+
+
+def test_a_program_that_skips_the_named_operation_weighs_half() -> None:
+    q = "What is 3 to the power 40?"
+    assert named_operations(q) >= {"^", "**"}
+    assert fits(q, "CALC", "3^40") and fits(q, "CALC", "3 ** 40") and not fits(q, "CALC", "3*40")
+    assert fits("What is 17 squared?", "CALC", "17*17")  # a square may be a product
+    assert not fits("How much is 15% of 5760?", "CALC", "5760*15") and fits("How much is 15% of 5760?", "CALC", "5760*15/100")
+    assert fits("A box holds 12 eggs. How many in 7 boxes?", "CALC", "7+12")  # no operation named: no judgement
+    assert fits("How many words in the question?", "PY", "len(question.split())")
+    t = tally(q, [(0, "120", ("CALC", "3*40", "120")), (1, str(3**40), ("CALC", "3^40", str(3**40)))])
+    assert t.answer == str(3**40) and t.margin == 0.5 and not t.uncertain

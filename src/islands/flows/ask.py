@@ -125,7 +125,9 @@ def ask(
     used); `task_demos` (solutions verified for this kind of question) come after them,
     nearest to the question, up to half the shots; with `choices`, the answer is one of them.
     With `early_stop`, sampling ends once the candidates still running could not change the
-    winner (each adds at most one program to the vote)."""
+    winner (each adds at most one program to the vote), and once half the candidates are done
+    a candidate that has written 1.5 times the longest finished one's tokens without
+    an open call stops where it is."""
     if not question.strip():
         raise InvalidInput("question is empty")
     if not 1 <= n <= 64:
@@ -156,7 +158,7 @@ def ask(
 
     try:
         result = runner.generate(prompt, n=n, params=base, on_text=on_text, per_branch=per_branch,
-                                 settled=settled if early_stop else None)
+                                 settled=settled if early_stop else None, straggle=1.5 if early_stop else None)
     finally:
         runner.close()
     stats: Stats = result.stats

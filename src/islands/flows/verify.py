@@ -16,7 +16,9 @@ normalized text differs), in candidates sampled separately, reached it; one prog
 makes it **computed**; an answer no program produced is **free**. The vote weighs
 programs, not repetitions: the same program sampled twice is one piece of evidence, and a
 program weighs the share of the question's quantities it used (a product of both numbers
-outweighs a square of one of them; PY reading `question` weighs 1).
+outweighs a square of one of them; PY reading `question` weighs 1), halved when the question
+names operations ("to the power", "multiplied", "percent", "sum", "divided", ...) and the
+program uses none of them (`CALC(3*40)` for "3 to the power 40" loses to `CALC(3^40)`).
 
     evidence("What is 17 * 23?", "CALC", "17*23", "391")   -> None  (counts)
     evidence("What is 17 * 23?", "CALC", "391", "391")     -> "an identity: its result is its argument"
@@ -31,7 +33,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["UNIT_CONSTANTS", "Support", "Tally", "coverage", "evidence", "foreign", "normalize_answer", "quantities", "tally"]
+__all__ = [
+    "UNIT_CONSTANTS", "Support", "Tally", "coverage", "evidence", "fits", "foreign", "named_operations", "normalize_answer",
+    "quantities", "tally",
+]
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?")
 _OPERATOR = re.compile(r"[-+*/%^!]|\*\*|\b[a-z_]+\s*\(")
@@ -73,6 +78,35 @@ def coverage(question: str, tool: str, args: str) -> float:
     if not wanted or (tool == "PY" and "question" in args):
         return 1.0
     return len(quantities(args) & wanted) / len(wanted)
+
+
+# Words that name an operation, and the operators (or functions) a program for it would use.
+_NAMED: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple((re.compile(w, re.I), ops) for w, ops in (
+    (r"\bpower\b|\bexponent|\braised to\b", ("^", "**", "pow(")),
+    (r"\bsquared?\b|\bcubed?\b", ("^", "**", "pow(", "*")),
+    (r"\bmultipl|\bproduct\b|\btimes\b", ("*", "prod(")),
+    (r"%|\bpercent", ("/", "%", "0.")),
+    (r"\bsum\b|\btotal\b|\bplus\b|\badd(?:ed)?\b", ("+", "sum(")),
+    (r"\bminus\b|\bdifference\b|\bsubtract", ("-",)),
+    (r"\bdivided\b|\bquotient\b|\baverage\b|\bmean\b|\bratio\b", ("/", "//", "mean(")),
+))
+
+
+def named_operations(question: str) -> set[str]:
+    """The operators a program could use for the operations the question names in words:
+    named_operations("What is 3 to the power 40?") -> {"^", "**", "pow("}."""
+    return {op for words, ops in _NAMED if words.search(question) for op in ops}
+
+
+def fits(question: str, tool: str, args: str) -> bool:
+    """The program uses one of the operations the question names (or it names none, or a PY
+    program parses the question itself)."""
+    named = named_operations(question)
+    if not named or (tool == "PY" and "question" in args):
+        return True
+    text = re.sub(r"\s+", "", args)
+    plain = text.replace("**", "")  # `**` is a power, not a product
+    return any(op in (text if op in ("**", "^") or op.endswith("(") else plain) for op in named)
 
 
 def _program(args: str) -> str:
@@ -144,7 +178,8 @@ def tally(question: str, answers: Iterable[tuple[int, str | None, tuple[str, str
         s = support.setdefault(key, Support(key, (text or "").strip()))
         s.candidates.append(index)
         if call is not None and evidence(question, *call) is None:
-            s.programs[f"{call[0]}:{_program(call[1])}"] = coverage(question, call[0], call[1])
+            weight = coverage(question, call[0], call[1]) * (1.0 if fits(question, call[0], call[1]) else 0.5)
+            s.programs[f"{call[0]}:{_program(call[1])}"] = weight
             s.computed_by.add(index)
     ranked = sorted(support.values(), key=lambda s: (s.weight, len(s.candidates), -min(s.candidates)), reverse=True)
     if not ranked:

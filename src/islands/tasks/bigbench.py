@@ -281,19 +281,23 @@ def _interleave(groups: Sequence[list[Example]], parallel: bool) -> list[Example
     return [g[i] for i in range(longest) for g in groups if i < len(g)]
 
 
+def generated_task(family: Family) -> Task:
+    """A generated family's Task, made here from its generator (no download needed)."""
+    assert family.generate is not None and family.format is not None
+    order: dict[str, list[Example]] = {}
+    for e in family.generate():
+        order.setdefault(e.subtask or "", []).append(e)
+    return Task(family.name, tuple(_interleave(list(order.values()), False)), family.metric, family.format,
+                f"BIG-bench {VERSION} (PyPI sdist), {family.name} (generated like its task.py)")
+
+
 def build_family(family: Family, raw: Path) -> Task:
     """The family's Task from its extracted files (or its generator)."""
     source = f"BIG-bench {VERSION} (PyPI sdist), {family.name}"
     if family.generate is not None:
         if not (raw / family.name / "task.py").is_file():
             raise FetchError(f"the archive has no {family.name}/task.py")
-        examples = family.generate()
-        order: dict[str, list[Example]] = {}
-        for e in examples:
-            order.setdefault(e.subtask or "", []).append(e)
-        assert family.format is not None
-        return Task(family.name, tuple(_interleave(list(order.values()), False)), family.metric, family.format,
-                    source + " (generated like its task.py)")
+        return generated_task(family)
     if not family.subtasks:
         examples, fmt, metric = _from_task_json(_read_json(raw / family.name / "task.json", f"{family.name}/task.json"),
                                                 None, family.name)
@@ -423,7 +427,9 @@ def load_tasks(spec: str | Sequence[str] | None = None, folder: Path | None = No
     if unknown:  # every name is checked before any file is read
         raise InvalidInput(f"unknown task {unknown[0]!r}: not a family of the dev set "
                            f"({', '.join(FAMILIES)}) nor a .jsonl file")
-    missing = [n for n, path in stored.items() if not path.is_file()]
+    missing = [n for n, path in stored.items() if not path.is_file() and FAMILIES[n].generate is None]
     if missing:
         raise InvalidInput(f"family {missing[0]!r} is not in {folder}: run `islands bench tasks fetch` first")
-    return [load_task(stored[n], n) if n in stored else load_task(Path(n).expanduser()) for n in names]
+    generated = {n for n, path in stored.items() if not path.is_file()}  # made on the spot, no download
+    return [generated_task(FAMILIES[n]) if n in generated else load_task(stored[n], n) if n in stored
+            else load_task(Path(n).expanduser()) for n in names]

@@ -134,16 +134,22 @@ class IslandRunner:
         on_text: Callable[[int, str], None] | None = None,
         per_branch: list[SamplingParams] | None = None,
         settled: Settled | None = None,
+        straggle: float | None = None,
     ) -> IslandGeneration:
         """n continuations of `prompt`, each running the tools it calls. `settled(outputs)`,
         given the finished outputs so far (None for the others), may end the rest early:
-        they stop with finish_reason "settled" (a vote that can no longer change)."""
+        they stop with finish_reason "settled" (a vote that can no longer change). With
+        `straggle`, once at least half the branches are done, a branch that has sampled more
+        than `straggle` times the tokens of the longest finished one, outside any call or
+        answer, stops too (finish_reason "settled"): one rambling candidate no longer holds
+        the whole request for its full token budget."""
         if self.local is None:
             from islands.tools.remote import generate_remote
 
             return generate_remote(self, prompt, n, params, on_text, per_branch)
         job = self.job(prompt, n, params, per_branch)
         job.settled = settled
+        job.straggle = straggle
         for delta in run_job(self.local, job):
             if on_text is not None:
                 on_text(delta.index, delta.text)
@@ -195,6 +201,7 @@ class IslandJob(Job):
         self._slots: dict[int, AnswerSlot] = {}  # the open answer slot of each branch
         self.branches: list[Branch] = []
         self.settled: Settled | None = None
+        self.straggle: float | None = None
         self._t0 = 0.0
 
     def begin(self) -> None:
@@ -226,11 +233,26 @@ class IslandJob(Job):
                     if not track.done:
                         track.settle(b.text if not track.waiting else "")
                         b.release()
+        if self.straggle is not None:
+            self._stop_stragglers(self.straggle)
         if all(t.done for t in self.tracks):
             self.stats.seconds = time.perf_counter() - self._t0
             self.result = IslandGeneration([t.output() for t in self.tracks], self.stats, self.injected)
             self.done = True
         return out
+
+    def _stop_stragglers(self, factor: float) -> None:
+        """End the branches that run far past the finished ones (see `generate`)."""
+        finished = [t.sampled for t in self.tracks if t.done]
+        if not finished or 2 * len(finished) < len(self.tracks):
+            return
+        budget = max(16.0, factor * max(finished))
+        for track, b in zip(self.tracks, self.branches):
+            if track.done or track.waiting or track.answering or track.open_call() is not None:
+                continue
+            if track.sampled + len(b.generated) > budget:
+                track.settle(b.text)
+                b.release()
 
     def _fan_out(self, out: list[Delta]) -> None:
         root, head = self.root, self.head
