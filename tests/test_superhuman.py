@@ -19,14 +19,14 @@ from islands.engine import Engine, MockModel
 from islands.superhuman import KIND_NAMES, Workspace, make_suite, make_task, run_benchmark, superhuman_registry
 from islands.superhuman.kinds import held_karp, read_dimacs
 from islands.superhuman.limits import measure_limits
-from islands.superhuman.runners import choose_tool, data_line, oracle_runner, typed_calls
+from islands.superhuman.runners import choose_tool, data_line, followers, oracle_runner, typed_calls
 from islands.superhuman.suite import Task
 from islands.superhuman.tools import grep_count, tour_length
 from islands.tools import IslandRunner
 from islands.tools.track import run_tool
 
 # small sizes: every kind in well under a second
-SMALL = {"matmul": 64, "grep": 200_000, "sat": 60, "unsat": 4, "tsp": 8, "smt": 5, "proof": 5, "bigint": 30}
+SMALL = {"matmul": 64, "grep": 200_000, "sat": 60, "unsat": 4, "tsp": 8, "smt": 5, "proof": 5, "bigint": 30, "route": 6}
 
 
 @pytest.fixture
@@ -46,11 +46,15 @@ def _task(ws: Workspace, kind: str, seed: int = 3) -> Task:
 
 
 def _solve(ws: Workspace, task: Task, pool: ThreadPoolExecutor) -> str:
-    """The right answer: the task's own solving call, run as a hard island."""
-    name, args = task.spec.call.split("(", 1)
-    island = run_tool(superhuman_registry(ws), pool, name, args[:-1])
-    assert not island.error, island.context
-    return island.output
+    """The right answer: the task's own solving calls (a composite task's `then` calls on the
+    previous result's handle), run as hard islands."""
+    output = ""
+    for call in (task.spec.call, *task.spec.then):
+        name, args = call.format(output.split(" ")[0]).split("(", 1)
+        island = run_tool(superhuman_registry(ws), pool, name, args[:-1])
+        assert not island.error, island.context
+        output = island.output
+    return output
 
 
 @pytest.mark.parametrize("kind", KIND_NAMES)
@@ -170,6 +174,9 @@ def test_generators_repeat_by_seed(tmp_path: Path, kind: str) -> None:
         ("SMT", "'bad3'", "cannot read"),
         ("SMT", "'../etc/passwd'", "invalid handle"),
         ("CALC", "1/0", "division by zero"),
+        ("VISIT", "'T9', 'loads3x1'", "no tour named 'T9'"),
+        ("VISIT", "'short3', 'loads3x1'", "visits 2 stops, the stack holds 6"),
+        ("VISIT", "'A3x1', 'A3x1'", "no tour named 'A3x1'"),
     ],
 )
 def test_bad_arguments_give_an_error_island(ws: Workspace, pool: ThreadPoolExecutor, name: str, args: str, says: str) -> None:
@@ -179,6 +186,8 @@ def test_bad_arguments_give_an_error_island(ws: Workspace, pool: ThreadPoolExecu
     ws.save_text("junk3", "cnf", "p cnf x y\n1 2 zero\n")
     ws.save_array("few3", "points", np.zeros((2, 2)))
     ws.save_text("bad3", "smt", "(assert (= x")
+    _task(ws, "route")
+    ws.save_array("short3", "tour", np.array([0, 1]))
     island = run_tool(superhuman_registry(ws), pool, name, args)
     assert island.error and island.context.startswith("error:")
     assert says in island.context, island.context
@@ -229,7 +238,42 @@ def test_the_oracle_solves_small_tasks_over_the_mock_and_the_bare_mock_does_not(
     assert rows["grep"]["data_bytes"] > 100_000
     for row in report["tasks"]:  # the data never enters the context: a few hundred tokens, not the file
         assert row["oracle"]["context_tokens"] < 3000
-        assert row["oracle"]["calls"] == [row["oracle"]["calls"][0]] and row["oracle"]["calls"][0].startswith(row["tool"])
+        chain = [tasks[KIND_NAMES.index(row["kind"])].spec.call, *tasks[KIND_NAMES.index(row["kind"])].spec.then]
+        assert [c.split("(")[0] for c in row["oracle"]["calls"]] == [c.split("(")[0] for c in chain]
+
+
+def test_the_route_checker_wants_the_shortest_trip_and_the_product_in_its_order(ws: Workspace, pool: ThreadPoolExecutor) -> None:
+    task = _task(ws, "route")
+    right = _solve(ws, task, pool)
+    assert task.spec.then and task.check(ws, right).ok, right
+    product, tour = right.split(" ")[0], right.rsplit(" ", 1)[1].rstrip(")")
+    order = np.asarray(ws.array(tour, "tour"))
+    mats = np.asarray(ws.array(task.spec.expected["stack"], "stack"))
+    backwards = np.linalg.multi_dot([mats[i] for i in order[::-1]])  # the right stops, the wrong order
+    ws.save_array("Pback", "matrix", backwards)
+    assert not task.check(ws, f"Pback (matrix along {tour})").ok
+    ws.save_array("Tslow", "tour", np.array([0, 2, 1, 3, 5, 4]))  # every stop, not the shortest trip
+    slow = run_tool(superhuman_registry(ws), pool, "VISIT", f"'Tslow', '{task.spec.expected['stack']}'").output
+    verdict = task.check(ws, slow)
+    assert not verdict.ok and "the route" in verdict.why
+    assert not task.check(ws, product).ok  # a product without the tour it followed
+
+
+def test_only_a_tool_that_can_take_what_a_call_made_follows_it(ws: Workspace, pool: ThreadPoolExecutor) -> None:
+    tsp, route = _task(ws, "tsp"), _task(ws, "route")
+    tour = _solve(ws, tsp, pool).split(" ")[0]
+    assert followers(ws, tour, tsp.prompt) == []  # a tour, but the task names no stack to visit
+    assert followers(ws, tour, route.prompt) == ["VISIT"]
+    assert followers(ws, "nothing", route.prompt) == []
+
+
+def test_a_chained_call_runs_on_the_handle_the_first_call_made(ws: Workspace) -> None:
+    task = _task(ws, "route")
+    attempt = oracle_runner(Engine(MockModel(n_ctx=8192)), ws)(task)
+    assert [c[0] for c in attempt.calls] == ["TSP", "VISIT"]
+    assert attempt.calls[1][1].startswith(f"'{attempt.calls[0][2].split(' ')[0]}'")  # VISIT('T1', …) after TSP made T1
+    assert task.check(ws, attempt.answer).ok and " then VISIT(" in attempt.text
+    assert {u.tool for u in attempt.usage} == {"TSP", "VISIT"}
 
 
 def test_limits_are_positive_rates() -> None:
@@ -321,3 +365,15 @@ def test_calc_gives_every_digit_past_pythons_4300_digit_limit(ws: Workspace, poo
     assert len(answer) > 4300 and task.check(ws, answer).ok
     island = run_tool(superhuman_registry(ws), pool, "CALC", task.spec.call[5:-1])
     assert len(island.context) < 80 and island.output == answer  # the context gets a marker, the output every digit
+
+
+@pytest.mark.model
+def test_calc_among_the_superhuman_tools_must_compute(real: Engine) -> None:
+    from islands.grammar import Grammar
+    from islands.superhuman.tools import WORK_CALC_GRAMMAR
+
+    cases = [("123)", False), ("-5)", False), ("(7))", False), ("pi)", False),
+             ("123*4)", True), ("2^10)", True), ("sqrt(16))", True), ("5!)", True), ("(3+4))", True)]
+    for text, computes in cases:
+        constraint = real.constraint(Grammar.lark(WORK_CALC_GRAMMAR))
+        assert (constraint.feed(text) and constraint.done) == computes, text

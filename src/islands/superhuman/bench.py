@@ -18,6 +18,7 @@ What it leaves out: repeated runs per task (one seed, one try each).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -52,12 +53,10 @@ def limit_fraction(usage: Sequence[Usage], limits: Limits | None) -> tuple[float
 def task_bytes(ws: Workspace, task: Task) -> int:
     """The bytes of the data behind the task's handles (what never enters the context)."""
     total = 0
-    for word in task.spec.call.replace("(", " ").replace(")", " ").replace(",", " ").split():
-        name = word.strip("'")
-        for kind in ("matrix", "points", "text", "cnf", "smt"):
-            p = ws.path(name, kind) if name.isidentifier() else None
-            if p is not None and p.is_file():
-                total += p.stat().st_size
+    stored = ws.handles()
+    for name in dict.fromkeys(re.findall(r"[A-Za-z][A-Za-z0-9_]*", task.prompt)):
+        if name in stored:
+            total += ws.path(name, stored[name]).stat().st_size
     return total
 
 

@@ -10,6 +10,9 @@ checker that decides an answer without trusting whoever gave it.
     smt      integer constraints       the model satisfies every assertion (z3 evaluates them)
     proof    the same, with a parity contradiction: "unsat (proved by z3)"
     bigint   a product or a power      the exact integer
+    route    sites + a matrix per site  composite: the tour the answer names is a shortest round trip
+                                       (exact up to 12 stops, else ≤ 1.25 × MST) and the product is the
+                                       sites' matrices in that tour's order (Freivalds along the chain)
 
 An answer is the text a runner hands over: for islands, the last tool result (`M1 (model of
 …)`, `1234`, `sat: x0=3, …`); for the bare model, its first line.
@@ -28,11 +31,12 @@ from typing import Any
 import numpy as np
 
 from islands.errors import InvalidInput
-from islands.superhuman.tools import EXACT_TSP, tour_length
+from islands.superhuman.tools import EXACT_TSP, tour_length, visit_order
 from islands.superhuman.workspace import Workspace
 from islands.tools.calc import int_text
 
-__all__ = ["KIND_NAMES", "SIZES", "Spec", "Verdict", "check_answer", "held_karp", "make_spec", "mst_length", "read_dimacs"]
+__all__ = ["KIND_NAMES", "SIZES", "Spec", "Verdict", "check_answer", "held_karp", "make_spec", "mst_length", "read_dimacs",
+           "route_side"]
 
 # per kind and tier: the size that kind grows by
 SIZES: dict[str, dict[int, int]] = {
@@ -44,6 +48,7 @@ SIZES: dict[str, dict[int, int]] = {
     "smt": {1: 6, 2: 30, 3: 100},  # variables
     "proof": {1: 6, 2: 30, 3: 100},
     "bigint": {1: 40, 2: 3_000, 3: 60_000},  # digits of a factor / the exponent
+    "route": {1: 8, 2: 12, 3: 200},  # stops (each with a matrix; see ROUTE_SIDE)
 }
 KIND_NAMES = tuple(SIZES)
 MST_FACTOR = 1.25  # a random uniform tour's optimum is about 1.1-1.15 × its MST
@@ -58,6 +63,7 @@ class Spec:
     call: str  # the call that solves it: `MATMUL('A7', 'B7')` (what the oracle runner writes)
     expected: dict[str, Any]
     size: int
+    then: tuple[str, ...] = ()  # composite tasks: the calls after `call`, `{}` = the previous result's handle
 
     @property
     def tool(self) -> str:
@@ -341,6 +347,51 @@ def _check_bigint(ws: Workspace, spec: Spec, answer: str) -> Verdict:
     return Verdict(got == want, f"{len(got)} digits, {'equal' if got == want else 'not equal'} to the {len(want)}-digit value")
 
 
+# ---- route (composite) ----------------------------------------------------------------------
+
+def route_side(stops: int) -> int:
+    """The side of each site's matrix: the work per stop grows with the tier."""
+    return 128 if stops <= 8 else 384 if stops <= 12 else 768
+
+
+def _gen_route(ws: Workspace, rng: np.random.Generator, n: int, tag: str) -> Spec:
+    k = route_side(n)
+    pts = rng.random((n, 2))  # (n, 2)
+    ws.save_array(f"sites{tag}", "points", pts)
+    # orthogonal matrices: their product stays well-conditioned however long the route
+    stack = np.stack([np.linalg.qr(rng.standard_normal((k, k)))[0] for _ in range(n)])  # (n, k, k)
+    ws.save_array(f"loads{tag}", "stack", stack)
+    bound = held_karp(pts) if n <= EXACT_TSP else MST_FACTOR * mst_length(pts)
+    prompt = (f"Take the shortest round trip through the {n} sites of sites{tag}, starting at site 0, and multiply "
+              f"the matrices of loads{tag} in the order the trip visits them; give the product.")
+    return Spec(prompt, f"TSP('sites{tag}')", {"points": f"sites{tag}", "stack": f"loads{tag}", "bound": bound,
+                                               "exact": n <= EXACT_TSP}, n, then=(f"VISIT('{{}}', 'loads{tag}')",))
+
+
+def _check_route(ws: Workspace, spec: Spec, answer: str) -> Verdict:
+    handle = _first_word(answer)
+    if handle not in ws.handles("matrix"):
+        return Verdict(False, f"no product matrix named in {answer[:60]!r}")
+    named = re.search(r"\balong ([A-Za-z][A-Za-z0-9_]*)", answer)
+    if named is None or named.group(1) not in ws.handles("tour"):
+        return Verdict(False, f"no tour named in {answer[:60]!r}")
+    tour = np.asarray(ws.array(named.group(1), "tour"))
+    trip = _check_tsp(ws, spec, f"{named.group(1)}")
+    if not trip.ok:
+        return Verdict(False, f"the route: {trip.why}")
+    mats = ws.array(spec.expected["stack"], "stack")  # (n, k, k)
+    c = np.asarray(ws.array(handle, "matrix"))
+    if c.shape != mats.shape[1:]:
+        return Verdict(False, f"product has shape {c.shape}, not {mats.shape[1:]}")
+    r = np.random.default_rng(12345).standard_normal((mats.shape[2], 2))  # (k, 2)
+    want = r
+    for stop in visit_order(tour)[::-1]:  # M0·(M1·(…·(Mn·r))): n matrix-vector products
+        want = mats[stop] @ want
+    err = float(np.max(np.abs(c @ r - want)))
+    ok = err <= 1e-8 * max(1.0, float(np.max(np.abs(want))))
+    return Verdict(ok, f"{trip.why}; Freivalds along the route: {err:.3g}")
+
+
 # ---- dispatch -------------------------------------------------------------------------------
 
 _GEN: dict[str, Callable[[Workspace, np.random.Generator, int, str], Spec]] = {
@@ -352,6 +403,7 @@ _GEN: dict[str, Callable[[Workspace, np.random.Generator, int, str], Spec]] = {
     "smt": lambda ws, rng, n, tag: _gen_smt(ws, rng, n, tag, False),
     "proof": lambda ws, rng, n, tag: _gen_smt(ws, rng, n, tag, True),
     "bigint": _gen_bigint,
+    "route": _gen_route,
 }
 _CHECK: dict[str, Callable[[Workspace, Spec, str], Verdict]] = {
     "matmul": _check_matmul,
@@ -362,6 +414,7 @@ _CHECK: dict[str, Callable[[Workspace, Spec, str], Verdict]] = {
     "smt": _check_smt,
     "proof": _check_smt,
     "bigint": _check_bigint,
+    "route": _check_route,
 }
 
 

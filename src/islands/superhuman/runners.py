@@ -13,7 +13,11 @@ or the oracle (the solving call written for it, to measure the tools' ceiling).
 
 Any engine works: the embedded `Engine`, the mock, or a `RemoteEngine` (OpenAI-compatible).
 
-What it leaves out: several calls chained per task, retries after a tool error.
+A call whose result is new data (a tour, a product) may be followed by another on it: the
+model chooses under a grammar between ending its answer and " then" another call (a route
+task: `TSP('sites') => T1 (…) then VISIT('T1', 'loads') => P1 (…)`).
+
+What it leaves out: retries after a tool error.
 """
 
 from __future__ import annotations
@@ -30,17 +34,18 @@ from islands.flows.choices import score_options
 from islands.grammar import Grammar
 from islands.params import SamplingParams
 from islands.superhuman.suite import Task
-from islands.superhuman.tools import TOOL_KINDS, superhuman_registry
+from islands.superhuman.tools import TOOL_KINDS, TOOL_READS, superhuman_registry
 from islands.superhuman.workspace import Usage, Workspace
 from islands.tools import IslandRunner
 
-__all__ = ["BARE_PROMPT", "FEW_SHOT", "RUNNERS", "WARM_TASK", "Attempt", "Runner", "bare_runner", "choose_tool", "data_line", "free_runner",
-           "islands_runner", "named_handles", "oracle_runner", "typed_calls"]
+__all__ = ["BARE_PROMPT", "FEW_SHOT", "RUNNERS", "WARM_TASK", "Attempt", "Runner", "bare_runner", "choose_tool", "data_line",
+           "followers", "free_runner", "islands_runner", "named_handles", "oracle_runner", "pick_option", "typed_calls"]
 
-FEW_SHOT = """Every task names its data by handles. Answer with one tool call on the handles; never copy the data.
+FEW_SHOT = """Every task names its data by handles. Answer with a tool call on the handles; never copy the data.
 Tools: MATMUL('a', 'b') multiplies two matrices. GREP('file', 'text') counts the lines of a text file that contain the text. \
 SAT('cnf') solves a CNF formula. TSP('points') finds a shortest round trip through points. SMT('constraints') solves integer \
-constraints or proves that none exist. CALC(expression) computes exactly with integers of any size.
+constraints or proves that none exist. VISIT('tour', 'stack') multiplies a stack's matrices in a tour's order. \
+CALC(expression) computes exactly with integers of any size.
 
 Task: What is the product of matrix P4 and matrix Q4 (64x64 each)?
 Data: P4 is a matrix, Q4 is a matrix
@@ -57,6 +62,10 @@ Call: TSP('c3') => T4 (tour of 25 stops, length 4.1, by guided local search)
 Task: Do the integer equations eq5 have a solution? Find one or prove there is none.
 Data: eq5 is a smt
 Call: SMT('eq5') => sat: x0=4, x1=-2
+Task: Take the shortest round trip through the 6 sites of s2, starting at site 0, and multiply the matrices of m2 \
+in the order the trip visits them; give the product.
+Data: s2 is a points, m2 is a stack
+Call: TSP('s2') => T3 (tour of 6 stops, length 2.4, optimal) then VISIT('T3', 'm2') => P1 (16x16 matrix, product of 6 stops along T3)
 Task: What is 2^200 exactly?
 Data: none
 Call: CALC(2^200) => 1606938044258990275541962092341162602522202993782792835301376
@@ -124,56 +133,113 @@ def typed_calls(ws: Workspace, text: str) -> list[str]:
     return [tool for tool, kind in TOOL_KINDS.items() if kind in kinds] + ["CALC"]
 
 
-def choose_tool(engine: Generator, prompt: str, tools: list[str]) -> str:
-    """The model's pick among `tools` after `prompt`: greedy under a choice grammar; where the
-    engine has no grammars, by log-likelihood (local engines) or the first tool its free text
-    names (remote ones); the first tool when it names none."""
-    if len(tools) == 1:
-        return tools[0]
-    options = [f" {t}(" for t in tools]
+def followers(ws: Workspace, made: str, text: str) -> list[str]:
+    """The tools that can take what a call made (`made`, a stored handle) with data `text`
+    names for their other inputs: a tour (with a stack named) -> ["VISIT"]; a count -> []."""
+    kind = ws.handles().get(made)
+    kinds = set(named_handles(ws, text).values()) | {kind}
+    return [t for t, reads in TOOL_READS.items() if kind in reads and set(reads) <= kinds]
+
+
+def pick_option(engine: Generator, prompt: str, options: list[str]) -> int:
+    """The index of the model's pick among `options` after `prompt`: greedy under a choice
+    grammar; where the engine has no grammars, by log-likelihood (local engines) or the
+    first option its free text names (remote ones); 0 when it names none."""
+    if len(options) == 1:
+        return 0
     try:
         out = engine.generate(prompt, params=SamplingParams(max_tokens=8, temperature=0.0), grammar=Grammar.choice(options))
-        picked = out.texts[0].strip().removesuffix("(")
-        if picked in tools:
-            return picked
+        if out.texts[0] in options:
+            return options.index(out.texts[0])
     except IslandsError:
         pass
     if engine.supports("branches"):
         scores = score_options(cast("Brancher", engine), prompt, options)
-        return tools[max(range(len(tools)), key=lambda i: scores[i])]
+        return max(range(len(options)), key=lambda i: scores[i])
     text = engine.generate(prompt, params=SamplingParams(max_tokens=8, temperature=0.0)).texts[0]
-    named = [(text.find(t), t) for t in tools if t in text]
-    return min(named)[1] if named else tools[0]
+    named = [(text.find(o.strip()), i) for i, o in enumerate(options) if o.strip() and o.strip() in text]
+    return min(named)[1] if named else 0
 
 
-def _with_tools(engine: Generator, ws: Workspace, prompt_of: Callable[[Task], str], seconds: float, typed: bool = False) -> Runner:
+def choose_tool(engine: Generator, prompt: str, tools: list[str]) -> str:
+    """The model's pick among `tools` after `prompt` (see `pick_option`)."""
+    return tools[pick_option(engine, prompt, [f" {t}(" for t in tools])]
+
+
+MAX_CALLS = 3  # calls chained in one answer: a composite task needs two
+THEN = " then"
+
+
+def _with_tools(engine: Generator, ws: Workspace, prompt_of: Callable[[Task], str], seconds: float, typed: bool = False,
+                oracle: bool = False) -> Runner:
+    """Up to MAX_CALLS calls, each a hard island on its own line. After a call whose result
+    is a new handle (a tour, a product), the model chooses under a grammar between ending
+    the answer and " then" another call on what it made (typed: only when a tool can take
+    it, and then among those tools; the oracle follows the task's `then` calls); any other
+    result (a count, digits, a model's values) is the answer."""
+
     def run(task: Task) -> Attempt:
         ws.take_usage()
         t0 = time.perf_counter()
-        prompt = prompt_of(task)
-        only, quotes = None, []
-        if typed:  # the call must type-check: a tool over the kinds of data the task names, on those handles
-            only, quotes = list(named_handles(ws, task.prompt)), re.findall(r'"([^"\n]+)"', task.prompt)
-            prompt += f" {choose_tool(engine, prompt, typed_calls(ws, task.prompt))}("
-        registry = superhuman_registry(ws, seconds=seconds, only=only, quotes=quotes)
-        # the result ends its line: the model's next words ("Task:") stop it at once
-        runner = IslandRunner(engine, registry, template=" => {result}\n", wait_tools=True)
-        try:
-            out = runner.generate(prompt, params=PARAMS.replace(stop=("\n", "Task:")))
-        finally:
-            runner.close()
-        seconds_taken = time.perf_counter() - t0
-        o = out.outputs[0]
-        spans = o.islands()
-        calls = [(s.tool or "", s.args or "", s.result or "") for s in spans]
-        good = [o.text[s.start : s.end].removeprefix(" => ").strip() for s in spans if not s.error]  # the whole result, not the marker
-        answer = good[-1] if good else o.text.strip()
-        context: int | None = out.stats.prompt_tokens + out.stats.sampled_tokens + out.injected_tokens
-        if not out.stats.prompt_tokens:  # a remote engine's driver does not count the prompt
-            context = None
-        return Attempt(answer, o.text, calls, out.stats.sampled_tokens, context, seconds_taken, ws.take_usage())
+        head, text = prompt_of(task), ""
+        calls: list[tuple[str, str, str]] = []
+        good: list[str] = []
+        sampled, context = 0, cast("int | None", 0)
+        for step in range(MAX_CALLS):
+            after: list[str] | None = None  # typed: the tools that can take what the last call made
+            if step:
+                made = _first_handle(ws, good[-1]) if good else None
+                if made is None:
+                    break
+                if typed:
+                    after = followers(ws, made, task.prompt + text)
+                    if not after:
+                        break
+                if oracle:
+                    if step - 1 >= len(task.spec.then):
+                        break
+                    text += f"{THEN} {task.spec.then[step - 1].format(made)}"
+                elif pick_option(engine, head + text, ["\n", THEN]) == 0:
+                    break
+                else:
+                    text += THEN
+            prompt = head + text
+            only: list[str] | None = None
+            quotes: list[str] = []
+            if typed:  # the call must type-check: a tool over the kinds of data named so far, on those handles
+                seen = task.prompt + text
+                only, quotes = list(named_handles(ws, seen)), re.findall(r'"([^"\n]+)"', task.prompt)
+                call = f" {choose_tool(engine, prompt, after or typed_calls(ws, seen))}("
+                prompt, text = prompt + call, text + call
+            registry = superhuman_registry(ws, seconds=seconds, only=only, quotes=quotes)
+            # the result ends its line: the model's next words ("Task:") stop it at once
+            runner = IslandRunner(engine, registry, template=" => {result}\n", wait_tools=True)
+            try:
+                out = runner.generate(prompt, params=PARAMS.replace(stop=("\n", "Task:")))
+            finally:
+                runner.close()
+            o = out.outputs[0]
+            spans = o.islands()
+            calls += [(s.tool or "", s.args or "", s.result or "") for s in spans]
+            good += [o.text[s.start : s.end].removeprefix(" => ").strip() for s in spans if not s.error]  # whole results
+            text += o.text.rstrip("\n")
+            sampled += out.stats.sampled_tokens
+            if not out.stats.prompt_tokens:  # a remote engine's driver does not count the prompt
+                context = None
+            elif context is not None:
+                context = max(context, out.stats.prompt_tokens + out.stats.sampled_tokens + out.injected_tokens)
+            if not spans:
+                break
+        answer = good[-1] if good else text.strip()
+        return Attempt(answer, text, calls, sampled, context, time.perf_counter() - t0, ws.take_usage())
 
     return run
+
+
+def _first_handle(ws: Workspace, result: str) -> str | None:
+    """The handle a result names first, when it is stored data ('T1 (tour of …)' -> 'T1')."""
+    m = re.match(r"\s*([A-Za-z][A-Za-z0-9_]*)", result)
+    return m.group(1) if m and m.group(1) in ws.handles() else None
 
 
 def _ask(ws: Workspace) -> Callable[[Task], str]:
@@ -195,7 +261,7 @@ def free_runner(engine: Generator, ws: Workspace, *, seconds: float = 60.0) -> R
 
 def oracle_runner(engine: Generator, ws: Workspace, *, seconds: float = 60.0) -> Runner:
     """The solving call written into the prompt: the tools' and the budget's ceiling."""
-    return _with_tools(engine, ws, lambda task: f"{_ask(ws)(task)} {task.spec.call}", seconds)
+    return _with_tools(engine, ws, lambda task: f"{_ask(ws)(task)} {task.spec.call}", seconds, oracle=True)
 
 
 RUNNERS: dict[str, Callable[[Generator, Workspace], Runner]] = {

@@ -5,12 +5,14 @@ budget, all decided by (kind, tier, seed).
     tasks[0].prompt        # 'Multiply matrix A7x1 by matrix B7x1 (256x256 each) and give the product.'
     tasks[0].check(ws, "C1 (256x256 matrix)")   # Verdict(ok=True, why='Freivalds: ...')
 
-Tier 1 is small (256×256 matmul, 50 MB grep, 200-variable SAT, 10-stop TSP), tier 2
-medium (1024, 500 MB, 2,000 variables, 200 stops), tier 3 large (4096, 4 GB, 5,000, 2,000).
+Tier 1 is small (256×256 matmul, 50 MB grep, 200-variable SAT, 10-stop TSP, an 8-site
+route with a 128×128 matrix per site), tier 2 medium (1024, 500 MB, 2,000 variables, 200
+stops, 12 sites × 384²), tier 3 large (4096, 4 GB, 5,000, 2,000, 200 sites × 768²).
 The budget is the wall time of the whole task: reading the prompt, writing the call, the
 tool and the answer.
 
-What it leaves out: composite tasks (a route with a computation at each stop).
+A route is the composite task: a shortest round trip through the sites (TSP), then a
+matrix product at each site in the trip's order (VISIT); the checker tests both.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ __all__ = ["BUDGET_S", "LIMIT_OF", "TIERS", "Task", "make_suite", "make_task"]
 
 TIERS = (1, 2, 3)
 BUDGET_S = {1: 30.0, 2: 120.0, 3: 900.0}  # seconds per task, whole task
-LIMIT_OF = {"MATMUL": "gflops", "GREP": "memory_gbs"}  # the machine limit a tool's speed is measured against
+LIMIT_OF = {"MATMUL": "gflops", "VISIT": "gflops", "GREP": "memory_gbs"}  # the machine limit a tool's speed is measured against
 
 
 @dataclass(frozen=True)

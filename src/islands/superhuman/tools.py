@@ -7,6 +7,8 @@ for the job.
     TSP('points')           OR-Tools: exact (CP-SAT circuit) up to 12 stops, else guided local search
                             -> 'T1 (tour of 200 stops, length 10.3, …)'
     SMT('problem')          z3 on an SMT-LIB 2 file -> 'sat: x0=3, x1=-2' | 'unsat (proved by z3)'
+    VISIT('tour', 'stack')  numpy: the stack's matrices multiplied in the tour's order from stop 0, one
+                            product per stop -> 'P1 (128x128 matrix, product of 8 stops along T1)'
 
 With CALC (exact big-integer arithmetic, tools/calc.py) these make `superhuman_registry`.
 Arguments are grammar-constrained: a quoted handle of the right kind among those stored when
@@ -37,19 +39,32 @@ __all__ = [
     "LONG_RESULT",
     "SUPERHUMAN_TOOLS",
     "TOOL_KINDS",
+    "TOOL_READS",
+    "WORK_CALC_GRAMMAR",
     "grep_count",
     "handle_grammar",
     "register_superhuman",
     "superhuman_registry",
     "tour_length",
     "tsp_seconds",
+    "visit_order",
 ]
 
-SUPERHUMAN_TOOLS = ("GREP", "MATMUL", "SAT", "SMT", "TSP")
-TOOL_KINDS = {"MATMUL": "matrix", "GREP": "text", "SAT": "cnf", "TSP": "points", "SMT": "smt"}  # the data each tool reads
+SUPERHUMAN_TOOLS = ("GREP", "MATMUL", "SAT", "SMT", "TSP", "VISIT")
+# the data a task must name for a tool to be offered (VISIT also reads a tour, which a TSP call makes)
+TOOL_KINDS = {"MATMUL": "matrix", "GREP": "text", "SAT": "cnf", "TSP": "points", "SMT": "smt", "VISIT": "stack"}
+TOOL_READS = {"MATMUL": ("matrix",), "GREP": ("text",), "SAT": ("cnf",), "TSP": ("points",), "SMT": ("smt",),
+              "VISIT": ("tour", "stack")}  # every kind of data each tool reads
 EXACT_TSP = 12  # up to this many stops TSP is solved exactly
 LONG_RESULT = 200  # CALC results longer than this reach the context as a marker
 TSP_SCALE = 1_000_000  # coordinates in [0, 1) become integers for OR-Tools
+# CALC among the SuperHuman tools must compute something: a lone number (`CALC(123)`, an
+# identity whose result is its argument) does not parse; an operation, a function or a `!` must.
+WORK_CALC_GRAMMAR = CALC_GRAMMAR.replace('start: sum ")"', (
+    'start: work ")"\n'
+    'work: product (ADD product)+ | power (MUL power)+ | unary POW unary'
+    ' | SIGN* NAME "(" sum ("," sum)* ")" BANG* | SIGN* atom BANG+ | "(" work ")"'
+))
 _HANDLE = r"/'[A-Za-z][A-Za-z0-9_]{0,31}'/"
 _TEXT = r"""/'[^'\\\n]{1,200}'/"""
 
@@ -244,6 +259,31 @@ def _tsp(ws: Workspace, points: str) -> str:
     return f"{handle} (tour of {len(tour)} stops, length {tour_length(pts, np.array(tour)):.6f}, {how})"
 
 
+def visit_order(tour: np.ndarray) -> np.ndarray:
+    """A closed tour's stops from stop 0 on, in its direction: [2, 0, 1] -> [0, 1, 2]."""
+    start = int(np.flatnonzero(tour == 0)[0])
+    return np.roll(tour, -start)
+
+
+def _visit(ws: Workspace, tour: str, stack: str) -> str:
+    name = _name(tour)
+    order = np.asarray(ws.array(name, "tour"), dtype=np.int64)  # (n,)
+    mats = ws.array(_name(stack), "stack")  # (n, k, k), memory-mapped
+    if mats.ndim != 3 or mats.shape[1] != mats.shape[2]:
+        raise ToolError(f"VISIT: a stack of square matrices is (n, k, k), got shape {mats.shape}")
+    if sorted(order.tolist()) != list(range(len(mats))):
+        raise ToolError(f"VISIT: tour {name} visits {len(order)} stops, the stack holds {len(mats)} matrices")
+    t0 = time.perf_counter()
+    order = visit_order(order)
+    product = np.array(mats[order[0]])  # (k, k)
+    for stop in order[1:]:
+        product = product @ mats[stop]  # the work done at each stop
+    k = mats.shape[1]
+    ws.record("VISIT", "flop", 2.0 * k**3 * (len(order) - 1), time.perf_counter() - t0)
+    handle = ws.save_array(ws.new_handle("P", "matrix"), "matrix", product)
+    return f"{handle} ({k}x{k} matrix, product of {len(order)} stops along {name})"
+
+
 def _smt(ws: Workspace, problem: str, seconds: float) -> str:
     import z3
 
@@ -269,7 +309,7 @@ def _smt(ws: Workspace, problem: str, seconds: float) -> str:
 def register_superhuman(
     registry: Registry, ws: Workspace, *, seconds: float = 60.0, only: Collection[str] | None = None, quotes: Sequence[str] = ()
 ) -> None:
-    """Add MATMUL, GREP, SAT, TSP and SMT over the handles of `ws` to `registry`;
+    """Add MATMUL, GREP, SAT, TSP, SMT and VISIT over the handles of `ws` to `registry`;
     `seconds` bounds each solver's search; `only` narrows the argument grammars to these
     handles and `quotes` GREP's text to these strings (what a task names and quotes)."""
 
@@ -293,6 +333,10 @@ def register_superhuman(
         """Solve stored SMT-LIB constraints with z3: a model, or unsat (a proof that none exists)."""
         return _smt(ws, problem, seconds)
 
+    def VISIT(tour: str, stack: str) -> str:  # noqa: N802
+        """Multiply a stack's matrices in a tour's order (from stop 0): the product's handle."""
+        return _visit(ws, tour, stack)
+
     def h(kind: str) -> str:  # the arguments may only name stored data of the right kind
         return handle_grammar(ws, kind, only)
 
@@ -303,6 +347,7 @@ def register_superhuman(
     registry.register(SAT, timeout=2 * seconds + 30, grammar=f'start: {h("cnf")} ")"')
     registry.register(TSP, timeout=120.0, grammar=f'start: {h("points")} ")"')
     registry.register(SMT, timeout=seconds + 30, grammar=f'start: {h("smt")} ")"')
+    registry.register(VISIT, timeout=600.0, grammar=f'start: {h("tour")} "," " "? {h("stack")} ")"')
 
 
 def superhuman_registry(
@@ -320,6 +365,6 @@ def superhuman_registry(
             return Island.both(value)
         return Island(value, f"({len(value)} characters: {value[:12]}…{value[-12:]})")
 
-    registry.register(CALC, alphabet=CALC_ALPHABET, timeout=30.0, grammar=CALC_GRAMMAR)
+    registry.register(CALC, alphabet=CALC_ALPHABET, timeout=30.0, grammar=WORK_CALC_GRAMMAR)
     register_superhuman(registry, ws, seconds=seconds, only=only, quotes=quotes)
     return registry

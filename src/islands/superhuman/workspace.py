@@ -7,7 +7,7 @@ handle (`C1`) and returns that name. Each file is `{handle}.{kind}.{ext}`:
     matrix  .npy  (m, n) float64        points  .npy  (n, 2) float64 in the unit square
     tour    .npy  (n,) int64 visit order  model   .npy  (n,) int8, 1 = true, 0 = false
     text    .txt  lines                    cnf     .cnf  DIMACS
-    smt     .smt2 SMT-LIB 2
+    smt     .smt2 SMT-LIB 2                stack   .npy  (n, k, k) float64: one matrix per stop
 
 Tools record what they did (`Usage`: the work, e.g. FLOPs or bytes, and the seconds it took)
 so a benchmark can say what fraction of the machine's limit a call reached.
@@ -29,7 +29,8 @@ from islands.tools.registry import ToolError
 
 __all__ = ["KINDS", "Usage", "Workspace"]
 
-KINDS = {"matrix": "npy", "points": "npy", "tour": "npy", "model": "npy", "text": "txt", "cnf": "cnf", "smt": "smt2"}
+KINDS = {"matrix": "npy", "points": "npy", "tour": "npy", "model": "npy", "stack": "npy", "text": "txt", "cnf": "cnf",
+         "smt": "smt2"}
 _HANDLE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,31}")
 
 
