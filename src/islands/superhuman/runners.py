@@ -13,9 +13,10 @@ or the oracle (the solving call written for it, to measure the tools' ceiling).
 
 Any engine works: the embedded `Engine`, the mock, or a `RemoteEngine` (OpenAI-compatible).
 
-A call whose result is new data (a tour, a product) may be followed by another on it: the
-model chooses under a grammar between ending its answer and " then" another call (a route
-task: `TSP('sites') => T1 (…) then VISIT('T1', 'loads') => P1 (…)`).
+A call whose result is new data (a tour, a product) may be followed by another on it (a route
+task: `TSP('sites') => T1 (…) then VISIT('T1', 'loads') => P1 (…)`): typed, while the task
+names data no call has read and a tool can take what was made; free, when the model chooses
+" then" under a grammar.
 
 What it leaves out: retries after a tool error.
 """
@@ -172,11 +173,12 @@ THEN = " then"
 
 def _with_tools(engine: Generator, ws: Workspace, prompt_of: Callable[[Task], str], seconds: float, typed: bool = False,
                 oracle: bool = False) -> Runner:
-    """Up to MAX_CALLS calls, each a hard island on its own line. After a call whose result
-    is a new handle (a tour, a product), the model chooses under a grammar between ending
-    the answer and " then" another call on what it made (typed: only when a tool can take
-    it, and then among those tools; the oracle follows the task's `then` calls); any other
-    result (a count, digits, a model's values) is the answer."""
+    """Up to MAX_CALLS calls, each a hard island on its own line. A call whose result is a
+    new handle (a tour, a product) may be followed by " then" another call on it: typed, when
+    a tool can take what was made and the task names data no call has read yet (the model
+    then picks among those tools); free, when the model chooses " then" over ending its line
+    (under a grammar); the oracle follows the task's `then` calls. Any other result (a count,
+    digits, a model's values) is the answer."""
 
     def run(task: Task) -> Attempt:
         ws.take_usage()
@@ -191,14 +193,16 @@ def _with_tools(engine: Generator, ws: Workspace, prompt_of: Callable[[Task], st
                 made = _first_handle(ws, good[-1]) if good else None
                 if made is None:
                     break
-                if typed:
-                    after = followers(ws, made, task.prompt + text)
-                    if not after:
-                        break
                 if oracle:
                     if step - 1 >= len(task.spec.then):
                         break
                     text += f"{THEN} {task.spec.then[step - 1].format(made)}"
+                elif typed:  # typed: go on while a tool can take what was made and the task names data no call read
+                    after = followers(ws, made, task.prompt + text)
+                    unread = [h for h in named_handles(ws, task.prompt) if not any(h in args for _, args, _ in calls)]
+                    if not after or not unread:
+                        break
+                    text += THEN
                 elif pick_option(engine, head + text, ["\n", THEN]) == 0:
                     break
                 else:
