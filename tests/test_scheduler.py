@@ -9,6 +9,7 @@ import pytest
 from islands import ContextFull, InvalidInput, SamplingParams, TooManyBranches
 from islands.engine import Engine, MockModel
 from islands.engine.mock import BOS, IMAGE, UNUSED
+from islands.errors import EngineError
 
 P = SamplingParams(max_tokens=12, temperature=0.9, seed=3)
 
@@ -262,6 +263,29 @@ def test_branch_state_is_read_only(engine: Engine) -> None:
             setattr(b, name, None)
     b.release()
     assert not b.alive
+
+
+def test_next_logprobs_from_a_kept_row_match_engine_score(engine: Engine) -> None:
+    """keep_next: the last token's logits row outlives later steps, so several options'
+    first tokens are scored from one row (what the people surveys do)."""
+    head = engine.tokenize("the sea is", add_bos=True)
+    options = [" salty", " deep", " wide"]
+    firsts = [engine.tokenize(o, add_bos=False)[0] for o in options]
+    want = [engine.score("the sea is", o).logprobs[0] for o in options]
+    engine.clear_cache()
+    b = engine.branch(head)
+    with pytest.raises(EngineError, match="no logits row kept"):
+        b.next_logprobs(firsts)
+    b.keep_next = True
+    engine.run([b])
+    other = engine.branch(engine.tokenize("a later step decodes something else", add_bos=True))
+    engine.run([other])  # the engine's current logits are another branch's now
+    assert np.allclose(b.next_logprobs(firsts), want, atol=1e-4)
+    b.extend(" salty")
+    with pytest.raises(EngineError, match="no logits row kept"):
+        b.next_logprobs(firsts)  # the row was for a shorter branch
+    other.release()
+    b.release()
 
 
 def test_score_tokens_from_matches_engine_score(engine: Engine) -> None:

@@ -356,6 +356,9 @@ def bench_people_command(
     wave: Wave = 32,
     model: ModelOption = None,
     ctx: CtxOption = 16384,
+    backstory: Annotated[
+        bool, typer.Option("--backstory", help="Personas with a model-written backstory (written first, timed apart).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Survey answers/s with each persona's KV shared by its questions vs re-prefilled per question."""
@@ -367,7 +370,7 @@ def bench_people_command(
         die(f"invalid --questions {questions}: must be between 1 and {len(BENCH_QUESTIONS)}")
     engine = _engine(model, ctx)
     with err.status("benchmarking"):
-        result = bench_people(engine, personas=personas, questions=questions, seed=seed, wave=wave)
+        result = bench_people(engine, personas=personas, questions=questions, seed=seed, wave=wave, backstory=backstory)
     if as_json:
         typer.echo(json.dumps(result))
         return

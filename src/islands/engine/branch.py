@@ -27,9 +27,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from islands.engine.logits import logsumexp
 from islands.engine.model import Constraint, Sampler
 from islands.engine.results import Output, Stats, TokenLogprob
 from islands.engine.segment import Segment
+from islands.errors import EngineError
 from islands.params import SamplingParams
 
 if TYPE_CHECKING:
@@ -62,10 +64,12 @@ class Branch:
         self._sampled_pos: int | None = None  # position of a sampled token not yet in KV
         self._score_from: int | None = None  # record logprobs of tokens at >= this position
         self._scored: list[float] = []
+        self._kept: tuple[int, np.ndarray] | None = None  # (tokens then, the last token's logits row), see keep_next
         self._constraint: Constraint | None = None  # a grammar for the current segment
         self._constraint_from = 0  # tokens from here on were accepted by the constraint
         # -- set by callers: hooks the engine calls while it steps ---------------------------
         self.keep_logits = False  # ask for logits of the last pending token even when idle
+        self.keep_next = False  # also keep a copy of that row, for next_logprobs after later steps
         self.watch: Watch | None = None
         self.allow: Allow | None = None
 
@@ -143,7 +147,7 @@ class Branch:
         (lazily) until the branch is extended or started again."""
         if not self.pending:
             return False
-        if self.generating or self.keep_logits or self._score_from is not None:
+        if self.generating or self.keep_logits or self.keep_next or self._score_from is not None:
             return True
         return not (self.pending == 1 and self._sampled_pos == self._n_past)
 
@@ -211,6 +215,16 @@ class Branch:
             raise ValueError(f"score from {position}: tokens up to {self._n_past} are decoded already")
         self._score_from = position
         self._scored = []
+
+    def next_logprobs(self, tokens: Sequence[int]) -> list[float]:
+        """Log-probabilities (nats) of candidate next tokens, from the logits row kept when
+        this branch's last token was decoded with `keep_next` on: options whose first tokens
+        all follow one row are scored from it, the row computed once (not once per option)."""
+        if self._kept is None or self._kept[0] != len(self._tokens):
+            raise EngineError("no logits row kept for this branch's last token: set keep_next before it is decoded")
+        row = self._kept[1]
+        lse = logsumexp(row)
+        return [float(row[t]) - lse for t in tokens]
 
     def take_text(self) -> str:
         """The segment's text not taken yet (a tail that may become a stop string waits)."""

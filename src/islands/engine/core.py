@@ -232,6 +232,7 @@ class Engine:
         if b._sampled_pos is not None and b._sampled_pos >= position:
             b._sampled_pos = None
         b._row = None
+        b._kept = None
         seg = b._segment
         if seg is not None:
             seg.active = False
@@ -283,7 +284,7 @@ class Engine:
         seqs: list[int] = []
         want: list[bool] = []
         for b, count in plan:
-            wants_last = b.generating or b.keep_logits
+            wants_last = b.generating or b.keep_logits or b.keep_next
             for p in range(b._n_past, b._n_past + count):
                 tokens.append(b._tokens[p])
                 positions.append(p)
@@ -309,6 +310,9 @@ class Engine:
                 if want[index]:
                     if p == len(b._tokens) - 1:
                         b._row = (index, out, self.steps)
+                        if b.keep_next:  # a copy outlives this step (Branch.next_logprobs)
+                            logits = self.model.logits() if logits is None else logits
+                            b._kept = (len(b._tokens), np.array(logits[out], dtype=np.float32))
                     if b._score_from is not None and p + 1 >= b._score_from and p + 1 < len(b._tokens):
                         logits = self.model.logits() if logits is None else logits
                         b._scored.append(logprob_of(logits[out], b._tokens[p + 1]))
@@ -432,6 +436,7 @@ class Engine:
         self.ledger.drop(b.seq, position)
         b._n_past = position
         b._row = None
+        b._kept = None
         if b.seq in self.tree and len(self.tree.tokens_of(b.seq)) > position:
             if position:
                 self.tree.insert(b.seq, b._tokens[:position])

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from islands.engine import Engine
+from islands.people.backstory import write_backstories
 from islands.people.interview import Job, _Counters, interview
 from islands.people.persona import persona_prefix
 from islands.people.population import Population
@@ -67,12 +68,24 @@ BENCH_QUESTIONS = (
 )
 
 
-def bench_people(engine: Engine, *, personas: int = 24, questions: int = 6, seed: int = 0, wave: int = 32) -> dict[str, Any]:
-    """Run the workload both ways (KV sharing second, so a warm-up favours the baseline)."""
+def bench_people(
+    engine: Engine, *, personas: int = 24, questions: int = 6, seed: int = 0, wave: int = 32, backstory: bool = False
+) -> dict[str, Any]:
+    """Run the workload both ways (KV sharing second, so a warm-up favours the baseline).
+    `backstory`: the model first writes each persona's checked backstory (timed apart), and
+    both runs interview the personas with it, as `people sample --backstory` makes them."""
     if not 1 <= questions <= len(BENCH_QUESTIONS):
         raise ValueError(f"questions must be 1..{len(BENCH_QUESTIONS)}")
     qs = BENCH_QUESTIONS[:questions]
     records = Population.us_adults().sample(personas, seed=seed)
+    written, story_seconds = 0, 0.0
+    if backstory:
+        t0 = time.perf_counter()
+        for r, story in zip(records, write_backstories(engine, records, seed=seed)):
+            if story is not None:
+                r["backstory"] = story
+                written += 1
+        story_seconds = time.perf_counter() - t0
     jobs = [Job(r["id"], persona_prefix(r), qs) for r in records]
     runs: dict[str, Any] = {}
     answers: dict[str, list[str]] = {}
@@ -99,6 +112,8 @@ def bench_people(engine: Engine, *, personas: int = 24, questions: int = 6, seed
         "personas": personas,
         "questions": questions,
         "seed": seed,
+        "backstories": written,
+        "backstory_seconds": round(story_seconds, 2),
         "mean_prefix_tokens": round(prefix_tokens, 1),
         "mean_question_tokens": round(question_tokens, 1),
         "kv_shared": runs["kv_shared"],

@@ -1,5 +1,7 @@
 """Interviews on the engine: each persona's prefix is decoded into KV once and every
-question forks from it; personas go in waves, all of a wave's branches decode together.
+question forks from it; personas go in waves, all of a wave's branches decode together, and
+what their prefixes share (the interview's header and opening question) is decoded once per
+wave and forked.
 
     answers = interview(engine, [Job("p1", prefix, questions)], on_answer=print)
 
@@ -125,8 +127,7 @@ def interview(
         heads = [engine.tokenize(j.prefix) for j in group]
         roots: list[Branch] = []
         if share_kv:
-            roots = [engine.branch(h, stats=count.stats) for h in heads]
-            engine.run(roots)  # each prefix into KV once
+            roots = _persona_roots(engine, heads, count.stats)
         count.personas += len(group)
         try:
             for qi in range(max(len(j.questions) for j in group)):
@@ -136,6 +137,31 @@ def interview(
             for r in roots:
                 r.release(cache=False)
     return out
+
+
+def _persona_roots(engine: Engine, heads: list[list[int]], stats: Stats) -> list[Branch]:
+    """Each persona's prefix in KV once, the wave's common start (the interview's header and
+    opening question) decoded once for all of them and forked."""
+    common = heads[0][: min(len(h) for h in heads)]
+    for h in heads[1:]:
+        n = next((i for i, (a, b) in enumerate(zip(common, h)) if a != b), len(common))
+        common = common[:n]
+    if len(heads) < 2 or len(common) < 2:
+        roots = [engine.branch(h, stats=stats) for h in heads]
+        engine.run(roots)
+        return roots
+    if len(common) == min(len(h) for h in heads):
+        common = common[:-1]  # every root keeps a token of its own to decode (its logits)
+    stem = engine.branch(common, stats=stats)
+    engine.run([stem])
+    try:
+        roots = stem.fork(len(heads))
+    finally:
+        stem.release(cache=False)
+    for root, h in zip(roots, heads):
+        root.extend(h[len(common) :])
+    engine.run(roots)
+    return roots
 
 
 def _ask(
@@ -163,21 +189,30 @@ def _ask(
     free = [(k, i, q) for k, (i, q) in enumerate(todo) if q.kind != "choice"]
     live: list[Branch] = []
     try:
-        # choice: the question's KV once, then one branch per option scoring its tokens
-        stems = [start_branch(i, qtoks[k][:-1]) for k, i, _ in choice]
+        # choice: the question's KV once and its last logits row kept: every option's first
+        # token is scored from that one row; an option of more tokens forks a branch that
+        # scores the rest (a one-token option needs no branch at all)
+        stems = [start_branch(i, qtoks[k]) for k, i, _ in choice]
+        for stem in stems:
+            stem.keep_next = True
         live += stems
         engine.run(stems)
-        kids: list[list[Branch]] = []
-        for (k, _, q), stem in zip(choice, stems):
-            row = []
-            for opt in q.options:
-                tail = engine.tokenize(" " + opt, add_bos=False)
-                kid = stem.fork(1)[0]
-                kid.extend(qtoks[k][-1:] + tail)
-                kid.score_tokens_from(len(kid.tokens) - len(tail))
+        firsts: list[list[float]] = []
+        kids: list[list[Branch | None]] = []
+        for (_, _, q), stem in zip(choice, stems):
+            tails = [engine.tokenize(" " + opt, add_bos=False) for opt in q.options]
+            firsts.append(stem.next_logprobs([t[0] for t in tails]))
+            stem.keep_next = False
+            row: list[Branch | None] = []
+            for tail in tails:
+                kid = None
+                if len(tail) > 1:
+                    kid = stem.fork(1)[0]
+                    kid.extend(tail)
+                    kid.score_tokens_from(len(kid.tokens) - len(tail) + 1)
+                    live.append(kid)
                 row.append(kid)
             kids.append(row)
-            live += row
         # open and numeric: sampled, in the same steps as the option scoring
         talkers = []
         for k, i, q in free:
@@ -191,10 +226,10 @@ def _ask(
             b.start(params, _number_grammar(engine) if q.kind == "numeric" else None)
             talkers.append(b)
         live += talkers
-        engine.run([b for row in kids for b in row] + talkers)
+        engine.run([b for row in kids for b in row if b is not None] + talkers)
         count.peak_cells = max(count.peak_cells, engine.ledger.used)
-        for (_, i, q), row in zip(choice, kids):
-            totals = [math.fsum(kid.scored) for kid in row]
+        for (_, i, q), row, first in zip(choice, kids, firsts):
+            totals = [math.fsum([f, *(kid.scored if kid is not None else ())]) for f, kid in zip(first, row)]
             probs = option_probs(totals)
             rng = np.random.default_rng(_seed(seed, group[i].key, q.id))
             pick = q.options[int(rng.choice(len(probs), p=np.array(probs) / sum(probs)))]
