@@ -153,11 +153,13 @@ def test_rhymes_and_arrangement() -> None:
 def test_score_options_sums_engine_score(engine: Engine) -> None:
     from islands.flows.choices import score_options
 
-    options = [" salty", " wide and deep", " we"]
+    options = [" salty", " wide and deep", " we", "!"]  # "!": one token, scored from the prefix's row alone
     totals = score_options(engine, "the sea is", options)
     singles = [sum(engine.score("the sea is", o).logprobs) for o in options]
     assert totals == pytest.approx(singles, abs=1e-4)
     assert not engine.live_branches  # every option's branch released
+    again = score_options(engine, "the sea is", options)  # the prefix now comes whole from the cache
+    assert again == pytest.approx(totals, abs=1e-4) and not engine.live_branches
 
 
 def test_self_optimize_keeps_only_a_rewrite_that_wins_on_repeated_trials(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:

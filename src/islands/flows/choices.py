@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 
+from islands.engine.branch import Branch
 from islands.engine.protocol import Brancher, Generator, require
 
 __all__ = ["numeric_value", "pick_choice", "score_options"]
@@ -24,8 +25,9 @@ __all__ = ["numeric_value", "pick_choice", "score_options"]
 
 def score_options(engine: Generator, prefix: str, options: Sequence[str], group: int = 16) -> list[float]:
     """Total log-probability (nats) of each option after `prefix`, like `Engine.score` for
-    each. Locally the prefix is decoded once and the options decode together, `group`
-    branches per batch (logits depend slightly on how rows are batched: totals may differ
+    each. Locally the prefix is decoded once, every option's first token is scored from its
+    one last logits row, and the options' other tokens decode together, `group` branches per
+    batch (logits depend slightly on how rows are batched: totals may differ
     from one-at-a-time scoring in the last decimals); a remote engine scores each option
     with the server's prompt log-probabilities, all options at once (its prefix cache keeps
     the prefix)."""
@@ -42,23 +44,28 @@ def _score_on_kv(engine: Brancher, prefix: str, options: Sequence[str], group: i
     assert isinstance(engine, Engine)
     head = engine.tokenize(prefix, add_bos=True)
     root = engine.branch(head)
-    engine.prefill(root)  # the prefix's KV, for every option to start from
-    totals: list[float] = []
+    if root.n_past == len(head):  # the prefix cache held all of it: decode its last token again for the row
+        root.truncate(len(head) - 1)
+        root.extend(head[-1:])
+    root.keep_next = True  # the prefix's last logits row scores every option's first token
+    engine.run([root])
+    tails = [engine.tokenize(text, add_bos=False) for text in options]
+    totals = root.next_logprobs([t[0] for t in tails])
     try:
-        for start in range(0, len(options), group):
-            kids = []
+        longer = [i for i, t in enumerate(tails) if len(t) > 1]  # the rest of an option on a branch of its own
+        for start in range(0, len(longer), group):
+            kids: list[tuple[int, Branch]] = []
             try:
-                for text in options[start : start + group]:
-                    tail = engine.tokenize(text, add_bos=False)
-                    kid = engine.branch(head + tail)
-                    kid.truncate(len(head) - 1)  # decode the prefix's last token again: it predicts tail[0]
-                    kid.extend(head[-1:] + tail)
-                    kid.score_tokens_from(len(head))
-                    kids.append(kid)
-                engine.run(kids)
-                totals.extend(math.fsum(kid.scored) for kid in kids)
+                for i in longer[start : start + group]:
+                    kid = root.fork(1)[0]
+                    kid.extend(tails[i])
+                    kid.score_tokens_from(len(head) + 1)
+                    kids.append((i, kid))
+                engine.run([kid for _, kid in kids])
+                for i, kid in kids:
+                    totals[i] = math.fsum([totals[i], *kid.scored])
             finally:
-                for kid in kids:
+                for _, kid in kids:
                     kid.release()
     finally:
         root.release()
