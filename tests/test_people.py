@@ -468,3 +468,15 @@ def test_cli_survey_and_ab_run_end_to_end_on_the_mock_engine(tmp_path: Path, mon
     report = json.loads(r.output.strip().splitlines()[-1])
     assert report["overall"]["n"] == {"A": 6, "B": 6} and "B-A" in report["overall"]["diff"]
     assert {row["variant"] for row in read_results(ab_out)} == {"A", "B"}
+
+
+def test_the_bench_asks_the_same_questions_both_ways_and_shares_prefill(big: Engine) -> None:
+    from islands.people.bench import bench_people
+
+    ticks: list[str] = []
+    result = bench_people(big, personas=5, questions=3, seed=2, wave=4, on_answer=ticks.append)
+    assert result["kv_shared"]["answers"] == result["re_prefill"]["answers"] == 15
+    assert ticks.count("kv_shared") == ticks.count("re_prefill") == 15
+    # the header once per wave, each persona once, each question once per persona: far fewer tokens
+    assert result["kv_shared"]["prefill_tokens"] < 0.6 * result["re_prefill"]["prefill_tokens"]
+    assert result["same_answers"] == 1.0  # the mock's logits do not depend on batching

@@ -369,8 +369,10 @@ def bench_people_command(
     if not 1 <= questions <= len(BENCH_QUESTIONS):
         die(f"invalid --questions {questions}: must be between 1 and {len(BENCH_QUESTIONS)}")
     engine = _engine(model, ctx)
-    with err.status("benchmarking"):
-        result = bench_people(engine, personas=personas, questions=questions, seed=seed, wave=wave, backstory=backstory)
+    with _progress(2 * personas * questions, "answers (re-prefill, then KV shared)") as bar:
+        task = bar.add_task("answers", total=2 * personas * questions)
+        result = bench_people(engine, personas=personas, questions=questions, seed=seed, wave=wave, backstory=backstory,
+                              on_answer=lambda _run: bar.advance(task))
     if as_json:
         typer.echo(json.dumps(result))
         return

@@ -10,6 +10,7 @@ batching noise, but choice questions keep the workload identical).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from islands.engine import Engine
@@ -69,11 +70,13 @@ BENCH_QUESTIONS = (
 
 
 def bench_people(
-    engine: Engine, *, personas: int = 24, questions: int = 6, seed: int = 0, wave: int = 32, backstory: bool = False
+    engine: Engine, *, personas: int = 24, questions: int = 6, seed: int = 0, wave: int = 32, backstory: bool = False,
+    on_answer: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the workload both ways (KV sharing second, so a warm-up favours the baseline).
     `backstory`: the model first writes each persona's checked backstory (timed apart), and
-    both runs interview the personas with it, as `people sample --backstory` makes them."""
+    both runs interview the personas with it, as `people sample --backstory` makes them.
+    `on_answer(run)` is called after every answer of either run (a progress bar)."""
     if not 1 <= questions <= len(BENCH_QUESTIONS):
         raise ValueError(f"questions must be 1..{len(BENCH_QUESTIONS)}")
     qs = BENCH_QUESTIONS[:questions]
@@ -93,7 +96,8 @@ def bench_people(
         engine.clear_cache()
         count = _Counters()
         t0 = time.perf_counter()
-        out = interview(engine, jobs, seed=seed, wave=wave, share_kv=share, counters=count)
+        tick = (lambda _a, run=label: on_answer(run)) if on_answer is not None else None
+        out = interview(engine, jobs, seed=seed, wave=wave, share_kv=share, counters=count, on_answer=tick)
         seconds = time.perf_counter() - t0
         answers[label] = [str(a.answer) for a in out]
         runs[label] = {
