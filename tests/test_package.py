@@ -42,8 +42,9 @@ def test_every_all_is_sorted_and_resolves() -> None:
     assert checked > 40
 
 
-def test_the_readme_and_examples_imports_resolve() -> None:
+def test_the_readme_docs_and_examples_imports_resolve() -> None:
     texts = [(SRC.parents[1] / "README.md").read_text()]
+    texts += [p.read_text() for p in (SRC.parents[1] / "docs").glob("*.md")]
     texts += [p.read_text() for p in (SRC.parents[1] / "examples").rglob("*.py")]
     imports = [(m, n) for t in texts for m, names in re.findall(r"^\s*from (islands[\w.]*) import ([\w, ]+)$", t, re.M)
                for n in names.replace(" ", "").split(",")]

@@ -124,7 +124,7 @@ class Page:
     def shot(self, name: str, docs: bool = False) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-        if docs and os.environ.get("ISLANDS_WEB_DOCS"):  # ISLANDS_WEB_DOCS=1 refreshes the README's screenshots
+        if docs and os.environ.get("ISLANDS_WEB_DOCS"):  # ISLANDS_WEB_DOCS=1 refreshes the screenshots in docs/
             shutil.copy(ARTIFACTS / f"{name}.png", ROOT / "docs" / f"web-{name}.png")
 
     def close(self) -> None:

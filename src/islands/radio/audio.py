@@ -8,7 +8,7 @@ are joined (Python's `wave`) with short pauses into one WAV with a transcript of
 The MP3s are constant bit rate, mono, 22,050 Hz, without ID3 or Xing headers, so the stream
 can play one show's frames after another's. Every file is written under a temporary name
 and renamed. What it leaves out: neural voices (none ships its English voice files in a
-Debian or PyPI package we found; see the README).
+Debian or PyPI package we found; see docs/radio.md).
 """
 
 from __future__ import annotations
