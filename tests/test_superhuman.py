@@ -377,3 +377,41 @@ def test_calc_among_the_superhuman_tools_must_compute(real: Engine) -> None:
     for text, computes in cases:
         constraint = real.constraint(Grammar.lark(WORK_CALC_GRAMMAR))
         assert (constraint.feed(text) and constraint.done) == computes, text
+
+
+@pytest.mark.model
+def test_over_a_served_model_the_arguments_follow_the_tools_grammar(model_path: Path, ws: Workspace) -> None:
+    """The remote island driver asks for an open call's arguments under the tool's grammar:
+    the handle comes back quoted and stored (free, the 270M model wrote `TSP(points7x1)`)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from islands.engine.remote import RemoteEngine
+    from islands.server.app import create_app
+    from islands.superhuman.runners import islands_runner
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    served = Engine(model_path, n_ctx=4096)
+    server = uvicorn.Server(uvicorn.Config(create_app(served, model_name="gemma"), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    remote = RemoteEngine([f"http://127.0.0.1:{port}"], "gemma")
+    try:
+        task = make_task(ws, "tsp", 1, 7)
+        attempt = islands_runner(remote, ws)(task)
+    finally:
+        remote.close()
+        server.should_exit = True
+        thread.join(timeout=20)
+        served.close()
+    assert attempt.calls and attempt.calls[0][:2] == ("TSP", "'pts7x1'"), attempt.text
+    assert task.check(ws, attempt.answer).ok, attempt.answer

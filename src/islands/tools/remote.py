@@ -6,9 +6,12 @@ Each output is an `IslandTrack` (track.py), the same state machine the local run
 over engine branches; here a thread per output drives it over streamed completions. A call
 the prompt ends with runs once, before the outputs fan out.
 
-What it leaves out: argument grammars while a call is open (a remote server cannot be
-constrained mid-stream); the model writes the arguments freely and a malformed call gets
-` => error: …` like any failing tool.
+Argument grammars: a server cannot be constrained mid-stream, so when a call of a tool with
+an argument grammar opens, the driver hangs up and asks for the arguments in a request of
+their own under that grammar (Lark: `islands serve`; GBNF where it converts), then streams on.
+A server that refuses the grammar (llama.cpp's server for most Lark grammars, a model without
+grammar support) gets the old way for the rest of that output: the model writes the arguments
+freely and a malformed call gets ` => error: …` like any failing tool.
 """
 
 from __future__ import annotations
@@ -21,15 +24,19 @@ from typing import TYPE_CHECKING
 
 from islands.engine.protocol import Generator
 from islands.engine.results import Stats
+from islands.errors import IslandsError
 from islands.grammar import Grammar
 from islands.params import SamplingParams
 from islands.tools.answer import AnswerSlot
+from islands.tools.calls import Call
 from islands.tools.track import IslandGeneration, IslandTrack
 
 if TYPE_CHECKING:
     from islands.tools.runner import IslandRunner
 
 __all__ = ["generate_remote"]
+
+MAX_ARG_TOKENS = 256  # the longest arguments one constrained request writes
 
 
 def generate_remote(
@@ -75,20 +82,38 @@ def _drive(engine: Generator, track: IslandTrack, context: str, emit: Callable[[
         _answer(engine, track, context, emit)
         return
     params: SamplingParams | None = track.params
+    constrain = engine.supports("grammar")  # until a server refuses an argument grammar
     while params is not None and not track.done:
         segment, shown, tokens, paused = "", 0, 0, False
-        stream = engine.stream(context, 1, params)
-        try:
-            for delta in stream:
-                segment += delta.text
-                tokens += 1  # one streamed chunk is one token on the servers we know
-                if track.watch(segment):
-                    paused = True
-                    break
-                emit(segment[shown:])
-                shown = len(segment)
-        finally:
-            stream.close()  # hanging up stops the server's generation
+        while not paused and tokens < params.max_tokens:
+            stream = engine.stream(context + segment, 1, params.replace(max_tokens=params.max_tokens - tokens))
+            opened = None
+            try:
+                for delta in stream:
+                    segment += delta.text
+                    tokens += 1  # one streamed chunk is one token on the servers we know
+                    if track.watch(segment):
+                        paused = True
+                        break
+                    opened = _grammar_call(track) if constrain else None
+                    if opened is not None:
+                        break
+                    emit(segment[shown:])
+                    shown = len(segment)
+            finally:
+                stream.close()  # hanging up stops the server's generation
+            if opened is None:
+                break
+            args = _constrained_args(engine, context, segment, opened, params)
+            if args is None:
+                constrain = False  # this server takes no such grammar: the model goes on freely
+                continue
+            text, used = args
+            segment = segment[: len(segment) - len(opened[0].args)]
+            track.watch(segment)  # back to the call's opening: the free arguments are dropped
+            segment += text
+            tokens += used
+            paused = track.watch(segment)
         cut = track.cut()
         if paused and cut is not None:
             segment = segment[:cut]
@@ -110,6 +135,33 @@ def _drive(engine: Generator, track: IslandTrack, context: str, emit: Callable[[
         emit(splice.output)
         context += splice.context
         params = track.resume()
+
+
+def _grammar_call(track: IslandTrack) -> tuple[Call, str] | None:
+    """The call now open and its tool's argument grammar, when it has one."""
+    call = track.open_call()
+    if call is None:
+        return None
+    try:
+        grammar = track.registry.get(call.name).grammar
+    except IslandsError:
+        return None
+    return (call, grammar) if grammar is not None else None
+
+
+def _constrained_args(
+    engine: Generator, context: str, segment: str, opened: tuple[Call, str], params: SamplingParams
+) -> tuple[str, int] | None:
+    """The call's arguments (through its closing parenthesis) written by the server under the
+    tool's grammar, from the call's opening on; None when the server refuses the grammar."""
+    call, grammar = opened
+    head = segment[: len(segment) - len(call.args)]  # up to and including "NAME("
+    try:
+        out = engine.generate(context + head, 1, params.replace(max_tokens=MAX_ARG_TOKENS, stop=()), grammar=Grammar.lark(grammar))
+    except IslandsError:
+        return None
+    o = out.outputs[0]
+    return o.text, len(o.tokens) or 1
 
 
 def _answer(engine: Generator, track: IslandTrack, context: str, emit: Callable[[str], None]) -> None:
