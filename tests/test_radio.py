@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,7 +21,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
 from islands.engine import Engine, MockModel
 from islands.errors import InvalidInput, ModelError
@@ -148,26 +146,12 @@ def test_a_corrupt_pdf_is_parked_with_a_one_line_reason_and_the_rest_go_on(stati
     assert p.returncode == 0 and "parked paper:sha-" in p.stdout and "unreadable PDF" in p.stdout
 
 
-def _serve(folder: Path) -> tuple[str, uvicorn.Server, threading.Thread]:
-    from islands.radio.serve import radio_app
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(radio_app(folder, pace=8.0), host="127.0.0.1", port=port, log_level="warning",
-                                           timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return f"http://127.0.0.1:{port}", server, thread
-
-
 def test_the_stream_serves_two_listeners_at_once_and_the_feed_is_rss2(station: tuple[Path, RunReport]) -> None:
+    from islands.radio.serve import radio_app
+    from islands.server.background import serve_in_thread
+
     folder, _ = station
-    base, server, thread = _serve(folder)
-    try:
+    with serve_in_thread(radio_app(folder, pace=8.0), timeout_graceful_shutdown=2) as base:
         got: dict[int, bytes] = {}
         listening = threading.Barrier(3)
 
@@ -219,9 +203,6 @@ def test_the_stream_serves_two_listeners_at_once_and_the_feed_is_rss2(station: t
         png = httpx.get(f"{base}/papers/2612.00001/pages/2.png", timeout=10)
         assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
         assert httpx.get(f"{base}/shows/../station.sqlite", timeout=10).status_code == 404
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_a_run_killed_mid_pipeline_resumes_with_nothing_lost_or_done_twice(tmp_path: Path) -> None:

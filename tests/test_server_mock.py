@@ -5,20 +5,18 @@ would take minutes on the real model, the error shapes, metrics and the request 
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from islands.engine import Engine, MockModel
 from islands.engine.mock import EOS
 from islands.server.app import create_app
+from islands.server.background import serve_in_thread
 from islands.server.schemas import Limits
 
 
@@ -170,23 +168,9 @@ def test_metrics_count_errors_and_latency_and_take_a_key() -> None:
     assert 'islands_request_seconds_bucket{le="+Inf"} 3' in text
 
 
-def _uvicorn(app: object) -> tuple[str, uvicorn.Server, threading.Thread]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return f"http://127.0.0.1:{port}", server, thread
-
-
 def test_a_non_streaming_client_that_hangs_up_frees_its_branches() -> None:
     engine = Engine(SlowMock(n_ctx=65536, n_seq_max=16, n_batch=512))
-    base, server, thread = _uvicorn(create_app(engine, model_name="mock", limits=Limits(max_tokens=8000)))
-    try:
+    with serve_in_thread(create_app(engine, model_name="mock", limits=Limits(max_tokens=8000))) as base:
         with pytest.raises(httpx.ReadTimeout):
             httpx.post(f"{base}/v1/completions", json={"prompt": "a long story", "n": 8, "max_tokens": 4000}, timeout=0.5)
         gauges: dict[str, str] = {}
@@ -198,9 +182,6 @@ def test_a_non_streaming_client_that_hangs_up_frees_its_branches() -> None:
             time.sleep(0.05)
         assert gauges == {"islands_live_requests": "0", "islands_live_branches": "0"}
         assert 'status="499"' in httpx.get(f"{base}/metrics", timeout=5).text
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
     assert engine.live_count == 0
 
 

@@ -324,34 +324,19 @@ def test_the_embedded_model_solves_a_tier_1_task_with_a_tool(real: Engine, ws: W
 
 
 def test_the_runners_work_over_an_openai_compatible_server(ws: Workspace) -> None:
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
     from islands.engine.remote import RemoteEngine
     from islands.server.app import create_app
+    from islands.server.background import serve_in_thread
     from islands.server.schemas import Limits
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     app = create_app(Engine(MockModel(n_ctx=16384, n_seq_max=16, n_batch=512)), model_name="mock", limits=Limits(max_tokens=8000))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    remote = RemoteEngine([f"http://127.0.0.1:{port}"], "mock")
-    try:
-        tasks = [_task(ws, k) for k in ("sat", "tsp", "grep")]
-        report = run_benchmark(remote, ws, tasks, ["bare", "oracle", "islands"])
-    finally:
-        remote.close()
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(app) as url:
+        remote = RemoteEngine([url], "mock")
+        try:
+            tasks = [_task(ws, k) for k in ("sat", "tsp", "grep")]
+            report = run_benchmark(remote, ws, tasks, ["bare", "oracle", "islands"])
+        finally:
+            remote.close()
     assert report["runners"]["oracle"]["solved"] == 1.0
     assert report["runners"]["bare"]["solved"] == 0.0
     assert report["runners"]["oracle"]["context_tokens_per_task"] is None  # the remote driver does not count the prompt
@@ -383,35 +368,21 @@ def test_calc_among_the_superhuman_tools_must_compute(real: Engine) -> None:
 def test_over_a_served_model_the_arguments_follow_the_tools_grammar(model_path: Path, ws: Workspace) -> None:
     """The remote island driver asks for an open call's arguments under the tool's grammar:
     the handle comes back quoted and stored (free, the 270M model wrote `TSP(points7x1)`)."""
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
     from islands.engine.remote import RemoteEngine
     from islands.server.app import create_app
+    from islands.server.background import serve_in_thread
     from islands.superhuman.runners import islands_runner
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     served = Engine(model_path, n_ctx=4096)
-    server = uvicorn.Server(uvicorn.Config(create_app(served, model_name="gemma"), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    remote = RemoteEngine([f"http://127.0.0.1:{port}"], "gemma")
     try:
-        task = make_task(ws, "tsp", 1, 7)
-        attempt = islands_runner(remote, ws)(task)
+        with serve_in_thread(create_app(served, model_name="gemma")) as url:
+            remote = RemoteEngine([url], "gemma")
+            try:
+                task = make_task(ws, "tsp", 1, 7)
+                attempt = islands_runner(remote, ws)(task)
+            finally:
+                remote.close()
     finally:
-        remote.close()
-        server.should_exit = True
-        thread.join(timeout=20)
         served.close()
     assert attempt.calls and attempt.calls[0][:2] == ("TSP", "'pts7x1'"), attempt.text
     assert task.check(ws, attempt.answer).ok, attempt.answer

@@ -1,5 +1,6 @@
-"""Files for commands: reading an input file with one-line errors, and writing so that a
-crash never leaves half of one (a temporary name beside the target, then an atomic rename)."""
+"""Files for commands: reading an input file with one-line errors, writing so that a crash
+never leaves half of one (a temporary name beside the target, then an atomic rename), and
+whether the process a record file names still runs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,18 @@ from typing import Any
 
 from islands.errors import InvalidInput
 
-__all__ = ["read_input", "write_jsonl"]
+__all__ = ["pid_alive", "read_input", "write_jsonl"]
+
+
+def pid_alive(pid: int) -> bool:
+    """The process `pid` (from a record a process wrote: a server, a queue's worker) still runs."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        return True
+    return True
 
 
 def read_input(path: Path, what: str) -> str:

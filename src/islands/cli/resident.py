@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from islands.files import pid_alive
 from islands.home import islands_home
 
 __all__ = ["Resident", "find_resident", "register", "unregister"]
@@ -64,16 +65,6 @@ def unregister(path: Path | None) -> None:
         pass
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def find_resident(model: str) -> Resident | None:
     """A running server whose completions model is `model`, answering now; else None."""
     if os.environ.get("ISLANDS_SERVER", "").lower() in ("off", "0", "no", "false"):
@@ -89,7 +80,7 @@ def find_resident(model: str) -> Resident | None:
             wants_key = bool(doc.get("api_key_required"))
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if not _alive(pid):
+        if not pid_alive(pid):
             path.unlink(missing_ok=True)
             continue
         if served != model or (wants_key and not key):

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from islands.errors import InvalidInput
+from islands.files import pid_alive
 
 __all__ = ["PAPER_STAGES", "SHOW_STAGES", "Job", "JobQueue"]
 
@@ -91,16 +92,6 @@ class Job:
     @property
     def key(self) -> str:
         return self.subject.split(":", 1)[1]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class JobQueue:

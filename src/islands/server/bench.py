@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,21 +33,15 @@ import time
 from typing import Any
 
 import httpx
-import uvicorn
 
 from islands.engine import Engine
 from islands.server.app import create_app
+from islands.server.background import serve_in_thread
 from islands.server.sampling import sampling_of
 from islands.server.schemas import CompletionRequest, Limits
 from islands.server.state import ServerState
 
 __all__ = ["bench_serve", "run_clients"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _prompt(i: int) -> str:
@@ -141,18 +134,8 @@ def bench_serve(engine: Engine, *, requests: int = 64, tokens: int = 32, sequent
     _engine_batch(engine, min(requests, 4), 4)  # warm up
     engine_runs = [_engine_batch(engine, requests, tokens)]
     engine.clear_cache()
-    port = _free_port()
     app = create_app(engine, model_name="bench")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the benchmark server did not start")
-            time.sleep(0.05)
+    with serve_in_thread(app) as base:
         _one(base, -1, 4)  # warm up
         state = app.state.islands
         assert isinstance(state, ServerState)
@@ -169,9 +152,6 @@ def bench_serve(engine: Engine, *, requests: int = 64, tokens: int = 32, sequent
         if sequential:
             one_by_one = [_one(base, i, tokens) for i in range(requests)]
         sequential_s = time.perf_counter() - t0
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
     engine.clear_cache()
     engine_runs.append(_engine_batch(engine, requests, tokens))  # before and after the server: the better one counts
     engine_s = min(engine_runs)

@@ -376,7 +376,7 @@ def _check_route(ws: Workspace, spec: Spec, answer: str) -> Verdict:
     if named is None or named.group(1) not in ws.handles("tour"):
         return Verdict(False, f"no tour named in {answer[:60]!r}")
     tour = np.asarray(ws.array(named.group(1), "tour"))
-    trip = _check_tsp(ws, spec, f"{named.group(1)}")
+    trip = _check_tsp(ws, spec, named.group(1))
     if not trip.ok:
         return Verdict(False, f"the route: {trip.why}")
     mats = ws.array(spec.expected["stack"], "stack")  # (n, k, k)
