@@ -167,6 +167,7 @@ def test_the_persona_prefix_is_prefilled_once_and_every_question_forks_from_it(b
     prefix = sum(len(big.tokenize(j.prefix)) for j in jobs)
     assert [x.logprobs for x in a] == [x.logprobs for x in b]  # the same answers either way (the mock's logits ignore batching)
     # the baseline prefills every prefix once per question; sharing, once per persona
+    assert again.stats.reused_tokens == 0  # the baseline takes nothing from the prefix cache either
     assert again.stats.prefill_tokens - shared.stats.prefill_tokens >= (len(qs) - 1) * prefix - 10 * len(jobs)
 
 

@@ -67,6 +67,20 @@ def test_repeated_prompt_hits_the_cache(engine: Engine) -> None:
     assert second.text == first.text  # same seed, same logits
 
 
+def test_a_branch_asked_not_to_reuse_decodes_its_whole_prompt(engine: Engine) -> None:
+    prompt = "the islands are small"
+    n = len(engine.tokenize(prompt))
+    engine.generate(prompt, params=P)  # cached now
+    fresh = engine.branch(prompt, reuse=False)
+    assert fresh.n_past == 0 and fresh.stats.reused_tokens == 0
+    engine.run([fresh])
+    assert fresh.stats.prefill_tokens == n
+    fresh.release(cache=False)
+    again = engine.branch(prompt)
+    assert again.stats.reused_tokens == n - 1  # the cache is still there for others
+    again.release()
+
+
 def test_partial_prefix_is_reused(engine: Engine) -> None:
     engine.generate("numbers are exact when a computer", params=P)
     g = engine.generate("numbers are exact and", params=P)

@@ -120,9 +120,10 @@ class Engine:
     # -- branches --------------------------------------------------------------------------
 
     def branch(
-        self, prompt: str | Sequence[int], *, stats: Stats | None = None, add_bos: bool = True
+        self, prompt: str | Sequence[int], *, stats: Stats | None = None, add_bos: bool = True, reuse: bool = True
     ) -> Branch:
-        """A new branch holding `prompt`, starting from the longest cached prefix."""
+        """A new branch holding `prompt`, starting from the longest cached prefix (`reuse=False`:
+        from nothing, every token decoded, as a baseline without KV sharing measures it)."""
         tokens = self.tokenize(prompt, add_bos=add_bos) if isinstance(prompt, str) else list(prompt)
         if not tokens or (isinstance(prompt, str) and not prompt.strip()):
             raise InvalidInput("prompt is empty" if not prompt else "prompt is only whitespace")
@@ -133,18 +134,18 @@ class Engine:
             raise InvalidInput(f"token id {bad[0]} is outside the vocabulary (0..{self.model.n_vocab - 1})")
         stats = stats if stats is not None else Stats()
         seq = self._take_seq()
-        matched, src = self.tree.longest_prefix(tokens)
-        reuse = min(matched, len(tokens) - 1)  # the last token is decoded again for its logits
-        if reuse > 0 and src is not None:
-            self.model.seq_cp(src, seq, 0, reuse)
-            self.ledger.share(src, seq, reuse)
+        matched, src = self.tree.longest_prefix(tokens) if reuse else (0, None)
+        kept = min(matched, len(tokens) - 1)  # the last token is decoded again for its logits
+        if kept > 0 and src is not None:
+            self.model.seq_cp(src, seq, 0, kept)
+            self.ledger.share(src, seq, kept)
             if src in self._cached:
                 self._cached.move_to_end(src)
         else:
-            reuse = 0
+            kept = 0
         stats.prompt_tokens += len(tokens)
-        stats.reused_tokens += reuse
-        b = Branch(self, seq, tokens, reuse, stats)
+        stats.reused_tokens += kept
+        b = Branch(self, seq, tokens, kept, stats)
         self._live[seq] = b
         return b
 

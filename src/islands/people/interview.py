@@ -183,7 +183,7 @@ def _ask(
             b = roots[i].fork(1)[0]
             b.extend(tokens)
             return b
-        return engine.branch(heads[i] + tokens, stats=count.stats)  # the whole prompt, from scratch
+        return engine.branch(heads[i] + tokens, stats=count.stats, reuse=False)  # the whole prompt, from scratch
 
     choice = [(k, i, q) for k, (i, q) in enumerate(todo) if q.kind == "choice"]
     free = [(k, i, q) for k, (i, q) in enumerate(todo) if q.kind != "choice"]
