@@ -121,3 +121,21 @@ def test_without_the_embed_extra_recall_is_bm25_alone(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.sqlite")], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "None sqlite3 ['The ferry to Hoy leaves Stromness at 07:42.']"
+
+
+def test_a_small_store_is_searched_by_exact_cosine_and_a_large_one_by_sign_bits_first(tmp_path: Path) -> None:
+    store = MemoryStore.open(tmp_path / "m.sqlite", embedder=HashEmbedder(64))
+    ids = [store.add_memory(f"note {i}: the {w} of day {i % 7}") for i, w in enumerate(["bell", "tide", "ferry", "heron"] * 25)]
+    store.update(ids[3], valid_to=1.0)  # contradicted: left out unless asked for
+    query = HashEmbedder(64).embed(["the ferry of day 3"])[0]
+    vectors = {i: store.vector(i) for i in ids}
+    truth = sorted((i for i in ids if i != ids[3]), key=lambda i: (-float(vectors[i] @ query), i))  # type: ignore[operator]
+    exact = store._nearest(query, 10, include_invalid=False)
+    assert len(exact) == 10 and ids[3] not in [m.id for m, _ in exact]
+    assert [round(s, 5) for _, s in exact] == [round(float(vectors[i] @ query), 5) for i in truth[:10]]  # type: ignore[operator]
+    assert ids[3] in [m.id for m, _ in store._nearest(query, 100, include_invalid=True)]
+    wide = store._nearest(query, 13, include_invalid=False)
+    store.exact_scan = 0  # as a store of more memories than the exact scan covers: sign bits propose 8 x 13 >= 99 rows
+    assert [round(s, 5) for _, s in store._nearest(query, 13, include_invalid=False)] == [round(s, 5) for _, s in wide]
+    few = [s for _, s in store._nearest(query, 3, include_invalid=False)]  # 64 proposed of 99: still ranked, still 3
+    assert len(few) == 3 and few == sorted(few, reverse=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -112,6 +113,15 @@ class ChatIndex:
         return out
 
 
+_worker: list[ThreadPoolExecutor] = []
+
+
+def _embedding_thread() -> ThreadPoolExecutor:
+    if not _worker:
+        _worker.append(ThreadPoolExecutor(1, thread_name_prefix="recall-embed"))
+    return _worker[0]
+
+
 def _fuse(lists: list[tuple[float, list[Memory]]], rrf_k: float) -> dict[int, Memory]:
     found: dict[int, Memory] = {}
     for weight, ranked in lists:
@@ -142,12 +152,15 @@ def recall(store: Recall, query: str, words: list[str], k: int, *, include_inval
     p = params
     pool = max(p.pool, 4 * k)
     index = store.chat_index()
-    vector = store.embedder.embed([query])[0] if dense and store.embedder is not None else None
+    embedder = store.embedder if dense else None
+    # the question's vector is computed beside the full-text search (BLAS and SQLite both let go of the GIL)
+    pending = _embedding_thread().submit(embedder.embed, [query]) if embedder is not None else None
     with store._lock:  # one connection: other threads' transactions are not read half-done
         lexical = _lexical(store, words, pool, include_invalid, any_word)
+        dated = [m for d in query_dates(query) for m in store._match([d], pool, include_invalid, all_words=False)]
+        vector = pending.result()[0] if pending is not None else None
         nearest = [] if vector is None else [
             (m, s) for m, s in store._nearest(vector, pool, include_invalid) if s >= store.min_similarity]
-        dated = [m for d in query_dates(query) for m in store._match([d], pool, include_invalid, all_words=False)]
     for rank, (mem, similarity) in enumerate(nearest, 1):
         mem.extra.update(dense_rank=rank, similarity=round(float(similarity), 4))
     lists = [(p.w_bm25, lexical), (p.w_dense, [m for m, _ in nearest]), (p.w_date, dated)]

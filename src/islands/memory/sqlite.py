@@ -85,6 +85,8 @@ def _driver(need_extensions: bool) -> ModuleType:
 
 
 class SqliteStore(SqlStore):
+    exact_scan = 1024  # up to this many memories (by id), vectors are searched by exact cosine over every row
+
     def __init__(self, path: Path, embedder: Embedder | None = None) -> None:
         self.path = path
         self.location = str(path)
@@ -221,13 +223,18 @@ class SqliteStore(SqlStore):
         if not self._has_vec_table():
             return []
         blob = np.asarray(vector, dtype=np.float32).tobytes()
+        valid = "" if include_invalid else "AND valid_to IS NULL "
+        if (self.db.execute("SELECT max(id) FROM memories").fetchone()[0] or 0) <= self.exact_scan:
+            # few memories: exact cosine distance over all of them is quicker than proposing by sign bits
+            rows = self.db.execute(f"SELECT {COLUMNS}, vec_distance_cosine(embedding, ?) AS d FROM memories "
+                                   f"WHERE embedding IS NOT NULL {valid}ORDER BY d LIMIT ?", (blob, limit))
+            return [(memory_row(r[:-1]), 1.0 - float(r[-1])) for r in rows]
         # the sign bits propose 8x the candidates; exact cosine distance ranks them
         candidates = [r[0] for r in self.db.execute(
             "SELECT rowid FROM memories_vec WHERE embedding MATCH vec_quantize_binary(?) AND k = ?", (blob, min(4096, max(64, limit * 8))))]
         rows = self.db.execute(
             f"SELECT {COLUMNS}, vec_distance_cosine(embedding, ?) AS d FROM memories "
-            "WHERE id IN (SELECT value FROM json_each(?)) AND embedding IS NOT NULL "
-            + ("" if include_invalid else "AND valid_to IS NULL ") + "ORDER BY d LIMIT ?",
+            f"WHERE id IN (SELECT value FROM json_each(?)) AND embedding IS NOT NULL {valid}ORDER BY d LIMIT ?",
             (blob, json.dumps(candidates), limit),
         )
         return [(memory_row(r[:-1]), 1.0 - float(r[-1])) for r in rows]
