@@ -7,14 +7,11 @@ that dies mid-flow has its work moved to the others."""
 from __future__ import annotations
 
 import math
-import socket
-import threading
-import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import httpx
 import pytest
-import uvicorn
 
 from islands import SamplingParams
 from islands.engine import Engine, MockModel
@@ -23,29 +20,15 @@ from islands.errors import InvalidInput, Unsupported
 from islands.flows import anneal, ask, explore, fanout, optimize, score_fn, score_logprob, search, vote
 from islands.flows.choices import score_options
 from islands.server.app import create_app
+from islands.server.background import serve_in_thread
 from islands.server.schemas import Limits
 
 
 class Served:
     """`islands serve` over a fresh mock engine on a free port of 127.0.0.1."""
 
-    def __init__(self) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.engine = Engine(MockModel(n_ctx=8192, n_seq_max=64, n_batch=64))
-        app = create_app(self.engine, model_name="mock", limits=Limits(max_tokens=512))
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))  # type: ignore[arg-type]
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
+    def __init__(self, url: str, engine: Engine) -> None:
+        self.url, self.engine = url, engine
 
     def live_branches(self) -> str:
         text = httpx.get(f"{self.url}/metrics", timeout=5).text
@@ -54,10 +37,10 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
-    s = Served()
-    yield s
-    s.stop()
-    assert s.engine.live_count == 0
+    engine = Engine(MockModel(n_ctx=8192, n_seq_max=64, n_batch=64))
+    with serve_in_thread(create_app(engine, model_name="mock", limits=Limits(max_tokens=512)), start_s=20, stop_s=20) as url:
+        yield Served(url, engine)
+    assert engine.live_count == 0
 
 
 @pytest.fixture
@@ -175,13 +158,15 @@ def test_the_server_scores_prompts_with_echo_and_refuses_bad_requests(served: Se
 
 
 def test_work_moves_to_the_servers_still_up_when_one_dies(local: Engine, served: Served) -> None:
-    doomed = Served()
-    remote = RemoteEngine([doomed.url, served.url], "mock", backoff=0.0, dialect="islands")
+    doomed = ExitStack()
+    app = create_app(Engine(MockModel(n_ctx=8192, n_seq_max=64, n_batch=64)), model_name="mock", limits=Limits(max_tokens=512))
+    url = doomed.enter_context(serve_in_thread(app, start_s=20, stop_s=20))
+    remote = RemoteEngine([url, served.url], "mock", backoff=0.0, dialect="islands")
     params = SamplingParams(max_tokens=10, seed=9, temperature=0.8)
     temps = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5]
     first = fanout(remote, "the islands", 6, params, temperatures=temps)
-    assert doomed.server.started and first
-    doomed.stop()  # the next requests to it fail to connect: they go to the other server
+    assert first
+    doomed.close()  # stopped: the next requests to it fail to connect and go to the other server
     again = fanout(remote, "the islands", 6, params, temperatures=temps)
     assert _texts(again) == _texts(first) == _texts(fanout(local, "the islands", 6, params, temperatures=temps))
     assert remote.failovers >= 1

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from islands.engine import Engine, MockModel
 from islands.server.app import create_app
+from islands.server.background import serve_in_thread
 from islands.server.schemas import Limits
 
 ALLOWED = {200, 400, 413, 503}
@@ -33,20 +31,10 @@ def _rss_mb() -> float:
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[str, Engine]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     engine = Engine(MockModel(n_ctx=16384, n_seq_max=64, n_batch=256))
     app = create_app(engine, model_name="mock", limits=Limits(max_body_bytes=64_000, max_tokens=256))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", engine
-    server.should_exit = True
-    thread.join(timeout=20)
+    with serve_in_thread(app, stop_s=20) as url:
+        yield url, engine
 
 
 async def _round(client: httpx.AsyncClient, base: str, r: int) -> Counter[str]:

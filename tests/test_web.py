@@ -15,10 +15,8 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,12 +24,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 from playwright import sync_api
 
 from islands.engine import Engine, MockModel
 from islands.server.app import create_app
+from islands.server.background import free_port, serve_in_thread
 
 pytestmark = pytest.mark.model
 
@@ -42,12 +40,6 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-component-update", "--disable-sync"]
 HARD_BG = "rgb(253, 231, 176)"  # --hard-bg in web/src/style.css
 BIG = str(2**100)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _memory_db(path: Path) -> None:
@@ -68,7 +60,7 @@ def server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         pytest.fail("the web page is not built: run `make web`")
     tmp = tmp_path_factory.mktemp("web")
     _memory_db(tmp / "memory.db")
-    port = _free_port()
+    port = free_port()
     log_path = tmp / "serve.log"
     log = log_path.open("w")
     proc = subprocess.Popen(
@@ -408,16 +400,8 @@ def test_the_memory_browser_shows_a_memory_its_episode_and_what_it_replaced(page
 
 
 def test_a_server_with_an_api_key_asks_the_page_for_it(browser: Any) -> None:
-    port = _free_port()
     app = create_app(Engine(MockModel()), model_name="mock", api_key="s3cret")
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with serve_in_thread(app, stop_s=10) as base:
         page = Page(browser, base)
         pg = page.open("chat")
         pg.get_by_test_id("mode").select_option("text")
@@ -433,6 +417,3 @@ def test_a_server_with_an_api_key_asks_the_page_for_it(browser: Any) -> None:
         sync_api.expect(pg.get_by_test_id("island-card").last).to_contain_text("1024")
         page.errors = [e for e in page.errors if "401" not in e]  # the browser logs the refused request itself
         page.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
