@@ -19,7 +19,17 @@ from typer.testing import CliRunner
 from islands.cli.app import app
 from islands.engine import Engine, MockModel
 from islands.errors import InvalidInput
-from islands.people import Job, Population, Question, interview, load_questions, parse_where, persona_prefix, questions_from_gss
+from islands.people import (
+    Job,
+    Population,
+    Question,
+    interview,
+    load_questions,
+    parse_where,
+    persona_prefix,
+    persona_text,
+    questions_from_gss,
+)
 from islands.people.ab import ABTest, analyze_ab, assign
 from islands.people.report import distribution_rows, write_csv, write_png
 from islands.people.stats import diff_ci, fit_calibration, tvd
@@ -397,6 +407,40 @@ def test_backstories_are_written_for_every_persona_in_one_batch(big: Engine, us:
     from islands.people.backstory import contradictions
 
     assert all(s is None or not contradictions(p, s) for p, s in zip(people, stories))
+
+
+def test_interview_notes_are_checked_tidied_and_become_turns_of_the_interview(big: Engine, us: Population, tmp_path: Path) -> None:
+    from islands.people.backstory import contradictions
+    from islands.people.notes import WARMUPS, tidy, write_notes
+
+    people = us.sample(4, seed=1)
+    notes = write_notes(big, people, tries=2, seed=3, max_tokens=10)
+    assert notes == write_notes(big, people, tries=2, seed=3, max_tokens=10) and big.live_count == 0  # seeded
+    assert len(notes) == 4 and all(n["q"] in WARMUPS and n["a"] for kept in notes for n in kept)
+    assert all(not contradictions(p, n["a"]) for p, kept in zip(people, notes) for n in kept)
+    person = dict(people[0], notes=[{"q": "What matters most to you?", "a": "My garden."}])
+    prefix = persona_prefix(person)
+    assert prefix.startswith(persona_prefix(people[0]))  # the introduction, then the notes as more turns
+    assert prefix.endswith("\nInterviewer: What matters most to you?\nRespondent: My garden.\n")
+    assert "notes" not in persona_text(person) and "garden" not in persona_text(person)
+    assert tidy("I work. I work. I am the") == "I work." and tidy("I work nights") == "I work nights"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "notes": "likes tea"}\n')
+    with pytest.raises(InvalidInput, match='line 1: "notes" must be a list'):
+        load_personas(bad)
+    bad.write_text('{"id": "a", "notes": [{"q": "Why?"}]}\n')
+    with pytest.raises(InvalidInput, match='"notes" must be a list'):
+        load_personas(bad)
+
+
+def test_the_bench_with_notes_interviews_longer_personas(big: Engine) -> None:
+    from islands.people.bench import bench_people
+
+    plain = bench_people(big, personas=4, questions=2, seed=2, wave=4)
+    noted = bench_people(big, personas=4, questions=2, seed=2, wave=4, notes=True)
+    assert noted["notes"] > 0 and plain["notes"] == 0
+    assert noted["mean_prefix_tokens"] > plain["mean_prefix_tokens"]
+    assert noted["kv_shared"]["answers"] == noted["re_prefill"]["answers"] == 8
 
 
 def test_the_example_files_load() -> None:

@@ -34,10 +34,12 @@ def _population(spec: Path | None) -> Any:
     return Population.load(spec) if spec is not None else Population.us_adults()
 
 
-def _progress(total: int, what: str) -> Any:
+def _progress() -> Any:
+    """A progress display; each task shows its own description."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=False)
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err,
+                    transient=False)
 
 
 @app.command("sample")
@@ -51,6 +53,10 @@ def sample(
     spec: PopulationSpec = None,
     backstory: Annotated[
         bool, typer.Option("--backstory", help="Have the model write each a short backstory, kept only if it fits the record.")
+    ] = False,
+    notes: Annotated[
+        bool,
+        typer.Option("--notes", help="Have the model answer three warm-up interview questions as each, kept only if they fit the record."),
     ] = False,
     model: ModelOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the fitted marginals and constraint gaps as JSON.")] = False,
@@ -66,16 +72,27 @@ def sample(
     filters = parse_where(where)
     pop = _population(spec)
     records = pop.sample(n, seed=seed, where=filters)
+    engine: Any = _engine(model, 8192) if backstory or notes else None
     if backstory:
         from islands.people.backstory import write_backstories
 
-        engine = _engine(model, 8192)
-        with err.status(f"writing {n} backstories"):
-            stories = write_backstories(engine, records, seed=seed)
+        with _progress() as bar:
+            task = bar.add_task("backstories written", total=n)
+            stories = write_backstories(engine, records, seed=seed, on_done=lambda k: bar.advance(task, k))
         for r, story in zip(records, stories):
             if story is not None:
                 r["backstory"] = story
         err.print(f"{sum(s is not None for s in stories)} of {n} backstories kept (the others contradicted their record every try)")
+    if notes:
+        from islands.people.notes import WARMUPS, write_notes
+
+        with _progress() as bar:
+            task = bar.add_task("warm-up answers written", total=n * len(WARMUPS))
+            written = write_notes(engine, records, seed=seed, on_done=lambda k: bar.advance(task, k))
+        for r, kept in zip(records, written):
+            r["notes"] = kept
+        kept_notes = sum(len(k) for k in written)
+        err.print(f"{kept_notes} of {n * len(WARMUPS)} warm-up answers kept (the others contradicted their record every try)")
     write_jsonl(out, records, what="personas")
     if as_json:
         typer.echo(json.dumps({"personas": n, "out": str(out), "residuals": pop.residuals()}))
@@ -119,7 +136,7 @@ def survey(
         err.print(f"{out}: all {len(people) * len(qs)} answers are there already")
         return
     engine = _engine(model, ctx)
-    with _progress(todo, "answers") as bar:
+    with _progress() as bar:
         task = bar.add_task("answers", total=todo)
         written, before = run_survey(engine, people, qs, out, seed=seed, wave=wave, on_answer=lambda _a: bar.advance(task))
     err.print(f"{written} answers written to {out}" + (f" ({before} were there already)" if before else ""))
@@ -153,7 +170,7 @@ def ab(
 
         engine = _engine(model, ctx)
         jobs = [Job(p["id"], persona_prefix(p), [spec.question_for(arms[p["id"]])], {"record": p, "variant": arms[p["id"]]}) for p in todo]
-        with _progress(len(jobs), "answers") as bar:
+        with _progress() as bar:
             task = bar.add_task("answers", total=len(jobs))
 
             def write(a: Answer) -> None:
@@ -294,7 +311,7 @@ def validate(
     else:
         engine = _engine(model, ctx)
     total = (personas + 1) * len(items)
-    with _progress(total, "answers") as bar:
+    with _progress() as bar:
         task = bar.add_task("answers", total=total)
         result = run_validate(
             engine, gss, pop, personas=personas, seed=seed, fit_items=fit_items, wave=wave, on_answer=lambda _a: bar.advance(task)
@@ -359,6 +376,9 @@ def bench_people_command(
     backstory: Annotated[
         bool, typer.Option("--backstory", help="Personas with a model-written backstory (written first, timed apart).")
     ] = False,
+    notes: Annotated[
+        bool, typer.Option("--notes", help="Personas with model-written interview notes (written first, timed apart).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Survey answers/s with each persona's KV shared by its questions vs re-prefilled per question."""
@@ -369,10 +389,15 @@ def bench_people_command(
     if not 1 <= questions <= len(BENCH_QUESTIONS):
         die(f"invalid --questions {questions}: must be between 1 and {len(BENCH_QUESTIONS)}")
     engine = _engine(model, ctx)
-    with _progress(2 * personas * questions, "answers (re-prefill, then KV shared)") as bar:
-        task = bar.add_task("answers", total=2 * personas * questions)
+    with _progress() as bar:
+        if backstory or notes:
+            from islands.people.notes import WARMUPS
+
+            writes = bar.add_task("backstories and notes written", total=personas * (int(backstory) + len(WARMUPS) * int(notes)))
+        task = bar.add_task("answers (re-prefill, then KV shared)", total=2 * personas * questions)
         result = bench_people(engine, personas=personas, questions=questions, seed=seed, wave=wave, backstory=backstory,
-                              on_answer=lambda _run: bar.advance(task))
+                              notes=notes, on_answer=lambda _run: bar.advance(task),
+                              on_written=lambda n: bar.advance(writes, n))
     if as_json:
         typer.echo(json.dumps(result))
         return

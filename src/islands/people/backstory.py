@@ -13,14 +13,14 @@ words, US states against the record's region, and copies of the prompt's example
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from islands.engine import Branch, Engine
 from islands.params import SamplingParams
 from islands.people.persona import persona_text
 
-__all__ = ["contradictions", "write_backstories"]
+__all__ = ["contradictions", "first_fitting", "write_backstories"]
 
 _REGION_STATES = {
     "Northeast": "Connecticut Maine Massachusetts New_Hampshire Rhode_Island Vermont New_Jersey New_York Pennsylvania",
@@ -81,13 +81,25 @@ def _prompt(record: dict[str, Any]) -> str:
 
 
 def write_backstories(
-    engine: Engine, records: Sequence[dict[str, Any]], *, tries: int = 4, seed: int = 0, max_tokens: int = 60, wave: int = 16
+    engine: Engine, records: Sequence[dict[str, Any]], *, tries: int = 4, seed: int = 0, max_tokens: int = 60, wave: int = 16,
+    on_done: Callable[[int], None] | None = None,
 ) -> list[str | None]:
     """A checked backstory for each record (None where every candidate contradicted it)."""
+    asks = [(r, _prompt(r)) for r in records]
+    return first_fitting(engine, asks, tries=tries, seed=seed, max_tokens=max_tokens, wave=wave, on_done=on_done)
+
+
+def first_fitting(
+    engine: Engine, asks: Sequence[tuple[dict[str, Any], str]], *, tries: int = 4, seed: int = 0, max_tokens: int = 60,
+    wave: int = 16, on_done: Callable[[int], None] | None = None,
+) -> list[str | None]:
+    """For each (record, prompt): `tries` candidate lines forked from the prompt (one batch
+    per wave), the first that is not empty and does not contradict the record (None if none).
+    `on_done(n)` after each wave, with how many asks it finished (a progress bar)."""
     out: list[str | None] = []
-    for start in range(0, len(records), wave):
-        group = records[start : start + wave]
-        roots = [engine.branch(_prompt(r)) for r in group]
+    for start in range(0, len(asks), wave):
+        group = asks[start : start + wave]
+        roots = [engine.branch(prompt) for _, prompt in group]
         engine.prefill(*roots)
         kids: list[list[Branch]] = []
         try:
@@ -95,13 +107,16 @@ def write_backstories(
                 row = root.fork(tries)
                 for t, kid in enumerate(row):
                     kid.start(
-                        SamplingParams(max_tokens=max_tokens, temperature=0.8, seed=seed * 7919 + (start + i) * tries + t, stop=("\n",))
+                        SamplingParams(max_tokens=max_tokens, temperature=0.8, seed=seed * 7919 + (start + i) * tries + t,
+                                       stop=("\n", "Interviewer:"))
                     )
                 kids.append(row)
             engine.run([k for row in kids for k in row])
-            for r, row in zip(group, kids):
+            for (r, _), row in zip(group, kids):
                 good = [k.text.strip() for k in row if k.text.strip() and not contradictions(r, k.text)]
                 out.append(good[0] if good else None)
+            if on_done is not None:
+                on_done(len(group))
         finally:
             for b in roots + [k for row in kids for k in row]:
                 b.release(cache=False)

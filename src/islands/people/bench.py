@@ -16,6 +16,7 @@ from typing import Any
 from islands.engine import Engine
 from islands.people.backstory import write_backstories
 from islands.people.interview import Job, _Counters, interview
+from islands.people.notes import write_notes
 from islands.people.persona import persona_prefix
 from islands.people.population import Population
 from islands.people.questions import Question
@@ -71,24 +72,29 @@ BENCH_QUESTIONS = (
 
 def bench_people(
     engine: Engine, *, personas: int = 24, questions: int = 6, seed: int = 0, wave: int = 32, backstory: bool = False,
-    on_answer: Callable[[str], None] | None = None,
+    notes: bool = False, on_answer: Callable[[str], None] | None = None, on_written: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Run the workload both ways (KV sharing second, so a warm-up favours the baseline).
     `backstory`: the model first writes each persona's checked backstory (timed apart), and
-    both runs interview the personas with it, as `people sample --backstory` makes them.
-    `on_answer(run)` is called after every answer of either run (a progress bar)."""
+    both runs interview the personas with it, as `people sample --backstory` makes them;
+    `notes` likewise with interview notes (`people sample --notes`).
+    `on_answer(run)` is called after every answer of either run, `on_written(n)` as
+    backstories and notes are written (progress bars)."""
     if not 1 <= questions <= len(BENCH_QUESTIONS):
         raise ValueError(f"questions must be 1..{len(BENCH_QUESTIONS)}")
     qs = BENCH_QUESTIONS[:questions]
     records = Population.us_adults().sample(personas, seed=seed)
-    written, story_seconds = 0, 0.0
+    written, written_notes, t0 = 0, 0, time.perf_counter()
     if backstory:
-        t0 = time.perf_counter()
-        for r, story in zip(records, write_backstories(engine, records, seed=seed)):
+        for r, story in zip(records, write_backstories(engine, records, seed=seed, on_done=on_written)):
             if story is not None:
                 r["backstory"] = story
                 written += 1
-        story_seconds = time.perf_counter() - t0
+    if notes:
+        for r, kept in zip(records, write_notes(engine, records, seed=seed, on_done=on_written)):
+            r["notes"] = kept
+            written_notes += len(kept)
+    story_seconds = time.perf_counter() - t0
     jobs = [Job(r["id"], persona_prefix(r), qs) for r in records]
     runs: dict[str, Any] = {}
     answers: dict[str, list[str]] = {}
@@ -117,7 +123,8 @@ def bench_people(
         "questions": questions,
         "seed": seed,
         "backstories": written,
-        "backstory_seconds": round(story_seconds, 2),
+        "notes": written_notes,
+        "backstory_seconds": round(story_seconds, 2),  # backstories and notes
         "mean_prefix_tokens": round(prefix_tokens, 1),
         "mean_question_tokens": round(question_tokens, 1),
         "kv_shared": runs["kv_shared"],

@@ -5,8 +5,8 @@ transcript (the prompt prefix every question forks from).
     # "I am a 37-year-old woman. I live in a city in the West of the country. ..."
 
 Unknown variables are told as "my NAME: VALUE", so any population file works; the US
-variables get sentences of their own. What it leaves out: the model-written backstory
-(`backstory.py` adds one and checks it against the record).
+variables get sentences of their own; a record's model-written backstory (`backstory.py`)
+closes the introduction and its interview notes (`notes.py`) follow as further turns.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ _MARITAL = {
     "divorced": "I am divorced.",
 }
 _EMPLOYMENT = {"unemployed": "I am unemployed and looking for work.", "not_in_labor_force": "I am not working."}
-_SKIP = {"id", "age_group", "backstory"}
+_SKIP = {"id", "age_group", "backstory", "notes"}
 
 
 def _occupation(value: str) -> str:
@@ -79,8 +79,10 @@ def persona_text(record: dict[str, Any]) -> str:
 
 
 def persona_prefix(record: dict[str, Any] | None, header: str = HEADER) -> str:
-    """The prompt prefix of one interview: the header, and the persona introducing
-    themselves (None: the header alone, the no-persona baseline)."""
+    """The prompt prefix of one interview: the header, the persona introducing themselves,
+    and their interview notes as further turns (None: the header alone, the no-persona
+    baseline)."""
     if record is None:
         return header
-    return f"{header}\nInterviewer: Please tell me a little about yourself.\nRespondent: {persona_text(record)}\n"
+    turns = "".join(f"\nInterviewer: {n['q']}\nRespondent: {n['a']}\n" for n in record.get("notes") or ())
+    return f"{header}\nInterviewer: Please tell me a little about yourself.\nRespondent: {persona_text(record)}\n{turns}"

@@ -20,6 +20,7 @@ from islands.engine import Engine
 from islands.errors import InvalidInput
 from islands.files import read_input
 from islands.people.interview import Answer, Job, interview
+from islands.people.notes import check_notes
 from islands.people.persona import persona_prefix
 from islands.people.questions import Question
 
@@ -46,6 +47,8 @@ def load_personas(path: str | Path) -> list[Record]:
             ) from None
         if not isinstance(rec, dict) or not isinstance(rec.get("id"), str):
             raise InvalidInput(f'{where} line {n}: a persona must be an object with a string "id"')
+        if "notes" in rec:
+            check_notes(rec["notes"], f"{where} line {n}")
         if rec["id"] in seen:
             raise InvalidInput(f"{where} line {n}: persona id {rec['id']!r} repeats")
         seen.add(rec["id"])
