@@ -217,9 +217,14 @@ def test_a_persona_file_round_trips_and_bad_files_say_what_is_wrong(tmp_path: Pa
     bad.write_text('{"id": "a"}\nnot json\n')
     with pytest.raises(InvalidInput, match="line 2 is not JSON"):
         load_personas(bad)
-    bad.write_text('{"id": "a"}\n{"id": "a"}\n')
-    with pytest.raises(InvalidInput, match="repeats"):
-        load_personas(bad)
+    for text, message in (
+        ('{"id": "a"}\n{"id": "a"}\n', "repeats"),
+        ('{"id": "a", "notes": "likes tea"}\n', 'line 1: "notes" must be a list'),
+        ('{"id": "a", "notes": [{"q": "Why?"}]}\n', '"notes" must be a list'),
+    ):
+        bad.write_text(text)
+        with pytest.raises(InvalidInput, match=message):
+            load_personas(bad)
 
 
 # -- statistics, A/B, reports ------------------------------------------------------------
@@ -409,7 +414,7 @@ def test_backstories_are_written_for_every_persona_in_one_batch(big: Engine, us:
     assert all(s is None or not contradictions(p, s) for p, s in zip(people, stories))
 
 
-def test_interview_notes_are_checked_tidied_and_become_turns_of_the_interview(big: Engine, us: Population, tmp_path: Path) -> None:
+def test_interview_notes_are_checked_tidied_and_become_turns_of_the_interview(big: Engine, us: Population) -> None:
     from islands.people.backstory import contradictions
     from islands.people.notes import WARMUPS, tidy, write_notes
 
@@ -424,13 +429,6 @@ def test_interview_notes_are_checked_tidied_and_become_turns_of_the_interview(bi
     assert prefix.endswith("\nInterviewer: What matters most to you?\nRespondent: My garden.\n")
     assert "notes" not in persona_text(person) and "garden" not in persona_text(person)
     assert tidy("I work. I work. I am the") == "I work." and tidy("I work nights") == "I work nights"
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id": "a", "notes": "likes tea"}\n')
-    with pytest.raises(InvalidInput, match='line 1: "notes" must be a list'):
-        load_personas(bad)
-    bad.write_text('{"id": "a", "notes": [{"q": "Why?"}]}\n')
-    with pytest.raises(InvalidInput, match='"notes" must be a list'):
-        load_personas(bad)
 
 
 def test_the_bench_with_notes_interviews_longer_personas(big: Engine) -> None:
