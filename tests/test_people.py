@@ -386,6 +386,23 @@ def test_validation_runs_against_a_remote_server_from_the_labels_top_logprobs() 
     polviews = report["items"]["POLVIEWS"]["synthetic"]
     assert polviews["liberal"] == pytest.approx(0.75) and polviews["moderate, middle of the road"] == 0.0
     assert len(seen) == 4 * 5 and "1. should be legal\n2. should not be legal" in numbered_prompt(questions_from_gss(gss)[2])
+    with pytest.raises(InvalidInput, match="local engine"):
+        validate(remote, gss, Population.us_adults(), personas=3, seed=0, notes=True)
+
+
+def test_validation_can_interview_personas_with_backstories_and_notes(big: Engine, us: Population) -> None:
+    from islands.people.notes import writes
+
+    gss = json.loads((SHARED / "gss_dev.json").read_text())
+    asked: list[str] = []
+    done: list[int] = []
+    report = validate(big, gss, us, personas=3, seed=0, backstory=True, notes=True, on_answer=lambda a: asked.append(a.job.prefix),
+                      on_written=done.append)
+    assert report["persona_kind"] == "record + backstory + notes" and sum(done) == writes(3, True, True) == 12
+    assert any("Interviewer: What matters most to you in life?" in prefix for prefix in asked)
+    r = runner.invoke(app, ["people", "validate", "--survey", str(SHARED / "gss_dev.json"), "--engine", "openai", "--base-url",
+                            "http://gss.test", "--model", "big", "--notes"])
+    assert r.exit_code == 2 and "local engine" in r.output and "Traceback" not in r.output
 
 
 def test_backstories_that_contradict_the_record_are_caught() -> None:

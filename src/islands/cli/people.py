@@ -72,27 +72,17 @@ def sample(
     filters = parse_where(where)
     pop = _population(spec)
     records = pop.sample(n, seed=seed, where=filters)
-    engine: Any = _engine(model, 8192) if backstory or notes else None
-    if backstory:
-        from islands.people.backstory import write_backstories
+    if backstory or notes:
+        from islands.people.notes import enrich, writes
 
+        engine = _engine(model, 8192)
         with _progress() as bar:
-            task = bar.add_task("backstories written", total=n)
-            stories = write_backstories(engine, records, seed=seed, on_done=lambda k: bar.advance(task, k))
-        for r, story in zip(records, stories):
-            if story is not None:
-                r["backstory"] = story
-        err.print(f"{sum(s is not None for s in stories)} of {n} backstories kept (the others contradicted their record every try)")
-    if notes:
-        from islands.people.notes import WARMUPS, write_notes
-
-        with _progress() as bar:
-            task = bar.add_task("warm-up answers written", total=n * len(WARMUPS))
-            written = write_notes(engine, records, seed=seed, on_done=lambda k: bar.advance(task, k))
-        for r, kept in zip(records, written):
-            r["notes"] = kept
-        kept_notes = sum(len(k) for k in written)
-        err.print(f"{kept_notes} of {n * len(WARMUPS)} warm-up answers kept (the others contradicted their record every try)")
+            task = bar.add_task("backstories and notes written", total=writes(n, backstory, notes))
+            stories, kept = enrich(engine, records, backstory=backstory, notes=notes, seed=seed, on_done=lambda k: bar.advance(task, k))
+        if backstory:
+            err.print(f"{stories} of {n} backstories kept (the others contradicted their record every try)")
+        if notes:
+            err.print(f"{kept} of {writes(n, False, True)} warm-up answers kept (the others contradicted their record every try)")
     write_jsonl(out, records, what="personas")
     if as_json:
         typer.echo(json.dumps({"personas": n, "out": str(out), "residuals": pop.residuals()}))
@@ -279,6 +269,8 @@ def validate(
         str | None,
         typer.Option("--api-key", envvar="ISLANDS_REMOTE_API_KEY", help="With --engine openai: the server's API key.", show_default=False),
     ] = None,
+    backstory: Annotated[bool, typer.Option("--backstory", help="Personas with model-written backstories (local engine).")] = False,
+    notes: Annotated[bool, typer.Option("--notes", help="Personas with model-written interview notes (local engine).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
 ) -> None:
     """TVD between synthetic and GSS answers per item and subgroup, vs no-persona and uniform baselines."""
@@ -302,6 +294,8 @@ def validate(
         die("--engine openai needs --base-url URL and --model NAME (the server's model name)")
     if engine_kind == "local" and base_url:
         die("--base-url needs --engine openai")
+    if engine_kind == "openai" and (backstory or notes):
+        die("--backstory and --notes are written on the local engine: leave out --engine openai")
     pop = _population(spec)
     engine: Any
     if engine_kind == "openai":
@@ -312,9 +306,14 @@ def validate(
         engine = _engine(model, ctx)
     total = (personas + 1) * len(items)
     with _progress() as bar:
+        if backstory or notes:
+            from islands.people.notes import writes
+
+            written = bar.add_task("backstories and notes written", total=writes(personas, backstory, notes))
         task = bar.add_task("answers", total=total)
         result = run_validate(
-            engine, gss, pop, personas=personas, seed=seed, fit_items=fit_items, wave=wave, on_answer=lambda _a: bar.advance(task)
+            engine, gss, pop, personas=personas, seed=seed, fit_items=fit_items, wave=wave, on_answer=lambda _a: bar.advance(task),
+            backstory=backstory, notes=notes, on_written=lambda n: bar.advance(written, n),
         )
     if out is not None:
         write_jsonl(out, [result], what="report")
@@ -391,13 +390,13 @@ def bench_people_command(
     engine = _engine(model, ctx)
     with _progress() as bar:
         if backstory or notes:
-            from islands.people.notes import WARMUPS
+            from islands.people.notes import writes
 
-            writes = bar.add_task("backstories and notes written", total=personas * (int(backstory) + len(WARMUPS) * int(notes)))
+            written = bar.add_task("backstories and notes written", total=writes(personas, backstory, notes))
         task = bar.add_task("answers (re-prefill, then KV shared)", total=2 * personas * questions)
         result = bench_people(engine, personas=personas, questions=questions, seed=seed, wave=wave, backstory=backstory,
                               notes=notes, on_answer=lambda _run: bar.advance(task),
-                              on_written=lambda n: bar.advance(writes, n))
+                              on_written=lambda n: bar.advance(written, n))
     if as_json:
         typer.echo(json.dumps(result))
         return

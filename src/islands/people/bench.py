@@ -14,9 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from islands.engine import Engine
-from islands.people.backstory import write_backstories
 from islands.people.interview import Job, _Counters, interview
-from islands.people.notes import write_notes
+from islands.people.notes import enrich
 from islands.people.persona import persona_prefix
 from islands.people.population import Population
 from islands.people.questions import Question
@@ -84,16 +83,8 @@ def bench_people(
         raise ValueError(f"questions must be 1..{len(BENCH_QUESTIONS)}")
     qs = BENCH_QUESTIONS[:questions]
     records = Population.us_adults().sample(personas, seed=seed)
-    written, written_notes, t0 = 0, 0, time.perf_counter()
-    if backstory:
-        for r, story in zip(records, write_backstories(engine, records, seed=seed, on_done=on_written)):
-            if story is not None:
-                r["backstory"] = story
-                written += 1
-    if notes:
-        for r, kept in zip(records, write_notes(engine, records, seed=seed, on_done=on_written)):
-            r["notes"] = kept
-            written_notes += len(kept)
+    t0 = time.perf_counter()
+    written, written_notes = enrich(engine, records, backstory=backstory, notes=notes, seed=seed, on_done=on_written)
     story_seconds = time.perf_counter() - t0
     jobs = [Job(r["id"], persona_prefix(r), qs) for r in records]
     runs: dict[str, Any] = {}

@@ -22,10 +22,10 @@ from typing import Any
 
 from islands.engine import Engine
 from islands.errors import InvalidInput
-from islands.people.backstory import first_fitting
+from islands.people.backstory import first_fitting, write_backstories
 from islands.people.persona import persona_prefix
 
-__all__ = ["WARMUPS", "check_notes", "tidy", "write_notes"]
+__all__ = ["WARMUPS", "check_notes", "enrich", "tidy", "write_notes", "writes"]
 
 WARMUPS = (
     "What do you do on a typical weekday?",
@@ -61,6 +61,31 @@ def tidy(answer: str) -> str:
         if s not in seen:
             seen.append(s)
     return " ".join(seen)
+
+
+def enrich(
+    engine: Engine, records: Sequence[dict[str, Any]], *, backstory: bool = False, notes: bool = False, seed: int = 0,
+    on_done: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """Write checked backstories and/or interview notes into `records` (in place, notes after
+    the backstory they can then build on); how many backstories and warm-up answers were
+    kept. `on_done(n)` as they are written: `writes(len(records), backstory, notes)` in all."""
+    stories = kept = 0
+    if backstory:
+        for r, story in zip(records, write_backstories(engine, records, seed=seed, on_done=on_done)):
+            if story is not None:
+                r["backstory"] = story
+                stories += 1
+    if notes:
+        for r, written in zip(records, write_notes(engine, records, seed=seed, on_done=on_done)):
+            r["notes"] = written
+            kept += len(written)
+    return stories, kept
+
+
+def writes(personas: int, backstory: bool, notes: bool) -> int:
+    """How many texts `enrich` writes (a progress bar's total)."""
+    return personas * (int(backstory) + len(WARMUPS) * int(notes))
 
 
 def check_notes(value: Any, where: str) -> list[dict[str, str]]:

@@ -25,6 +25,7 @@ from typing import Any
 from islands.engine import Engine, Generator
 from islands.errors import InvalidInput
 from islands.people.interview import Answer, Job, interview
+from islands.people.notes import enrich
 from islands.people.persona import persona_prefix
 from islands.people.population import Population
 from islands.people.questions import questions_from_gss
@@ -105,15 +106,23 @@ def validate(
     fit_items: Sequence[str] = DEFAULT_FIT,
     wave: int = 32,
     on_answer: Any = None,
+    backstory: bool = False,
+    notes: bool = False,
+    on_written: Any = None,
 ) -> dict[str, Any]:
     """Interview `personas` sampled US adults (and a persona-free respondent) on every GSS
-    item; the report as a dict (see module doc)."""
+    item; the report as a dict (see module doc). `backstory` / `notes`: the personas get
+    model-written backstories and interview notes first (local engine only)."""
     questions = questions_from_gss(gss)
     ids = [q.id for q in questions]
     unknown = [f for f in fit_items if f not in ids]
     if unknown:
         raise InvalidInput(f"--fit names {unknown[0]!r}, not an item of the survey ({', '.join(ids)})")
     records = population.sample(personas, seed=seed)
+    if backstory or notes:
+        if not isinstance(engine, Engine):
+            raise InvalidInput("backstories and notes are written on the local engine (--engine local)")
+        enrich(engine, records, backstory=backstory, notes=notes, seed=seed, on_done=on_written)
     jobs = [Job(r["id"], persona_prefix(r), questions, {"record": r}) for r in records]
     everyone = jobs + [Job("none", persona_prefix(None), questions)]
     answers: list[Answer]
@@ -177,6 +186,7 @@ def validate(
     return {
         "personas": personas,
         "seed": seed,
+        "persona_kind": "record" + (" + backstory" if backstory else "") + (" + notes" if notes else ""),
         "items": items,
         "calibration": {
             "fit_items": list(fit_items),
