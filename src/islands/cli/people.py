@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,6 +43,16 @@ def _progress() -> Any:
                     transient=False)
 
 
+def _writing_bar(bar: Any, personas: int, backstory: bool, notes: bool) -> Callable[[int], None]:
+    """A row of `bar` for the backstories and notes about to be written; its advance."""
+    if not (backstory or notes):
+        return lambda _n: None
+    from islands.people.notes import writes
+
+    task = bar.add_task("backstories and notes written", total=writes(personas, backstory, notes))
+    return lambda n: bar.advance(task, n)
+
+
 @app.command("sample")
 def sample(
     n: Annotated[int, typer.Argument(help="How many personas.")],
@@ -73,16 +84,16 @@ def sample(
     pop = _population(spec)
     records = pop.sample(n, seed=seed, where=filters)
     if backstory or notes:
-        from islands.people.notes import enrich, writes
+        from islands.people.notes import WARMUPS, enrich
 
         engine = _engine(model, 8192)
         with _progress() as bar:
-            task = bar.add_task("backstories and notes written", total=writes(n, backstory, notes))
-            stories, kept = enrich(engine, records, backstory=backstory, notes=notes, seed=seed, on_done=lambda k: bar.advance(task, k))
+            done = _writing_bar(bar, n, backstory, notes)
+            stories, kept = enrich(engine, records, backstory=backstory, notes=notes, seed=seed, on_done=done)
         if backstory:
             err.print(f"{stories} of {n} backstories kept (the others contradicted their record every try)")
         if notes:
-            err.print(f"{kept} of {writes(n, False, True)} warm-up answers kept (the others contradicted their record every try)")
+            err.print(f"{kept} of {n * len(WARMUPS)} warm-up answers kept (the others contradicted their record every try)")
     write_jsonl(out, records, what="personas")
     if as_json:
         typer.echo(json.dumps({"personas": n, "out": str(out), "residuals": pop.residuals()}))
@@ -306,14 +317,11 @@ def validate(
         engine = _engine(model, ctx)
     total = (personas + 1) * len(items)
     with _progress() as bar:
-        if backstory or notes:
-            from islands.people.notes import writes
-
-            written = bar.add_task("backstories and notes written", total=writes(personas, backstory, notes))
+        written = _writing_bar(bar, personas, backstory, notes)
         task = bar.add_task("answers", total=total)
         result = run_validate(
             engine, gss, pop, personas=personas, seed=seed, fit_items=fit_items, wave=wave, on_answer=lambda _a: bar.advance(task),
-            backstory=backstory, notes=notes, on_written=lambda n: bar.advance(written, n),
+            backstory=backstory, notes=notes, on_written=written,
         )
     if out is not None:
         write_jsonl(out, [result], what="report")
@@ -389,14 +397,10 @@ def bench_people_command(
         die(f"invalid --questions {questions}: must be between 1 and {len(BENCH_QUESTIONS)}")
     engine = _engine(model, ctx)
     with _progress() as bar:
-        if backstory or notes:
-            from islands.people.notes import writes
-
-            written = bar.add_task("backstories and notes written", total=writes(personas, backstory, notes))
+        written = _writing_bar(bar, personas, backstory, notes)
         task = bar.add_task("answers (re-prefill, then KV shared)", total=2 * personas * questions)
         result = bench_people(engine, personas=personas, questions=questions, seed=seed, wave=wave, backstory=backstory,
-                              notes=notes, on_answer=lambda _run: bar.advance(task),
-                              on_written=lambda n: bar.advance(written, n))
+                              notes=notes, on_answer=lambda _run: bar.advance(task), on_written=written)
     if as_json:
         typer.echo(json.dumps(result))
         return

@@ -226,6 +226,28 @@ class Branch:
         lse = logsumexp(row)
         return [float(row[t]) - lse for t in tokens]
 
+    def fork_options(self, tails: Sequence[Sequence[int]]) -> list[Branch | None]:
+        """For options scored after this branch (their first tokens by `next_logprobs`): a
+        child per option of more than one token, holding the whole option and scoring its
+        tokens after the first (read `scored` once it has run); None for a one-token option."""
+        kids: list[Branch | None] = []
+        try:
+            for tail in tails:
+                kid = None
+                if len(tail) > 1:
+                    kid = self.fork(1)[0]
+                    kids.append(kid)
+                    kid.extend(tail)
+                    kid.score_tokens_from(len(kid.tokens) - len(tail) + 1)
+                else:
+                    kids.append(None)
+        except BaseException:
+            for made in kids:
+                if made is not None:
+                    made.release(cache=False)
+            raise
+        return kids
+
     def take_text(self) -> str:
         """The segment's text not taken yet (a tail that may become a stop string waits)."""
         return self.segment.take() if self.segment is not None else ""

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 
-from islands.engine.branch import Branch
 from islands.engine.protocol import Brancher, Generator, require
 
 __all__ = ["numeric_value", "pick_choice", "score_options"]
@@ -54,18 +53,14 @@ def _score_on_kv(engine: Brancher, prefix: str, options: Sequence[str], group: i
     try:
         longer = [i for i, t in enumerate(tails) if len(t) > 1]  # the rest of an option on a branch of its own
         for start in range(0, len(longer), group):
-            kids: list[tuple[int, Branch]] = []
+            chunk = longer[start : start + group]
+            kids = [kid for kid in root.fork_options([tails[i] for i in chunk]) if kid is not None]
             try:
-                for i in longer[start : start + group]:
-                    kid = root.fork(1)[0]
-                    kid.extend(tails[i])
-                    kid.score_tokens_from(len(head) + 1)
-                    kids.append((i, kid))
-                engine.run([kid for _, kid in kids])
-                for i, kid in kids:
+                engine.run(kids)
+                for i, kid in zip(chunk, kids):
                     totals[i] = math.fsum([totals[i], *kid.scored])
             finally:
-                for _, kid in kids:
+                for kid in kids:
                     kid.release()
     finally:
         root.release()

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -217,20 +218,21 @@ class NumpyMiniLM(Embedder):
         return out
 
 
-_controller: list[Any] = []
+@functools.cache
+def _blas_controller() -> Any:
+    """What finds the BLAS libraries, made once (None without threadpoolctl):
+    `threadpool_limits(1)` looks for them on every call, 0.5 ms, a tenth of a query's embedding."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
 
 
 def _one_blas_thread() -> Any:
-    """A context that limits BLAS to one thread (None without threadpoolctl). The controller
-    that finds the BLAS libraries is made once: `threadpool_limits(1)` looks for them on
-    every call, 0.5 ms, a tenth of a query's embedding."""
-    if not _controller:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            return None
-        _controller.append(ThreadpoolController())
-    return _controller[0].limit(limits=1)
+    """A context that limits BLAS to one thread (None without threadpoolctl)."""
+    controller = _blas_controller()
+    return None if controller is None else controller.limit(limits=1)
 
 
 _shared: dict[str, Embedder] = {}

@@ -19,6 +19,7 @@ only; the other seven are held out.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -113,13 +114,10 @@ class ChatIndex:
         return out
 
 
-_worker: list[ThreadPoolExecutor] = []
-
-
+@functools.cache
 def _embedding_thread() -> ThreadPoolExecutor:
-    if not _worker:
-        _worker.append(ThreadPoolExecutor(1, thread_name_prefix="recall-embed"))
-    return _worker[0]
+    """The one thread a question's vector is computed on, beside the full-text search."""
+    return ThreadPoolExecutor(1, thread_name_prefix="recall-embed")
 
 
 def _fuse(lists: list[tuple[float, list[Memory]]], rrf_k: float) -> dict[int, Memory]:

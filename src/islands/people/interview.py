@@ -199,19 +199,15 @@ def _ask(
         engine.run(stems)
         firsts: list[list[float]] = []
         kids: list[list[Branch | None]] = []
+        tails_of: dict[str, list[list[int]]] = {}  # a question's options, tokenized once for the wave
         for (_, _, q), stem in zip(choice, stems):
-            tails = [engine.tokenize(" " + opt, add_bos=False) for opt in q.options]
+            if q.id not in tails_of:
+                tails_of[q.id] = [engine.tokenize(" " + opt, add_bos=False) for opt in q.options]
+            tails = tails_of[q.id]
             firsts.append(stem.next_logprobs([t[0] for t in tails]))
             stem.keep_next = False
-            row: list[Branch | None] = []
-            for tail in tails:
-                kid = None
-                if len(tail) > 1:
-                    kid = stem.fork(1)[0]
-                    kid.extend(tail)
-                    kid.score_tokens_from(len(kid.tokens) - len(tail) + 1)
-                    live.append(kid)
-                row.append(kid)
+            row = stem.fork_options(tails)
+            live += [kid for kid in row if kid is not None]
             kids.append(row)
         # open and numeric: sampled, in the same steps as the option scoring
         talkers = []

@@ -19,7 +19,7 @@ What it leaves out: GSS items outside the file, and ideology subgroups (no such 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from islands.engine import Engine, Generator
@@ -108,7 +108,7 @@ def validate(
     on_answer: Any = None,
     backstory: bool = False,
     notes: bool = False,
-    on_written: Any = None,
+    on_written: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Interview `personas` sampled US adults (and a persona-free respondent) on every GSS
     item; the report as a dict (see module doc). `backstory` / `notes`: the personas get

@@ -51,10 +51,10 @@ __all__ = [
 ]
 
 SUPERHUMAN_TOOLS = ("GREP", "MATMUL", "SAT", "SMT", "TSP", "VISIT")
-# the data a task must name for a tool to be offered (VISIT also reads a tour, which a TSP call makes)
-TOOL_KINDS = {"MATMUL": "matrix", "GREP": "text", "SAT": "cnf", "TSP": "points", "SMT": "smt", "VISIT": "stack"}
 TOOL_READS = {"MATMUL": ("matrix",), "GREP": ("text",), "SAT": ("cnf",), "TSP": ("points",), "SMT": ("smt",),
               "VISIT": ("tour", "stack")}  # every kind of data each tool reads
+# the data a task must name for a tool to be offered: its last kind (VISIT's tour is made by a TSP call)
+TOOL_KINDS = {tool: reads[-1] for tool, reads in TOOL_READS.items()}
 EXACT_TSP = 12  # up to this many stops TSP is solved exactly
 LONG_RESULT = 200  # CALC results longer than this reach the context as a marker
 TSP_SCALE = 1_000_000  # coordinates in [0, 1) become integers for OR-Tools
