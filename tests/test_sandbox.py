@@ -95,3 +95,13 @@ def test_engine_serves_other_branches_during_an_attack(engine: Engine) -> None:
     hard = attack.outputs[0].spans[0]
     assert hard.kind == "hard" and hard.error and "killed (cpu)" in (hard.result or "")
     assert all(len(o.tokens) == 8 for o in calm.outputs)
+
+
+def test_the_error_line_is_the_exception_even_when_forked_tracebacks_interleave() -> None:
+    from islands.tools.sandbox import _tail
+
+    interleaved = ("Traceback (most recent call last):\n  File \"main.py\", line 3, in <module>\n"
+                   "BlockingIOError: [Errno 11] Resource temporarily unavailable\n"
+                   "Traceback (most recent call last):\n  File \"main.py\", line 3, in <module>\n    os.fork()\n")
+    assert _tail(interleaved) == "BlockingIOError: [Errno 11] Resource temporarily unavailable"
+    assert _tail("ValueError: bad\n") == "ValueError: bad" and _tail("just text\n") == "just text" and _tail("") == ""

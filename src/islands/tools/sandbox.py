@@ -18,6 +18,7 @@ scope; the Python standard library is readable; CPU time is shared with the host
 from __future__ import annotations
 
 import os
+import re
 import resource
 import secrets
 import shutil
@@ -88,9 +89,15 @@ def repl_script(code: str) -> str:
     return f"{head}\n__value = ({expr})\nif __value is not None: print(__value)"
 
 
+_RAISED = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)\b")
+
+
 def _tail(text: str) -> str:
+    """The line that says what went wrong: the last exception line, else the last line (the
+    tracebacks of forked children interleave, and one may end the stream cut mid-way)."""
     lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+    raised = [line for line in lines if _RAISED.match(line)]
+    return raised[-1] if raised else lines[-1] if lines else ""
 
 
 def bwrap_path() -> str | None:
